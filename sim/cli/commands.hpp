@@ -1,0 +1,9 @@
+#pragma once
+// Each subcommand registers itself on the app and returns the exit code through `result`.
+#include <CLI/CLI.hpp>
+
+namespace moska::cli {
+
+void add_predict(CLI::App& app, int& result);
+
+}  // namespace moska::cli

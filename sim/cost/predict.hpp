@@ -1,0 +1,72 @@
+#pragma once
+// One iteration's prediction, as `moska-sim predict` shows it: the operator list costed on one GPU
+// (or TP group), the memory it needs, and for a shared context the same batch under each way of
+// attending it (per-request, sparse per-request, batched dense, MoSKA).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "sim/cost/cost_model.hpp"
+#include "sim/model/model_spec.hpp"
+#include "sim/model/operators.hpp"
+
+namespace moska {
+
+struct PredictRequest {
+  std::string model = "llama-3.1-8b";
+  std::string hw = "h100-sxm";
+  std::string dtype = "bf16";
+  std::string kv_dtype;  // "" = same as dtype
+  std::int64_t batch = -1;  // -1 = not given
+  std::int64_t ctx = -1;
+  std::int64_t prefill_tokens = 0;
+  std::int64_t shared_tokens = 0;
+  std::int64_t chunk_tokens = 4096;
+  double sparsity = 0.0;
+  int tp = 1;
+  bool use_calibration = true;
+};
+
+struct MemoryUse {
+  double weights_bytes = 0;    // per GPU
+  double kv_bytes = 0;         // per GPU, unique KV
+  double shared_kv_bytes = 0;  // per GPU
+  double capacity_bytes = 0;   // per GPU
+  double total() const { return weights_bytes + kv_bytes + shared_kv_bytes; }
+};
+
+struct StrategyRow {
+  std::string name;
+  std::string what;
+  double seconds = 0;
+  double attention_s = 0;
+  double kv_needed_bytes = 0;  // per GPU, to hold this batch
+  bool fits = true;
+};
+
+struct PredictResult {
+  PredictRequest req;
+  std::string mode;  // "decode", "prefill", "moska-decode"
+  ModelSpec model;
+  Precision prec;
+  BatchSpec batch;
+  std::vector<Op> ops;
+  std::vector<OpCost> op_costs;
+  IterationCost cost;
+  MemoryUse memory;
+  std::string cost_basis;
+  std::string hw_name;
+  double peak_flops = 0;     // of the GEMM math dtype, whole TP group
+  double hbm_bw_bps = 0;     // whole TP group
+  std::vector<StrategyRow> strategies;  // filled when a shared context is given
+  std::int64_t tokens_per_iteration = 0;
+};
+
+// Validates the request (throws InputError naming the flag) and costs it.
+PredictResult predict(const PredictRequest& req);
+nlohmann::json predict_json(const PredictResult& r);
+std::string predict_table(const PredictResult& r, bool list_ops);
+
+}  // namespace moska

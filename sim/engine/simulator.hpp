@@ -1,0 +1,70 @@
+#pragma once
+// The discrete-event core: a clock and an event queue ordered by (time, sequence number).
+// Events scheduled for the same instant run in the order they were scheduled, so a run is a pure
+// function of its inputs. Nothing here knows about LLMs.
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "sim/engine/time.hpp"
+
+namespace moska {
+
+struct EventId {
+  std::uint32_t slot = UINT32_MAX;
+  std::uint32_t generation = 0;
+  bool valid() const { return slot != UINT32_MAX; }
+};
+
+class Simulator {
+ public:
+  using Callback = std::function<void()>;
+
+  TimeNs now() const { return now_; }
+
+  // Schedules `cb` at absolute time `at` (>= now). Returns a handle usable with cancel().
+  EventId schedule_at(TimeNs at, Callback cb);
+  EventId schedule_in(TimeNs delay, Callback cb) { return schedule_at(now_ + delay, std::move(cb)); }
+  // Cancels a pending event; returns false if it already ran or was cancelled.
+  bool cancel(EventId id);
+
+  // Runs events until the queue is empty or stop() is called. Returns the number of events run.
+  std::uint64_t run();
+  // Runs events with time <= `until`, then sets the clock to `until` (if it is later than now).
+  std::uint64_t run_until(TimeNs until);
+  // Runs exactly one event if there is one. Returns false on an empty queue.
+  bool step();
+  void stop() { stopped_ = true; }
+
+  std::size_t pending() const { return live_; }
+  std::uint64_t events_run() const { return events_run_; }
+
+ private:
+  struct Entry {
+    TimeNs at;
+    std::uint64_t seq;
+    std::uint32_t slot;
+  };
+  struct Slot {
+    Callback cb;
+    std::uint32_t generation = 0;
+    bool armed = false;
+  };
+  static bool later(const Entry& a, const Entry& b) {
+    return a.at != b.at ? a.at > b.at : a.seq > b.seq;
+  }
+  void push(Entry e);
+  Entry pop();
+  bool pop_live(TimeNs limit, Entry& out);
+
+  std::vector<Entry> heap_;
+  std::vector<Slot> slots_;
+  std::vector<std::uint32_t> free_slots_;
+  TimeNs now_ = 0;
+  std::uint64_t next_seq_ = 0;
+  std::uint64_t events_run_ = 0;
+  std::size_t live_ = 0;
+  bool stopped_ = false;
+};
+
+}  // namespace moska

@@ -1,0 +1,263 @@
+#include "sim/model/operators.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace moska {
+
+const char* op_class_name(OpClass c) {
+  switch (c) {
+    case OpClass::gemm: return "gemm";
+    case OpClass::attn_decode: return "attn_decode";
+    case OpClass::attn_prefill: return "attn_prefill";
+    case OpClass::attn_shared: return "attn_shared";
+    case OpClass::elementwise: return "elementwise";
+    case OpClass::router: return "router";
+    case OpClass::merge: return "merge";
+    case OpClass::comm: return "comm";
+  }
+  return "?";
+}
+
+std::int64_t BatchSpec::tokens() const {
+  std::int64_t t = decode_requests;
+  for (const auto& p : prefills) t += p.new_tokens;
+  return t;
+}
+
+namespace {
+double d(std::int64_t x) { return static_cast<double>(x); }
+// Heads per GPU under tensor parallelism; KV heads are replicated when fewer than ranks.
+std::int64_t shard(std::int64_t heads, int tp) { return std::max<std::int64_t>(1, heads / tp); }
+}  // namespace
+
+Op make_gemm(const std::string& name, std::int64_t m, std::int64_t n, std::int64_t k, const Precision& prec,
+             std::int64_t count) {
+  Op op;
+  op.cls = OpClass::gemm;
+  op.name = name;
+  op.count = count;
+  op.m = m;
+  op.n = n;
+  op.k = k;
+  op.math = prec.gemm_math();
+  op.flops = 2.0 * d(m) * d(n) * d(k);
+  // Weights read once, activations in and out once (FP8 GEMMs read FP8 activations, write bf16).
+  double in_b = prec.weights == Dtype::fp8 ? 1.0 : dtype_bytes(prec.act);
+  op.bytes = d(n) * d(k) * dtype_bytes(prec.weights) + d(m) * d(k) * in_b + d(m) * d(n) * dtype_bytes(prec.act);
+  return op;
+}
+
+Op make_decode_attention(const ModelSpec& model, const Precision& prec, int tp, std::int64_t batch,
+                         std::int64_t kv_tokens_total, std::int64_t count) {
+  Op op;
+  op.cls = OpClass::attn_decode;
+  op.name = "attn_decode";
+  op.count = count;
+  op.batch = batch;
+  op.ctx = batch > 0 ? (kv_tokens_total + batch - 1) / batch : 0;
+  op.heads = shard(model.n_heads, tp);
+  op.kv_heads = shard(model.n_kv_heads, tp);
+  op.head_dim = model.head_dim;
+  op.math = prec.attn_math();
+  // QK^T and PV: 2 FLOPs per multiply-add, each over ctx x head_dim per query head.
+  op.flops = 4.0 * d(kv_tokens_total) * d(op.heads) * d(op.head_dim);
+  double kv = 2.0 * d(kv_tokens_total) * d(op.kv_heads) * d(op.head_dim) * dtype_bytes(prec.kv);
+  double q_o = 2.0 * d(batch) * d(op.heads) * d(op.head_dim) * dtype_bytes(prec.act);
+  double append = 2.0 * d(batch) * d(op.kv_heads) * d(op.head_dim) * dtype_bytes(prec.kv);
+  op.bytes = kv + q_o + append;
+  return op;
+}
+
+Op make_prefill_attention(const ModelSpec& model, const Precision& prec, int tp, std::int64_t new_tokens,
+                          std::int64_t past_tokens, std::int64_t count) {
+  Op op;
+  op.cls = OpClass::attn_prefill;
+  op.name = "attn_prefill";
+  op.count = count;
+  op.batch = 1;
+  op.m = new_tokens;
+  op.ctx = past_tokens;
+  op.heads = shard(model.n_heads, tp);
+  op.kv_heads = shard(model.n_kv_heads, tp);
+  op.head_dim = model.head_dim;
+  op.math = prec.attn_math();
+  // Causal: token i attends past + i + 1 keys. Sum = n*past + n(n+1)/2.
+  double pairs = d(new_tokens) * d(past_tokens) + d(new_tokens) * (d(new_tokens) + 1) / 2.0;
+  op.flops = 4.0 * pairs * d(op.heads) * d(op.head_dim);
+  double kv = 2.0 * d(new_tokens + past_tokens) * d(op.kv_heads) * d(op.head_dim) * dtype_bytes(prec.kv);
+  double q_o = 2.0 * d(new_tokens) * d(op.heads) * d(op.head_dim) * dtype_bytes(prec.act);
+  op.bytes = kv + q_o;
+  return op;
+}
+
+Op make_shared_attention(const ModelSpec& model, const Precision& prec, int tp, const SharedChunkGroup& g,
+                         std::int64_t count) {
+  Op op;
+  op.cls = OpClass::attn_shared;
+  op.name = "attn_shared";
+  op.count = count;
+  op.n_chunks = g.n_chunks;
+  op.chunk = g.chunk_tokens;
+  op.queries = g.queries;
+  op.heads = shard(model.n_heads, tp);
+  op.kv_heads = shard(model.n_kv_heads, tp);
+  op.head_dim = model.head_dim;
+  op.math = prec.attn_math();
+  // Per chunk and KV head: Q[(queries*group) x d] K^T[d x chunk], then P V: 4*q*Hq*d*chunk FLOPs.
+  op.flops = 4.0 * d(g.n_chunks) * d(g.queries) * d(op.heads) * d(op.head_dim) * d(g.chunk_tokens);
+  // The chunk's K and V are read once for all its queries; queries in, outputs and LSE out.
+  double kv = 2.0 * d(g.n_chunks) * d(g.chunk_tokens) * d(op.kv_heads) * d(op.head_dim) * dtype_bytes(prec.kv);
+  double q_o = 2.0 * d(g.n_chunks) * d(g.queries) * d(op.heads) * d(op.head_dim) * dtype_bytes(prec.act);
+  double lse = 4.0 * d(g.n_chunks) * d(g.queries) * d(op.heads);
+  op.bytes = kv + q_o + lse;
+  return op;
+}
+
+Op make_router(const ModelSpec& model, const Precision& prec, int tp, std::int64_t batch, std::int64_t n_chunks,
+               std::int64_t top_k, std::int64_t count) {
+  Op op;
+  op.cls = OpClass::router;
+  op.name = "router";
+  op.count = count;
+  op.batch = batch;
+  op.n_chunks = n_chunks;
+  op.k = top_k;
+  op.heads = shard(model.n_heads, tp);
+  op.kv_heads = shard(model.n_kv_heads, tp);
+  op.head_dim = model.head_dim;
+  op.math = prec.act;
+  // MoBA-style: each query head scores each chunk's mean key (its KV head's), scores summed over heads.
+  op.flops = 2.0 * d(batch) * d(op.heads) * d(op.head_dim) * d(n_chunks) + d(batch) * d(n_chunks) * std::log2(d(std::max<std::int64_t>(top_k, 2)));
+  op.bytes = d(n_chunks) * d(op.kv_heads) * d(op.head_dim) * dtype_bytes(prec.kv) +
+             d(batch) * d(op.heads) * d(op.head_dim) * dtype_bytes(prec.act) + 2.0 * 4.0 * d(batch) * d(n_chunks);
+  return op;
+}
+
+Op make_merge(const ModelSpec& model, const Precision& prec, int tp, std::int64_t batch, std::int64_t parts,
+              std::int64_t count) {
+  Op op;
+  op.cls = OpClass::merge;
+  op.name = "merge";
+  op.count = count;
+  op.batch = batch;
+  op.k = parts;
+  op.heads = shard(model.n_heads, tp);
+  op.head_dim = model.head_dim;
+  op.math = Dtype::fp32;
+  // m = max lse; w_i = exp(lse_i - m); o = sum w_i o_i / sum w_i.
+  double per_part = d(batch) * d(op.heads) * (d(op.head_dim) * dtype_bytes(prec.act) + 4.0);
+  op.bytes = d(parts) * per_part + d(batch) * d(op.heads) * d(op.head_dim) * dtype_bytes(prec.act);
+  op.flops = 3.0 * d(parts) * d(batch) * d(op.heads) * d(op.head_dim);
+  return op;
+}
+
+Op make_elementwise(const std::string& name, std::int64_t tokens, std::int64_t width, double reads,
+                    double writes, double flops_per_elem, const Precision& prec, std::int64_t count) {
+  Op op;
+  op.cls = OpClass::elementwise;
+  op.name = name;
+  op.count = count;
+  op.m = tokens;
+  op.n = width;
+  op.math = prec.act;
+  double elems = d(tokens) * d(width);
+  op.bytes = elems * (reads + writes) * dtype_bytes(prec.act);
+  op.flops = elems * flops_per_elem;
+  return op;
+}
+
+Op make_allreduce(std::int64_t bytes, int tp, std::int64_t count) {
+  Op op;
+  op.cls = OpClass::comm;
+  op.name = "allreduce";
+  op.count = count;
+  op.n = tp;
+  op.bytes = d(bytes);
+  return op;
+}
+
+SharedAttention balanced_routing(std::int64_t requests, std::int64_t total_chunks, std::int64_t top_k,
+                                 std::int64_t chunk_tokens) {
+  SharedAttention s;
+  s.requests = requests;
+  s.total_chunks = total_chunks;
+  s.top_k = top_k;
+  if (requests <= 0 || total_chunks <= 0 || top_k <= 0) return s;
+  std::int64_t assignments = requests * top_k;
+  std::int64_t lo = assignments / total_chunks;
+  std::int64_t n_hi = assignments % total_chunks;
+  if (n_hi > 0) s.groups.push_back({n_hi, chunk_tokens, lo + 1});
+  if (lo > 0) s.groups.push_back({total_chunks - n_hi, chunk_tokens, lo});
+  return s;
+}
+
+std::vector<Op> build_iteration_ops(const ModelSpec& model, const Precision& prec, const BatchSpec& b,
+                                    const OpFilter& f) {
+  std::vector<Op> ops;
+  const int tp = b.tp;
+  const std::int64_t L = model.n_layers;
+  const std::int64_t T = b.tokens();
+  if (T <= 0) return ops;
+  const std::int64_t H = model.hidden;
+  const std::int64_t qkv_n = (shard(model.n_heads, tp) + 2 * shard(model.n_kv_heads, tp)) * model.head_dim;
+  const std::int64_t rope_w = (shard(model.n_heads, tp) + shard(model.n_kv_heads, tp)) * model.head_dim;
+  const double act_b = dtype_bytes(prec.act);
+
+  if (f.dense) {
+    ops.push_back(make_elementwise("embedding", T, H, 0, 1, 0, prec, 1));
+    ops.push_back(make_elementwise("rmsnorm", T, H, 1, 1, 4, prec, 2 * L));
+    ops.push_back(make_gemm("qkv", T, qkv_n, H, prec, L));
+    ops.push_back(make_elementwise("rope", T, rope_w, 1, 1, 6, prec, L));
+    ops.push_back(make_gemm("o", T, H, model.q_dim() / tp, prec, L));
+    ops.push_back(make_elementwise("residual_add", T, H, 2, 1, 1, prec, 2 * L));
+    if (model.is_moe()) {
+      ops.push_back(make_gemm("moe_gate", T, model.n_experts, H, prec, L));
+      // Balanced expert load: each expert gets T*topk/E tokens; experts with no token are not read.
+      double e = d(model.n_experts);
+      double p_unused = std::pow(1.0 - d(model.experts_per_token) / e, d(T));
+      auto active = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::llround(e * (1.0 - p_unused))));
+      std::int64_t per_expert = std::max<std::int64_t>(1, (T * model.experts_per_token + active - 1) / active);
+      ops.push_back(make_gemm("expert_gate_up", per_expert, 2 * model.ffn / tp, H, prec, L * active));
+      ops.push_back(make_elementwise("silu_mul", per_expert, model.ffn / tp, 2, 1, 5, prec, L * active));
+      ops.push_back(make_gemm("expert_down", per_expert, H, model.ffn / tp, prec, L * active));
+    } else {
+      ops.push_back(make_gemm("gate_up", T, 2 * model.ffn / tp, H, prec, L));
+      ops.push_back(make_elementwise("silu_mul", T, model.ffn / tp, 2, 1, 5, prec, L));
+      ops.push_back(make_gemm("down", T, H, model.ffn / tp, prec, L));
+    }
+    if (tp > 1) {
+      ops.push_back(make_allreduce(static_cast<std::int64_t>(d(T) * d(H) * act_b), tp, 2 * L));
+    }
+    // Logits only for the last token of each sequence: every decode request, one per prefill
+    // that reaches its prompt's end (we count every prefill chunk; see docs/ARCHITECTURE.md).
+    std::int64_t rows = b.decode_requests + static_cast<std::int64_t>(b.prefills.size());
+    ops.push_back(make_elementwise("final_norm", rows, H, 1, 1, 4, prec, 1));
+    ops.push_back(make_gemm("lm_head", rows, model.vocab / tp, H, prec, 1));
+  }
+  if (f.unique_attn) {
+    if (b.decode_requests > 0) {
+      ops.push_back(make_decode_attention(model, prec, tp, b.decode_requests, b.decode_kv_tokens, L));
+    }
+    for (const auto& p : b.prefills) {
+      if (p.new_tokens > 0) ops.push_back(make_prefill_attention(model, prec, tp, p.new_tokens, p.past_tokens, L));
+    }
+  }
+  if (f.shared_attn && !b.shared.groups.empty()) {
+    const auto& s = b.shared;
+    if (s.total_chunks > 0 && s.top_k < s.total_chunks) {
+      ops.push_back(make_router(model, prec, tp, s.requests, s.total_chunks, s.top_k, L));
+    }
+    // Queries are gathered per chunk before the batched launch and scattered back after it.
+    std::int64_t routed = 0;
+    for (const auto& g : s.groups) routed += g.n_chunks * g.queries;
+    ops.push_back(make_elementwise("shared_gather", routed, shard(model.n_heads, tp) * model.head_dim, 1, 1, 0,
+                                   prec, L));
+    for (const auto& g : s.groups) ops.push_back(make_shared_attention(model, prec, tp, g, L));
+    std::int64_t parts = std::max<std::int64_t>(s.top_k, 1) + 1;  // each chunk's partial + the unique one
+    ops.push_back(make_merge(model, prec, tp, s.requests, parts, L));
+  }
+  return ops;
+}
+
+}  // namespace moska
