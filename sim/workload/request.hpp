@@ -1,0 +1,22 @@
+#pragma once
+// One inference request as a workload presents it to a serving system.
+#include <cstdint>
+#include <vector>
+
+#include "sim/engine/time.hpp"
+
+namespace moska {
+
+struct Request {
+  std::uint64_t id = 0;
+  TimeNs arrival_ns = 0;
+  std::int64_t input_tokens = 0;   // prompt tokens (the request's own, unique part)
+  std::int64_t output_tokens = 0;  // tokens to generate (>= 1)
+  // Chained prefix-block hashes (Mooncake traces: 512-token blocks, each id covers its block and
+  // all before it). Empty when the trace has none.
+  std::vector<std::uint64_t> block_hashes;
+  // Shared corpus the request attends (index into the scenario's corpora), -1 = none.
+  std::int32_t corpus = -1;
+};
+
+}  // namespace moska
