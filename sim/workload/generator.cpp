@@ -1,0 +1,261 @@
+#include "sim/workload/generator.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "sim/engine/rng.hpp"
+#include "sim/util/error.hpp"
+
+namespace moska {
+
+namespace {
+
+constexpr std::int64_t kLognormalMaxDefault = 1'000'000'000;
+constexpr std::int64_t kZipfMaxRange = 10'000'000;  // the inverse-CDF table has one double per value
+constexpr std::int64_t kMaxRequests = 1'000'000'000;
+
+// Consistency checks shared by the JSON parser (which reports key paths) and generate() (which may
+// get a spec built in C++). Returns "" when fine, else "<field>: <problem> (expected <form>)".
+std::string check_dist(const TokenDist& d) {
+  using K = TokenDist::Kind;
+  switch (d.kind) {
+    case K::constant:
+      if (d.value < 1) return fmt::format("value is {} (expected an integer >= 1)", d.value);
+      return "";
+    case K::uniform:
+    case K::lognormal:
+    case K::zipf:
+      if (d.min < 1) return fmt::format("min is {} (expected an integer >= 1)", d.min);
+      if (d.max < d.min) return fmt::format("max {} < min {} (expected min <= max)", d.max, d.min);
+      if (d.kind == K::lognormal) {
+        if (!(d.mean > 0) || !std::isfinite(d.mean)) return fmt::format("mean is {} (expected a number > 0)", d.mean);
+        if (!(d.sigma >= 0) || !std::isfinite(d.sigma)) return fmt::format("sigma is {} (expected a number >= 0)", d.sigma);
+      }
+      if (d.kind == K::zipf) {
+        if (d.max - d.min >= kZipfMaxRange) {
+          return fmt::format("range {}..{} is too wide (expected max - min < {})", d.min, d.max, kZipfMaxRange);
+        }
+        if (!(d.s >= 0) || !std::isfinite(d.s)) return fmt::format("s is {} (expected a number >= 0)", d.s);
+      }
+      return "";
+  }
+  return "unknown distribution";
+}
+
+std::string check_spec(const GeneratorSpec& s) {
+  if (s.requests < 1 || s.requests > kMaxRequests) {
+    return fmt::format("requests is {} (expected an integer in 1..{})", s.requests, kMaxRequests);
+  }
+  const auto& a = s.arrival;
+  const bool one_burst = a.process == ArrivalSpec::Process::burst && (a.burst_size == 0 || a.burst_size >= s.requests);
+  if (!one_burst && (!(a.rate_per_s > 0) || !std::isfinite(a.rate_per_s))) {
+    return fmt::format("arrival.rate_per_s is {} (expected a number > 0)", a.rate_per_s);
+  }
+  if (a.process == ArrivalSpec::Process::gamma && (!(a.cv > 0) || !std::isfinite(a.cv))) {
+    return fmt::format("arrival.cv is {} (expected a number > 0)", a.cv);
+  }
+  if (a.burst_size < 0) return fmt::format("arrival.burst_size is {} (expected an integer >= 0)", a.burst_size);
+  if (auto e = check_dist(s.input_tokens); !e.empty()) return "input_tokens." + e;
+  if (auto e = check_dist(s.output_tokens); !e.empty()) return "output_tokens." + e;
+  if (s.corpus) {
+    const auto& c = *s.corpus;
+    if (c.count < 1) return fmt::format("corpus.count is {} (expected an integer >= 1)", c.count);
+    if (!(c.zipf_s >= 0) || !std::isfinite(c.zipf_s)) return fmt::format("corpus.zipf_s is {} (expected a number >= 0)", c.zipf_s);
+    if (!(c.fraction >= 0 && c.fraction <= 1)) return fmt::format("corpus.fraction is {} (expected a number in [0, 1])", c.fraction);
+  }
+  return "";
+}
+
+// Draws token counts; holds the Zipf table when the distribution needs one.
+class TokenSampler {
+ public:
+  explicit TokenSampler(const TokenDist& d) : d_(d) {
+    if (d.kind == TokenDist::Kind::zipf) {
+      zipf_ = std::make_unique<ZipfSampler>(static_cast<std::uint64_t>(d.max - d.min + 1), d.s);
+    }
+    if (d.kind == TokenDist::Kind::lognormal) mu_ = std::log(d.mean) - 0.5 * d.sigma * d.sigma;
+  }
+
+  std::int64_t operator()(Rng& rng) const {
+    switch (d_.kind) {
+      case TokenDist::Kind::constant: return d_.value;
+      case TokenDist::Kind::uniform:
+        return d_.min + static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(d_.max - d_.min) + 1));
+      case TokenDist::Kind::lognormal: {
+        double x = std::round(rng.lognormal(mu_, d_.sigma));
+        x = std::clamp(x, static_cast<double>(d_.min), static_cast<double>(d_.max));
+        return static_cast<std::int64_t>(x);
+      }
+      case TokenDist::Kind::zipf: return d_.min + static_cast<std::int64_t>(zipf_->sample(rng));
+    }
+    return d_.min;
+  }
+
+ private:
+  TokenDist d_;
+  double mu_ = 0;
+  std::unique_ptr<ZipfSampler> zipf_;
+};
+
+}  // namespace
+
+TokenDist parse_token_dist(const JsonReader& r) {
+  TokenDist d;
+  const std::string kind = r.string("dist");
+  if (kind == "constant") {
+    d.kind = TokenDist::Kind::constant;
+    d.value = r.integer("value", 1);
+  } else if (kind == "uniform") {
+    d.kind = TokenDist::Kind::uniform;
+    d.min = r.integer("min", 1);
+    d.max = r.integer("max", 1);
+  } else if (kind == "lognormal") {
+    d.kind = TokenDist::Kind::lognormal;
+    d.mean = r.positive("mean");
+    d.sigma = r.non_negative("sigma");
+    d.min = r.integer_or("min", 1, 1);
+    d.max = r.integer_or("max", 1, kLognormalMaxDefault);
+  } else if (kind == "zipf") {
+    d.kind = TokenDist::Kind::zipf;
+    d.min = r.integer_or("min", 1, 1);
+    d.max = r.integer("max", 1);
+    d.s = r.number_or("s", 1.0);
+    if (!(d.s >= 0)) r.fail("s", "a number >= 0");
+  } else {
+    r.fail("dist", fmt::format("\"constant\", \"uniform\", \"lognormal\" or \"zipf\" (got \"{}\")", kind));
+  }
+  if (d.kind != TokenDist::Kind::constant && d.max < d.min) {
+    r.fail("max", fmt::format("an integer >= min ({}), got {}", d.min, d.max));
+  }
+  if (d.kind == TokenDist::Kind::zipf && d.max - d.min >= kZipfMaxRange) {
+    r.fail("max", fmt::format("max - min < {} (the Zipf table holds one entry per value)", kZipfMaxRange));
+  }
+  r.finish();
+  return d;
+}
+
+GeneratorSpec parse_generator_spec(const JsonReader& r) {
+  GeneratorSpec s;
+  s.requests = r.integer("requests", 1);
+  if (s.requests > kMaxRequests) r.fail("requests", fmt::format("an integer <= {}", kMaxRequests));
+
+  {
+    JsonReader a = r.object("arrival");
+    const std::string p = a.string("process");
+    auto& ar = s.arrival;
+    if (p == "poisson") {
+      ar.process = ArrivalSpec::Process::poisson;
+      ar.rate_per_s = a.positive("rate_per_s");
+    } else if (p == "gamma") {
+      ar.process = ArrivalSpec::Process::gamma;
+      ar.rate_per_s = a.positive("rate_per_s");
+      ar.cv = a.positive("cv");
+    } else if (p == "constant") {
+      ar.process = ArrivalSpec::Process::constant;
+      ar.rate_per_s = a.positive("rate_per_s");
+    } else if (p == "burst") {
+      ar.process = ArrivalSpec::Process::burst;
+      ar.burst_size = a.integer_or("burst_size", 1, 0);
+      const bool one_burst = ar.burst_size == 0 || ar.burst_size >= s.requests;
+      if (!one_burst || a.has("rate_per_s")) {
+        ar.rate_per_s = a.positive("rate_per_s");
+      }
+    } else {
+      a.fail("process", fmt::format("\"poisson\", \"gamma\", \"constant\" or \"burst\" (got \"{}\")", p));
+    }
+    a.finish();
+  }
+
+  s.input_tokens = parse_token_dist(r.object("input_tokens"));
+  s.output_tokens = parse_token_dist(r.object("output_tokens"));
+
+  if (r.has("corpus")) {
+    JsonReader c = r.object("corpus");
+    CorpusSpec cs;
+    const std::int64_t count = c.integer("count", 1);
+    if (count > 2147483647LL) c.fail("count", "an integer below 2^31");
+    cs.count = static_cast<std::int32_t>(count);
+    const std::string pop = c.string_or("popularity", "uniform");
+    if (pop == "uniform") {
+      cs.popularity = CorpusSpec::Popularity::uniform;
+    } else if (pop == "zipf") {
+      cs.popularity = CorpusSpec::Popularity::zipf;
+      cs.zipf_s = c.number_or("zipf_s", 1.0);
+      if (!(cs.zipf_s >= 0)) c.fail("zipf_s", "a number >= 0");
+    } else {
+      c.fail("popularity", fmt::format("\"uniform\" or \"zipf\" (got \"{}\")", pop));
+    }
+    cs.fraction = c.number_or("fraction", 1.0);
+    if (!(cs.fraction >= 0 && cs.fraction <= 1)) c.fail("fraction", "a number in [0, 1]");
+    c.finish();
+    s.corpus = cs;
+  }
+
+  if (r.has("seed")) s.seed = static_cast<std::uint64_t>(r.integer("seed", 0));
+  r.finish();
+  if (auto e = check_spec(s); !e.empty()) throw InputError(fmt::format("{}: {}", r.where(), e));
+  return s;
+}
+
+std::vector<Request> generate(const GeneratorSpec& spec) {
+  if (auto e = check_spec(spec); !e.empty()) throw InputError("generator spec: " + e);
+  const auto n = static_cast<std::size_t>(spec.requests);
+  const Rng root(spec.seed);
+  Rng arrivals = root.fork(1);
+  Rng inputs = root.fork(2);
+  Rng outputs = root.fork(3);
+  Rng corpora = root.fork(4);
+  const TokenSampler in_dist(spec.input_tokens);
+  const TokenSampler out_dist(spec.output_tokens);
+  std::unique_ptr<ZipfSampler> corpus_zipf;
+  if (spec.corpus && spec.corpus->popularity == CorpusSpec::Popularity::zipf) {
+    corpus_zipf = std::make_unique<ZipfSampler>(static_cast<std::uint64_t>(spec.corpus->count), spec.corpus->zipf_s);
+  }
+
+  const auto& a = spec.arrival;
+  const double mean_gap_s = 1.0 / a.rate_per_s;
+  const double gamma_shape = 1.0 / (a.cv * a.cv);
+  const double gamma_scale = mean_gap_s / gamma_shape;
+  const auto burst = static_cast<std::size_t>(a.burst_size == 0 ? spec.requests : std::min(a.burst_size, spec.requests));
+  double t_s = 0;  // running arrival time of the random processes
+
+  std::vector<Request> out(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    Request& r = out[i];
+    r.id = i;
+    switch (a.process) {
+      case ArrivalSpec::Process::poisson:
+        if (i > 0) t_s += arrivals.exponential(a.rate_per_s);
+        r.arrival_ns = std::llround(t_s * 1e9);
+        break;
+      case ArrivalSpec::Process::gamma:
+        if (i > 0) t_s += arrivals.gamma(gamma_shape, gamma_scale);
+        r.arrival_ns = std::llround(t_s * 1e9);
+        break;
+      case ArrivalSpec::Process::constant:
+        r.arrival_ns = std::llround(static_cast<double>(i) * 1e9 / a.rate_per_s);
+        break;
+      case ArrivalSpec::Process::burst: {
+        const std::size_t group = i / burst;
+        r.arrival_ns = group == 0 ? 0 : std::llround(static_cast<double>(group * burst) * 1e9 / a.rate_per_s);
+        break;
+      }
+    }
+    r.input_tokens = in_dist(inputs);
+    r.output_tokens = out_dist(outputs);
+    if (spec.corpus) {
+      const auto& c = *spec.corpus;
+      if (c.fraction >= 1.0 || corpora.uniform() < c.fraction) {
+        r.corpus = static_cast<std::int32_t>(corpus_zipf ? corpus_zipf->sample(corpora)
+                                                         : corpora.below(static_cast<std::uint64_t>(c.count)));
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace moska

@@ -1,0 +1,79 @@
+#pragma once
+// Synthetic workloads from a JSON spec:
+//
+//   {"requests": 1000,
+//    "arrival": {"process": "poisson", "rate_per_s": 4},            // | gamma (+ "cv") | constant | burst
+//    "input_tokens":  {"dist": "lognormal", "mean": 2048, "sigma": 0.8, "min": 16, "max": 32768},
+//    "output_tokens": {"dist": "uniform", "min": 64, "max": 512},
+//    "corpus": {"count": 8, "popularity": "zipf", "zipf_s": 1.0},    // optional
+//    "seed": 7}                                                      // optional, default 0
+//
+// Every draw uses moska::Rng (portable), so a spec and seed give the same requests everywhere.
+// Arrivals, input lengths, output lengths and corpora each draw from their own stream (forked from
+// the seed), so changing one distribution leaves the others' draws unchanged.
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "sim/util/json_reader.hpp"
+#include "sim/workload/request.hpp"
+
+namespace moska {
+
+// A distribution of token counts; every draw is an integer >= 1.
+struct TokenDist {
+  enum class Kind {
+    constant,   // "value": v
+    uniform,    // integers in [min, max], each equally likely
+    lognormal,  // "mean" (of the distribution, in tokens), "sigma" (of the log), clamped to [min, max]
+    zipf,       // min + k, k in 0..max-min with P(k) ~ 1/(k+1)^s ("s", default 1): short ones most likely
+  };
+  Kind kind = Kind::constant;
+  std::int64_t value = 1;           // constant
+  std::int64_t min = 1;             // uniform, lognormal (default 1), zipf (default 1)
+  std::int64_t max = 1;             // uniform, lognormal (default 1'000'000'000), zipf
+  double mean = 0;                  // lognormal: arithmetic mean before clamping; mu = ln(mean) - sigma^2/2
+  double sigma = 0;                 // lognormal
+  double s = 1;                     // zipf exponent
+};
+
+struct ArrivalSpec {
+  enum class Process {
+    poisson,   // exponential gaps, mean 1/rate
+    gamma,     // gamma gaps, mean 1/rate, coefficient of variation cv (cv = 1 is Poisson)
+    constant,  // request i at exactly i/rate
+    burst,     // groups of burst_size arriving together, groups burst_size/rate apart
+  };
+  Process process = Process::poisson;
+  double rate_per_s = 1;  // > 0; for burst, optional when burst_size covers all requests
+  double cv = 1;          // gamma only, > 0
+  std::int64_t burst_size = 0;  // burst only; 0 = all requests in one burst at t = 0
+};
+
+struct CorpusSpec {
+  enum class Popularity { uniform, zipf };
+  std::int32_t count = 1;  // corpora 0..count-1
+  Popularity popularity = Popularity::uniform;
+  double zipf_s = 1.0;    // zipf: P(corpus k) ~ 1/(k+1)^zipf_s
+  double fraction = 1.0;  // share of requests attached to a corpus (others get -1)
+};
+
+struct GeneratorSpec {
+  std::int64_t requests = 0;
+  ArrivalSpec arrival;
+  TokenDist input_tokens;
+  TokenDist output_tokens;
+  std::optional<CorpusSpec> corpus;
+  std::uint64_t seed = 0;
+};
+
+// Reads the whole object (unknown keys anywhere are InputErrors naming the key path), so a scenario
+// file can embed the spec under a key of its own: parse_generator_spec(scenario.object("workload")).
+GeneratorSpec parse_generator_spec(const JsonReader& r);
+TokenDist parse_token_dist(const JsonReader& r);
+
+// Requests with ids 0..n-1, arrivals non-decreasing from t = 0 (the first request arrives at 0).
+// Throws InputError if the spec is inconsistent (it is checked again here for specs built in C++).
+std::vector<Request> generate(const GeneratorSpec& spec);
+
+}  // namespace moska
