@@ -193,7 +193,7 @@ TEST_CASE("trace: speedup divides arrival times") {
   CHECK_THAT(error_of([&] { read_trace(kFixtures + "mooncake_small.jsonl", opt); }), Catch::Contains("speedup"));
 }
 
-TEST_CASE("trace: window re-bases to its start; max_requests keeps the first N") {
+TEST_CASE("trace: window re-bases to its start, max_requests keeps the first N") {
   TraceOptions opt;
   opt.window_start_s = 1.0;
   opt.window_end_s = 3.0;  // [1, 3): the 1000 ms and 1500 ms requests
@@ -307,7 +307,7 @@ TEST_CASE("trace: the Mooncake conversation trace loads 12,031 requests quickly"
 // ---------------------------------------------------------------------------------------------
 // Generator
 
-TEST_CASE("generator: same seed, same requests; another seed, others") {
+TEST_CASE("generator: same seed, same requests, another seed, others") {
   const char* json = R"({"requests": 2000, "arrival": {"process": "gamma", "rate_per_s": 10, "cv": 2},
       "input_tokens": {"dist": "lognormal", "mean": 1000, "sigma": 1, "min": 1, "max": 100000},
       "output_tokens": {"dist": "uniform", "min": 1, "max": 300},
@@ -364,7 +364,7 @@ TEST_CASE("generator: gamma inter-arrivals have the requested mean and CV") {
   CHECK(cv == Approx(3.0).epsilon(0.05));
 }
 
-TEST_CASE("generator: constant arrivals and constant lengths are exact; uniform and lognormal in range") {
+TEST_CASE("generator: constant arrivals and constant lengths are exact, uniform and lognormal in range") {
   auto rs = generate(spec_from(R"({"requests": 10, "arrival": {"process": "constant", "rate_per_s": 4},
       "input_tokens": {"dist": "constant", "value": 2048}, "output_tokens": {"dist": "constant", "value": 128}})"));
   REQUIRE(rs.size() == 10);
@@ -414,7 +414,7 @@ TEST_CASE("generator: burst arrivals") {
   for (const auto& r : rs) CHECK(r.arrival_ns == 0);
 }
 
-TEST_CASE("generator: corpus popularity (Zipf rank 0 at 1/H_K; uniform; fraction)") {
+TEST_CASE("generator: corpus popularity (Zipf rank 0 at 1/H_K, uniform, fraction)") {
   const int K = 10;
   auto rs = generate(spec_from(R"({"requests": 1000000, "arrival": {"process": "poisson", "rate_per_s": 100},
       "input_tokens": {"dist": "constant", "value": 1}, "output_tokens": {"dist": "constant", "value": 1},

@@ -1,5 +1,7 @@
 #pragma once
 // One inference request as a workload presents it to a serving system.
+// Produced by read_trace() (trace.hpp) and generate() (generator.hpp), which guarantee: ids 0..n-1
+// in arrival order, arrival_ns >= 0 and non-decreasing, input_tokens >= 1, output_tokens >= 1.
 #include <cstdint>
 #include <vector>
 
