@@ -1,6 +1,7 @@
 // End-to-end checks of the CLI: the documented forms work, bad input fails with one clear line.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <fstream>
@@ -92,4 +93,24 @@ TEST_CASE("cli: bad input gets one line naming the problem and a non-zero exit")
   REQUIRE(fp8_on_a100.rc != 0);
   REQUIRE(fp8_on_a100.out.find("fp8") != std::string::npos);
   REQUIRE(run("predict --sparsity 1.5 --batch 1 --ctx 1 --shared 8192 --chunk 4096").rc != 0);
+}
+
+TEST_CASE("cli: run prints a summary; sweep gives the same CSV on one thread and on two") {
+  auto r = run("run --set requests=50");
+  INFO(r.out);
+  REQUIRE(r.rc == 0);
+  REQUIRE(r.out.find("output tokens/s") != std::string::npos);
+  std::string sweep = "sweep default --set requests=40 --set system=prefix-cache,moska --set sparsity=0.5,0.9";
+  auto one = run(sweep + " --jobs 1");
+  auto two = run(sweep + " --jobs 2");
+  REQUIRE(one.rc == 0);
+  REQUIRE(one.out == two.out);
+  // Header + 4 points.
+  REQUIRE(std::count(one.out.begin(), one.out.end(), '\n') == 5);
+  REQUIRE(one.out.rfind("system,sparsity,status,", 0) == 0);
+  auto bad = run("run --set system=nosuch");
+  REQUIRE(bad.rc != 0);
+  REQUIRE(bad.out.find("unknown system 'nosuch'") != std::string::npos);
+  auto bad_key = run("sweep default --set system");
+  REQUIRE(bad_key.rc != 0);
 }

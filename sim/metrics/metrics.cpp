@@ -1,0 +1,186 @@
+#include "sim/metrics/metrics.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "sim/util/error.hpp"
+
+namespace moska {
+
+namespace {
+double pct(std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  std::size_t idx = static_cast<std::size_t>(std::min<double>(static_cast<double>(v.size() - 1), p * static_cast<double>(v.size() - 1) + 0.5));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(idx), v.end());
+  return v[idx];
+}
+double mean(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return v.empty() ? 0 : s / static_cast<double>(v.size());
+}
+}  // namespace
+
+Summary summarize(const RunResult& r) {
+  Summary s;
+  s.requests = static_cast<std::int64_t>(r.requests.size());
+  s.sim_seconds = r.sim_seconds;
+  std::vector<double> ttft, e2e;
+  double out_tokens = 0, all_tokens = 0;
+  for (const auto& q : r.requests) {
+    if (q.rejected) {
+      ++s.rejected;
+      continue;
+    }
+    if (q.finish < 0) {
+      ++s.unfinished;
+      continue;
+    }
+    ++s.finished;
+    ttft.push_back(ns_to_seconds(q.first_token - q.arrival));
+    e2e.push_back(ns_to_seconds(q.finish - q.arrival));
+    out_tokens += q.output_tokens;
+    all_tokens += q.output_tokens + q.input_tokens;
+  }
+  if (r.sim_seconds > 0) {
+    s.output_tokens_per_s = out_tokens / r.sim_seconds;
+    s.total_tokens_per_s = all_tokens / r.sim_seconds;
+    s.requests_per_s = static_cast<double>(s.finished) / r.sim_seconds;
+  }
+  s.ttft_mean = mean(ttft);
+  s.ttft_p50 = pct(ttft, 0.5);
+  s.ttft_p90 = pct(ttft, 0.9);
+  s.ttft_p99 = pct(ttft, 0.99);
+  s.e2e_mean = mean(e2e);
+  s.e2e_p50 = pct(e2e, 0.5);
+  s.e2e_p99 = pct(e2e, 0.99);
+  // Token-weighted percentiles of the gap between consecutive tokens.
+  auto gaps = r.token_gaps;
+  std::sort(gaps.begin(), gaps.end());
+  double total = 0, weighted = 0;
+  for (auto& g : gaps) {
+    total += g.second;
+    weighted += static_cast<double>(g.first) * g.second;
+  }
+  auto wp = [&](double p) {
+    double target = p * total, acc = 0;
+    for (auto& g : gaps) {
+      acc += g.second;
+      if (acc >= target) return static_cast<double>(g.first);
+    }
+    return gaps.empty() ? 0.0 : static_cast<double>(gaps.back().first);
+  };
+  s.tbt_mean = total > 0 ? weighted / total : 0;
+  s.tbt_p50 = wp(0.5);
+  s.tbt_p90 = wp(0.9);
+  s.tbt_p99 = wp(0.99);
+  s.mean_batch = r.busy_seconds > 0 ? r.batch_seconds / r.busy_seconds : 0;
+  s.max_batch = r.max_batch;
+  for (const auto& p : r.pools) {
+    double t = r.sim_seconds > 0 ? r.sim_seconds : 1;
+    Summary::Pool sp{p.name, p.role, p.hw, p.gpus,
+                     p.flops / (t * p.gpus * p.peak_flops_per_gpu),
+                     p.bytes / (t * p.gpus * p.hbm_bw_per_gpu),
+                     p.mem_byte_seconds / (t * p.gpus * p.hbm_bytes_per_gpu),
+                     p.peak_mem_fraction,
+                     p.busy_s / (t * std::max(1, p.groups))};
+    s.pools.push_back(sp);
+  }
+  return s;
+}
+
+std::vector<std::string> summary_columns() {
+  return {"requests", "finished", "rejected", "unfinished", "sim_s", "output_tok_per_s", "requests_per_s",
+          "ttft_mean_s", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tbt_mean_s", "tbt_p50_s", "tbt_p90_s", "tbt_p99_s",
+          "e2e_mean_s", "e2e_p99_s", "mean_batch", "max_batch", "pool0_mfu", "pool0_bw_util", "pool0_hbm_used",
+          "pool1_mfu", "pool1_bw_util", "pool1_hbm_used"};
+}
+
+std::vector<std::string> summary_row(const Summary& s) {
+  auto f = [](double x) { return fmt::format("{:.6g}", x); };
+  std::vector<std::string> row = {std::to_string(s.requests), std::to_string(s.finished), std::to_string(s.rejected),
+                                  std::to_string(s.unfinished), f(s.sim_seconds), f(s.output_tokens_per_s),
+                                  f(s.requests_per_s), f(s.ttft_mean), f(s.ttft_p50), f(s.ttft_p90), f(s.ttft_p99),
+                                  f(s.tbt_mean), f(s.tbt_p50), f(s.tbt_p90), f(s.tbt_p99), f(s.e2e_mean), f(s.e2e_p99),
+                                  f(s.mean_batch), std::to_string(s.max_batch)};
+  for (std::size_t i = 0; i < 2; ++i) {
+    if (i < s.pools.size()) {
+      row.push_back(f(s.pools[i].mfu));
+      row.push_back(f(s.pools[i].bw_util));
+      row.push_back(f(s.pools[i].hbm_used_mean));
+    } else {
+      row.insert(row.end(), {"", "", ""});
+    }
+  }
+  return row;
+}
+
+nlohmann::json summary_json(const RunResult& r, const Summary& s) {
+  nlohmann::json j;
+  j["scenario"] = r.scenario;
+  j["system"] = r.system;
+  j["model"] = r.model;
+  j["requests"] = {{"total", s.requests}, {"finished", s.finished}, {"rejected", s.rejected}, {"unfinished", s.unfinished}};
+  j["sim_seconds"] = s.sim_seconds;
+  j["iterations"] = r.iterations;
+  j["throughput"] = {{"output_tokens_per_s", s.output_tokens_per_s}, {"total_tokens_per_s", s.total_tokens_per_s},
+                     {"requests_per_s", s.requests_per_s}};
+  j["ttft_s"] = {{"mean", s.ttft_mean}, {"p50", s.ttft_p50}, {"p90", s.ttft_p90}, {"p99", s.ttft_p99}};
+  j["tbt_s"] = {{"mean", s.tbt_mean}, {"p50", s.tbt_p50}, {"p90", s.tbt_p90}, {"p99", s.tbt_p99}};
+  j["e2e_s"] = {{"mean", s.e2e_mean}, {"p50", s.e2e_p50}, {"p99", s.e2e_p99}};
+  j["batch"] = {{"mean", s.mean_batch}, {"max", s.max_batch}};
+  nlohmann::json pools = nlohmann::json::array();
+  for (const auto& p : s.pools) {
+    pools.push_back({{"name", p.name}, {"role", p.role}, {"hw", p.hw}, {"gpus", p.gpus}, {"mfu", p.mfu},
+                     {"hbm_bw_util", p.bw_util}, {"hbm_capacity_used_mean", p.hbm_used_mean},
+                     {"hbm_capacity_used_peak", p.hbm_used_peak}, {"busy_fraction", p.busy}});
+  }
+  j["pools"] = pools;
+  return j;
+}
+
+std::string summary_table(const RunResult& r, const Summary& s) {
+  std::string out;
+  auto line = [&](const std::string& x) { out += x + "\n"; };
+  line(fmt::format("scenario: {}", r.scenario));
+  line(fmt::format("system: {}   model: {}", r.system, r.model));
+  line(fmt::format("requests: {} finished, {} rejected, {} unfinished of {}   simulated {:.1f} s in {} iterations",
+                   s.finished, s.rejected, s.unfinished, s.requests, s.sim_seconds, r.iterations));
+  line("");
+  line(fmt::format("{:<22} {:>12}", "throughput", ""));
+  line(fmt::format("{:<22} {:>12.1f}", "  output tokens/s", s.output_tokens_per_s));
+  line(fmt::format("{:<22} {:>12.3f}", "  requests/s", s.requests_per_s));
+  line(fmt::format("{:<22} {:>10} {:>10} {:>10} {:>10}", "latency (s)", "mean", "p50", "p90", "p99"));
+  line(fmt::format("{:<22} {:>10.3f} {:>10.3f} {:>10.3f} {:>10.3f}", "  TTFT", s.ttft_mean, s.ttft_p50, s.ttft_p90, s.ttft_p99));
+  line(fmt::format("{:<22} {:>10.4f} {:>10.4f} {:>10.4f} {:>10.4f}", "  TBT", s.tbt_mean, s.tbt_p50, s.tbt_p90, s.tbt_p99));
+  line(fmt::format("{:<22} {:>10.3f} {:>10.3f} {:>10} {:>10.3f}", "  end-to-end", s.e2e_mean, s.e2e_p50, "", s.e2e_p99));
+  line(fmt::format("decode batch: mean {:.1f}, max {}", s.mean_batch, s.max_batch));
+  line("");
+  line(fmt::format("{:<10} {:<7} {:<10} {:>5} {:>7} {:>9} {:>10} {:>10} {:>7}", "pool", "role", "hw", "GPUs", "MFU",
+                   "HBM bw", "HBM mean", "HBM peak", "busy"));
+  for (const auto& p : s.pools) {
+    line(fmt::format("{:<10} {:<7} {:<10} {:>5} {:>6.1f}% {:>8.1f}% {:>9.1f}% {:>9.1f}% {:>6.1f}%", p.name, p.role, p.hw,
+                     p.gpus, 100 * p.mfu, 100 * p.bw_util, 100 * p.hbm_used_mean, 100 * p.hbm_used_peak, 100 * p.busy));
+  }
+  line(fmt::format("(simulated in {:.3f} s of wall time, {} events)", r.wall_seconds, r.events));
+  return out;
+}
+
+void write_requests_csv(const RunResult& r, const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (!f) throw InputError(fmt::format("{}: cannot write file", path));
+  std::fputs("id,arrival_s,ttft_s,e2e_s,input_tokens,output_tokens,instance,status\n", f);
+  for (const auto& q : r.requests) {
+    const char* status = q.rejected ? "rejected" : (q.finish < 0 ? "unfinished" : "finished");
+    double ttft = q.first_token >= 0 ? ns_to_seconds(q.first_token - q.arrival) : -1;
+    double e2e = q.finish >= 0 ? ns_to_seconds(q.finish - q.arrival) : -1;
+    std::fprintf(f, "%llu,%.9f,%.9f,%.9f,%d,%d,%d,%s\n", static_cast<unsigned long long>(q.id),
+                 ns_to_seconds(q.arrival), ttft, e2e, q.input_tokens, q.output_tokens, q.instance, status);
+  }
+  std::fclose(f);
+}
+
+}  // namespace moska

@@ -1,0 +1,79 @@
+#pragma once
+// What a run measured: per-request records (compact: they are kept for every request), per-pool
+// utilisation, iteration statistics; and the summaries and writers built from them.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "sim/engine/time.hpp"
+
+namespace moska {
+
+struct RequestRecord {
+  std::uint64_t id = 0;
+  TimeNs arrival = 0;
+  TimeNs first_token = -1;  // -1 = never (rejected or unfinished)
+  TimeNs finish = -1;
+  std::int32_t input_tokens = 0;
+  std::int32_t output_tokens = 0;
+  std::int32_t instance = -1;
+  bool rejected = false;
+};
+
+struct PoolStats {
+  std::string name, role, hw;
+  int gpus = 0;
+  int groups = 1;  // TP groups (instances); busy time is summed over them
+  double peak_flops_per_gpu = 0;
+  double hbm_bw_per_gpu = 0;
+  double hbm_bytes_per_gpu = 0;
+  double busy_s = 0;          // summed over the pool's TP groups
+  double flops = 0;           // work done by the whole pool
+  double bytes = 0;
+  double mem_byte_seconds = 0;  // integral over time of HBM bytes in use (whole pool)
+  double peak_mem_fraction = 0;  // most HBM in use at once on one TP group, as a fraction of its HBM
+};
+
+struct RunResult {
+  std::string scenario, system, model;
+  std::vector<RequestRecord> requests;
+  std::vector<PoolStats> pools;
+  double sim_seconds = 0;
+  std::uint64_t iterations = 0;
+  std::uint64_t events = 0;
+  double batch_seconds = 0;  // integral of decode batch size over busy time
+  double busy_seconds = 0;   // summed over instances
+  std::int64_t max_batch = 0;
+  // (gap, tokens) per iteration: every decode token of that iteration waited `gap` after its previous one.
+  std::vector<std::pair<float, std::uint32_t>> token_gaps;
+  double wall_seconds = 0;
+};
+
+struct Summary {
+  std::int64_t requests = 0, finished = 0, rejected = 0, unfinished = 0;
+  double sim_seconds = 0;
+  double output_tokens_per_s = 0, requests_per_s = 0, total_tokens_per_s = 0;
+  double ttft_mean = 0, ttft_p50 = 0, ttft_p90 = 0, ttft_p99 = 0;
+  double tbt_mean = 0, tbt_p50 = 0, tbt_p90 = 0, tbt_p99 = 0;
+  double e2e_mean = 0, e2e_p50 = 0, e2e_p99 = 0;
+  double mean_batch = 0;
+  std::int64_t max_batch = 0;
+  struct Pool {
+    std::string name, role, hw;
+    int gpus;
+    double mfu, bw_util, hbm_used_mean, hbm_used_peak, busy;
+  };
+  std::vector<Pool> pools;
+};
+
+Summary summarize(const RunResult& r);
+nlohmann::json summary_json(const RunResult& r, const Summary& s);
+std::string summary_table(const RunResult& r, const Summary& s);
+void write_requests_csv(const RunResult& r, const std::string& path);
+// Header and one row of flat metrics, for sweeps (same columns as summary_json's scalars).
+std::vector<std::string> summary_columns();
+std::vector<std::string> summary_row(const Summary& s);
+
+}  // namespace moska

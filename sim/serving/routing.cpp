@@ -1,0 +1,82 @@
+#include "sim/serving/routing.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace moska {
+
+ChunkRouter::ChunkRouter(std::int64_t n_chunks, std::int64_t top_k, std::int64_t chunk_tokens,
+                         const RoutingSpec& spec, int max_groups)
+    : n_(n_chunks), k_(std::min(top_k, n_chunks)), chunk_(chunk_tokens), max_groups_(max_groups) {
+  std::vector<double> p(static_cast<std::size_t>(n_));
+  for (std::int64_t i = 0; i < n_; ++i) {
+    switch (spec.skew) {
+      case RoutingSkew::uniform: p[i] = 1.0; break;
+      case RoutingSkew::zipf: p[i] = 1.0 / std::pow(static_cast<double>(i + 1), spec.zipf_s); break;
+      case RoutingSkew::hot: {
+        auto hot = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::llround(spec.hot_fraction * n_)));
+        p[i] = i < hot ? spec.hot_mass / hot : (n_ > hot ? (1.0 - spec.hot_mass) / (n_ - hot) : 0.0);
+        break;
+      }
+    }
+  }
+  double sum = 0;
+  for (double x : p) sum += x;
+  for (double& x : p) x /= sum;
+  // Water-filling: find c with sum min(1, c p_i) = k (p sorted descending, so capped ones lead).
+  std::sort(p.begin(), p.end(), std::greater<>());
+  pi_.assign(p.size(), 0.0);
+  double remaining_mass = 1.0;
+  std::int64_t capped = 0;
+  double kk = static_cast<double>(k_);
+  while (capped < n_) {
+    double c = (kk - static_cast<double>(capped)) / remaining_mass;
+    if (c * p[capped] <= 1.0) {
+      for (std::int64_t i = 0; i < n_; ++i) pi_[i] = i < capped ? 1.0 : std::min(1.0, c * p[i]);
+      break;
+    }
+    remaining_mass -= p[capped];
+    ++capped;
+    if (capped == n_ || remaining_mass <= 0) {
+      for (std::int64_t i = 0; i < n_; ++i) pi_[i] = i < capped ? 1.0 : 0.0;
+      break;
+    }
+  }
+}
+
+const SharedAttention& ChunkRouter::route(std::int64_t requests) {
+  if (requests >= static_cast<std::int64_t>(cache_.size())) cache_.resize(static_cast<std::size_t>(requests) + 1);
+  SharedAttention& s = cache_[static_cast<std::size_t>(requests)];
+  if (s.requests == requests && (requests == 0 || !s.groups.empty())) return s;
+  s = SharedAttention{};
+  s.requests = requests;
+  s.total_chunks = n_;
+  s.top_k = k_;
+  if (requests == 0 || n_ == 0) return s;
+  bool uniform = pi_.front() - pi_.back() < 1e-12;
+  if (uniform) {
+    s = balanced_routing(requests, n_, k_, chunk_);
+    return s;
+  }
+  // Expected queries per chunk, binned into at most max_groups_ groups of consecutive chunks
+  // (pi is sorted), each group costed at its mean query count (rounded, at least 1 if any).
+  const double b = static_cast<double>(requests);
+  std::int64_t per_group = (n_ + max_groups_ - 1) / max_groups_;
+  for (std::int64_t start = 0; start < n_; start += per_group) {
+    std::int64_t end = std::min(n_, start + per_group);
+    double q = 0;
+    for (std::int64_t i = start; i < end; ++i) q += b * pi_[i];
+    q /= static_cast<double>(end - start);
+    auto qi = static_cast<std::int64_t>(std::llround(q));
+    if (qi <= 0) {
+      // Rarely-attended chunks: only the expected number of them actually run, with one query.
+      auto active = static_cast<std::int64_t>(std::llround(q * static_cast<double>(end - start)));
+      if (active > 0) s.groups.push_back({active, chunk_, 1});
+      continue;
+    }
+    s.groups.push_back({end - start, chunk_, qi});
+  }
+  return s;
+}
+
+}  // namespace moska

@@ -1,0 +1,209 @@
+#include "sim/serving/scenario.hpp"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "sim/util/error.hpp"
+#include "sim/util/json_reader.hpp"
+#include "sim/util/paths.hpp"
+
+namespace moska {
+
+bool parse_scaled_number(const std::string& s, double& out) {
+  if (s.empty()) return false;
+  std::string body = s;
+  double scale = 1;
+  char last = body.back();
+  if (last == 'K' || last == 'k') scale = 1024.0;
+  if (last == 'M' || last == 'm') scale = 1024.0 * 1024.0;
+  if (last == 'G' || last == 'g') scale = 1024.0 * 1024.0 * 1024.0;
+  if (scale != 1) body.pop_back();
+  try {
+    std::size_t pos = 0;
+    double v = std::stod(body, &pos);
+    if (pos != body.size()) return false;
+    out = v * scale;
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+nlohmann::json default_scenario_json() {
+  return nlohmann::json::parse(R"({
+    "name": "default: MoSKA on 8 H100s, FP8 Llama-3.1-8B, 1M shared tokens, 75% sparsity",
+    "seed": 1,
+    "model": "llama-3.1-8b",
+    "dtype": "fp8",
+    "system": "moska",
+    "pools": [{"name": "gpus", "role": "serve", "hw": "h100-sxm", "instances": 1, "tp": 8}],
+    "shared": {"tokens": 1048576, "chunk_tokens": 4096, "sparsity": 0.75, "routing": {"skew": "uniform"}},
+    "scheduler": {"max_batch": 512, "max_batched_tokens": 16384},
+    "workload": {"generator": {"requests": 2000, "seed": 1,
+                 "arrival": {"process": "poisson", "rate_per_s": 6},
+                 "input_tokens": {"dist": "uniform", "min": 1024, "max": 8192},
+                 "output_tokens": {"dist": "uniform", "min": 128, "max": 512}}}
+  })");
+}
+
+namespace {
+
+RoutingSpec parse_routing(const JsonReader& r) {
+  RoutingSpec s;
+  auto skew = r.string_or("skew", "uniform");
+  if (skew == "uniform") s.skew = RoutingSkew::uniform;
+  else if (skew == "zipf") s.skew = RoutingSkew::zipf;
+  else if (skew == "hot") s.skew = RoutingSkew::hot;
+  else r.fail("skew", "one of uniform, zipf, hot");
+  s.zipf_s = r.number_or("zipf_s", 1.0);
+  if (s.zipf_s < 0) r.fail("zipf_s", "a non-negative exponent");
+  s.hot_fraction = r.number_or("hot_fraction", 0.1);
+  s.hot_mass = r.number_or("hot_mass", 0.9);
+  if (!(s.hot_fraction > 0 && s.hot_fraction <= 1)) r.fail("hot_fraction", "a fraction in (0, 1]");
+  if (!(s.hot_mass >= 0 && s.hot_mass <= 1)) r.fail("hot_mass", "a fraction in [0, 1]");
+  r.finish();
+  return s;
+}
+
+}  // namespace
+
+Scenario parse_scenario(const nlohmann::json& j, const std::string& where, const std::filesystem::path& base_dir) {
+  JsonReader r(j, where);
+  Scenario s;
+  s.file = where;
+  s.base_dir = base_dir;
+  s.name = r.string_or("name", "unnamed");
+  s.seed = static_cast<std::uint64_t>(r.integer_or("seed", 0, 1));
+  r.string_or("description", "");
+  s.model = r.string_or("model", s.model);
+  if (r.has("precision")) {
+    auto p = r.object("precision");
+    s.precision.weights = parse_dtype(p.string("weights"), where + ": key 'precision.weights'");
+    s.precision.kv = parse_dtype(p.string("kv"), where + ": key 'precision.kv'");
+    s.precision.act = parse_dtype(p.string_or("act", "bf16"), where + ": key 'precision.act'");
+    p.finish();
+  } else {
+    s.precision = Precision::uniform(parse_dtype(r.string_or("dtype", "bf16"), where + ": key 'dtype'"));
+  }
+  s.system = r.string_or("system", s.system);
+  for (const auto& p : r.array_of_objects("pools")) {
+    PoolSpec ps;
+    ps.name = p.string_or("name", fmt::format("pool{}", s.pools.size()));
+    ps.role = p.string_or("role", "serve");
+    if (ps.role != "serve" && ps.role != "unique" && ps.role != "shared") p.fail("role", "one of serve, unique, shared");
+    ps.hw = p.string("hw");
+    ps.instances = static_cast<int>(p.integer("instances", 1));
+    ps.tp = static_cast<int>(p.integer_or("tp", 1, 1));
+    p.finish();
+    s.pools.push_back(ps);
+  }
+  if (s.pools.empty()) r.fail("pools", "at least one pool");
+  if (r.has("shared")) {
+    auto sh = r.object("shared");
+    s.shared.tokens = sh.integer("tokens", 0);
+    s.shared.chunk_tokens = sh.integer_or("chunk_tokens", 1, 4096);
+    s.shared.sparsity = sh.number_or("sparsity", 0.0);
+    if (!(s.shared.sparsity >= 0 && s.shared.sparsity < 1)) sh.fail("sparsity", "a fraction in [0, 1)");
+    s.shared.attach_fraction = sh.number_or("attach_fraction", 1.0);
+    if (!(s.shared.attach_fraction >= 0 && s.shared.attach_fraction <= 1)) sh.fail("attach_fraction", "a fraction in [0, 1]");
+    if (sh.has("routing")) s.shared.routing = parse_routing(sh.object("routing"));
+    sh.finish();
+  }
+  if (r.has("scheduler")) {
+    auto sc = r.object("scheduler");
+    s.scheduler.max_batch = sc.integer_or("max_batch", 1, s.scheduler.max_batch);
+    s.scheduler.max_batched_tokens = sc.integer_or("max_batched_tokens", 1, s.scheduler.max_batched_tokens);
+    s.scheduler.chunked_prefill = sc.boolean_or("chunked_prefill", true);
+    s.scheduler.dispatch = sc.string_or("dispatch", s.scheduler.dispatch);
+    if (s.scheduler.dispatch != "least-loaded" && s.scheduler.dispatch != "round-robin") {
+      sc.fail("dispatch", "one of least-loaded, round-robin");
+    }
+    s.scheduler.iteration_overhead_s = sc.number_or("iteration_overhead_s", 0.0);
+    if (s.scheduler.iteration_overhead_s < 0) sc.fail("iteration_overhead_s", "a non-negative number of seconds");
+    s.scheduler.micro_batches = static_cast<int>(sc.integer_or("micro_batches", 1, s.scheduler.micro_batches));
+    s.scheduler.kv_memory_fraction = sc.number_or("kv_memory_fraction", s.scheduler.kv_memory_fraction);
+    if (!(s.scheduler.kv_memory_fraction > 0 && s.scheduler.kv_memory_fraction <= 1)) {
+      sc.fail("kv_memory_fraction", "a fraction in (0, 1]");
+    }
+    sc.finish();
+  }
+  s.workload = r.raw("workload");
+  if (!s.workload.is_object() || (s.workload.contains("generator") == s.workload.contains("trace")) || s.workload.size() != 1) {
+    r.fail("workload", "an object with exactly one of \"generator\" or \"trace\"");
+  }
+  s.time_limit_s = r.number_or("time_limit_s", 0.0);
+  if (s.time_limit_s < 0) r.fail("time_limit_s", "a non-negative number of seconds");
+  r.finish();
+  return s;
+}
+
+Scenario load_scenario(const std::string& name_or_path) {
+  if (name_or_path.empty() || name_or_path == "default") {
+    return parse_scenario(default_scenario_json(), "<default scenario>", data_root() / "workloads");
+  }
+  auto path = resolve_named_json(name_or_path, "workloads", "scenario");
+  auto j = load_json_file(path);
+  return parse_scenario(j, path.string(), path.parent_path());
+}
+
+void apply_override(nlohmann::json& sc, const std::string& key, const std::string& value) {
+  static const std::vector<std::pair<std::string, std::string>> aliases = {
+      {"sparsity", "shared.sparsity"}, {"shared_tokens", "shared.tokens"}, {"chunk", "shared.chunk_tokens"},
+      {"hw", "pools.*.hw"},           {"instances", "pools.0.instances"}, {"tp", "pools.*.tp"},
+      {"rate", "workload.generator.arrival.rate_per_s"}, {"requests", "workload.generator.requests"},
+      {"skew", "shared.routing.skew"}, {"zipf_s", "shared.routing.zipf_s"},
+      {"max_batch", "scheduler.max_batch"}, {"speedup", "workload.trace.speedup"}};
+  std::string path = key;
+  for (const auto& [a, p] : aliases) {
+    if (a == key) path = p;
+  }
+  nlohmann::json v;
+  double num;
+  if (parse_scaled_number(value, num)) {
+    if (std::floor(num) == num && std::fabs(num) < 9e15) v = static_cast<std::int64_t>(num);
+    else v = num;
+  } else if (value == "true" || value == "false") {
+    v = value == "true";
+  } else {
+    v = value;
+  }
+  // Walk the dotted path; "*" applies to every element of an array.
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    auto dot = path.find('.', start);
+    parts.push_back(path.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  std::function<void(nlohmann::json&, std::size_t)> set = [&](nlohmann::json& node, std::size_t i) {
+    const std::string& p = parts[i];
+    bool last = i + 1 == parts.size();
+    if (node.is_array()) {
+      if (p == "*") {
+        for (auto& e : node) last ? void(e = v) : set(e, i + 1);
+        return;
+      }
+      std::size_t idx = 0;
+      try {
+        idx = std::stoul(p);
+      } catch (...) {
+        throw InputError(fmt::format("--set {}: '{}' is not an array index", key, p));
+      }
+      if (idx >= node.size()) throw InputError(fmt::format("--set {}: index {} out of range", key, idx));
+      last ? void(node[idx] = v) : set(node[idx], i + 1);
+      return;
+    }
+    if (!node.is_object()) throw InputError(fmt::format("--set {}: '{}' is not an object in the scenario", key, p));
+    if (last) {
+      node[p] = v;
+      return;
+    }
+    if (!node.contains(p)) node[p] = nlohmann::json::object();
+    set(node[p], i + 1);
+  };
+  set(sc, 0);
+}
+
+}  // namespace moska

@@ -1,0 +1,70 @@
+#pragma once
+// A scenario file: model, precision, system, pools of GPUs, shared context, scheduler, workload.
+// Validated on load; `apply_override` lets sweeps change any key before parsing.
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "sim/serving/routing.hpp"
+#include "sim/util/dtype.hpp"
+
+namespace moska {
+
+struct PoolSpec {
+  std::string name;
+  std::string role;  // "serve" (colocated replicas), "unique" and "shared" (moska-disagg)
+  std::string hw;
+  int instances = 1;  // TP groups in the pool
+  int tp = 1;         // GPUs per TP group
+};
+
+struct SharedSpec {
+  std::int64_t tokens = 0;        // 0 = no shared context
+  std::int64_t chunk_tokens = 4096;
+  double sparsity = 0.0;          // fraction of chunks each request skips
+  double attach_fraction = 1.0;   // share of requests that attend the shared context
+  RoutingSpec routing;
+};
+
+struct SchedulerSpec {
+  std::int64_t max_batch = 256;            // sequences per iteration
+  std::int64_t max_batched_tokens = 8192;  // token budget per iteration (chunked prefill)
+  bool chunked_prefill = true;
+  std::string dispatch = "least-loaded";   // or "round-robin"
+  double iteration_overhead_s = 0.0;       // scheduler CPU time per iteration, beyond the GPU profile's
+  int micro_batches = 4;                   // moska-disagg: pipeline depth across the two pools
+  double kv_memory_fraction = 0.9;         // share of HBM left after weights that KV may use
+};
+
+struct Scenario {
+  std::string name;
+  std::string file;  // where it came from ("" if built in)
+  std::uint64_t seed = 1;
+  std::string model = "llama-3.1-8b";
+  Precision precision;
+  std::string system = "moska";
+  std::vector<PoolSpec> pools;
+  SharedSpec shared;
+  SchedulerSpec scheduler;
+  nlohmann::json workload;        // {"generator": {...}} or {"trace": {...}}
+  std::filesystem::path base_dir;  // relative trace paths resolve against it
+  double time_limit_s = 0;         // 0 = run to completion
+};
+
+Scenario parse_scenario(const nlohmann::json& j, const std::string& where, const std::filesystem::path& base_dir);
+Scenario load_scenario(const std::string& name_or_path);
+// The scenario the CLI runs when none is named (a MoSKA what-if on H100s).
+nlohmann::json default_scenario_json();
+
+// Sets `key` (a dotted path such as "shared.sparsity", or an alias: system, sparsity, shared_tokens,
+// chunk, hw, model, dtype, instances, tp, rate, requests, seed) to `value` (parsed as a number
+// with optional K/M/G suffix, else a string). Throws InputError on an unknown key.
+void apply_override(nlohmann::json& scenario, const std::string& key, const std::string& value);
+
+// "1M" -> 1048576, "2.5K" -> 2560, "0.75" -> 0.75; returns false if not a number.
+bool parse_scaled_number(const std::string& s, double& out);
+
+}  // namespace moska

@@ -1,0 +1,465 @@
+#include "sim/serving/serving_sim.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <deque>
+#include <map>
+#include <memory>
+#include <queue>
+
+#include <fmt/format.h>
+
+#include "sim/cost/cost_model.hpp"
+#include "sim/engine/rng.hpp"
+#include "sim/engine/simulator.hpp"
+#include "sim/model/model_spec.hpp"
+#include "sim/model/operators.hpp"
+#include "sim/serving/routing.hpp"
+#include "sim/systems/system.hpp"
+#include "sim/util/error.hpp"
+
+namespace moska {
+
+namespace {
+
+constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+
+struct SeqState {
+  std::int64_t prompt = 0;       // tokens to prefill (unique prompt, + shared copy for vllm)
+  std::int64_t prefilled = 0;
+  std::int64_t reserve = 0;      // KV tokens reserved at admission
+  std::int64_t attn_extra = 0;   // shared tokens this request reads itself per step
+  std::int64_t decode_base = 0;  // attention tokens at the first decode step
+  std::uint64_t decode_start_iter = 0;
+  bool shares = false;
+};
+
+struct IterStats {
+  double seconds = 0;
+  // Work per pool (0: the serving / unique pool, 1: the shared pool).
+  double flops[2] = {0, 0};
+  double bytes[2] = {0, 0};
+};
+
+class Instance;
+
+class Engine {
+ public:
+  Engine(const Scenario& sc, const std::vector<Request>& reqs);
+  RunResult run();
+
+  // Shared by instances.
+  Simulator sim;
+  const Scenario& sc;
+  const std::vector<Request>& reqs;
+  ModelSpec model;
+  const SystemTraits& sys;
+  std::vector<SeqState> seq;
+  RunResult out;
+  std::unique_ptr<ChunkRouter> router;
+  std::int64_t shared_tokens = 0;  // rounded to whole chunks
+  std::int64_t attended_shared = 0;  // shared tokens a request attends (k chunks or all)
+
+  IterStats cost(const BatchSpec& b);
+  void finish_request(std::uint32_t r, int inst);
+
+ private:
+  void on_arrival(std::size_t i);
+  int pick_instance(std::uint32_t r);
+  std::vector<std::unique_ptr<Instance>> instances_;
+  std::vector<CostModel> cms_;  // 0: serving / unique pool, 1: shared pool
+  std::vector<int> pool_index_;  // instance -> pool in out.pools
+  int n_unique_groups_ = 1, n_shared_groups_ = 1, tp_unique_ = 1, tp_shared_ = 1;
+  std::size_t rr_ = 0;
+  Rng attach_rng_;
+  friend class Instance;
+};
+
+class Instance {
+ public:
+  Instance(Engine& e, int id, int pool, std::int64_t capacity_tokens, double fixed_bytes, double hbm_bytes)
+      : e_(e), id_(id), pool_(pool), capacity_(capacity_tokens), fixed_bytes_(fixed_bytes), hbm_bytes_(hbm_bytes) {}
+
+  bool can_ever_fit(std::uint32_t r) const { return e_.seq[r].reserve <= capacity_; }
+  double load() const { return static_cast<double>(reserved_ + queued_tokens_); }
+  void enqueue(std::uint32_t r) {
+    waiting_.push_back(r);
+    queued_tokens_ += e_.seq[r].reserve;
+    if (!busy_) start_iteration();
+  }
+  std::int64_t reserved() const { return reserved_; }
+  std::int64_t capacity() const { return capacity_; }
+  double fixed_bytes() const { return fixed_bytes_; }
+
+ private:
+  void start_iteration();
+  void end_iteration();
+
+  Engine& e_;
+  int id_, pool_;
+  std::int64_t capacity_;
+  double fixed_bytes_;  // weights + shared KV held by this instance's GPUs
+  double hbm_bytes_;    // HBM of this instance's GPUs
+  std::int64_t reserved_ = 0, queued_tokens_ = 0;
+  std::deque<std::uint32_t> waiting_;
+  std::deque<std::uint32_t> prefilling_;
+  // Running decodes: (finish iteration, request), min-heap.
+  std::priority_queue<std::pair<std::uint64_t, std::uint32_t>, std::vector<std::pair<std::uint64_t, std::uint32_t>>,
+                      std::greater<>>
+      decoding_;
+  std::int64_t decode_count_ = 0, decode_shared_ = 0, decode_kv_ = 0;
+  std::uint64_t iter_ = 0;
+  bool busy_ = false;
+  std::vector<std::pair<std::uint32_t, std::int64_t>> chunks_;  // this iteration's prefill chunks
+  TimeNs iter_start_ = 0;
+
+ public:
+  double busy_s_ = 0;
+};
+
+void Instance::start_iteration() {
+  const auto& sched = e_.sc.scheduler;
+  // Admit in arrival order while memory and the sequence cap allow (head-of-line blocking, as vLLM).
+  while (!waiting_.empty()) {
+    std::uint32_t r = waiting_.front();
+    const auto& s = e_.seq[r];
+    if (decode_count_ + static_cast<std::int64_t>(prefilling_.size()) >= sched.max_batch) break;
+    if (reserved_ + s.reserve > capacity_) break;
+    waiting_.pop_front();
+    queued_tokens_ -= s.reserve;
+    reserved_ += s.reserve;
+    prefilling_.push_back(r);
+  }
+  chunks_.clear();
+  BatchSpec b;
+  b.tp = 1;  // ops are built per GPU group; TP handled by the cost function
+  std::int64_t budget = sched.max_batched_tokens - decode_count_;
+  std::int64_t shared_prefill_tokens = 0;
+  for (std::uint32_t r : prefilling_) {
+    auto& s = e_.seq[r];
+    std::int64_t left = s.prompt - s.prefilled;
+    std::int64_t take = sched.chunked_prefill ? std::min(left, budget) : (budget >= left || chunks_.empty() ? left : 0);
+    if (take <= 0) break;
+    chunks_.push_back({r, take});
+    budget -= take;
+    std::int64_t past = s.prefilled;
+    if (s.shares && !e_.sys.batched() && e_.sys.storage != SharedStorage::per_request) past += s.attn_extra;
+    b.prefills.push_back({take, past});
+    if (s.shares && e_.sys.batched()) shared_prefill_tokens += take;
+    if (budget <= 0) break;
+  }
+  if (decode_count_ == 0 && chunks_.empty()) {
+    busy_ = false;
+    return;
+  }
+  busy_ = true;
+  b.decode_requests = decode_count_;
+  b.decode_kv_tokens = decode_kv_;
+  if (e_.sys.batched() && e_.router && decode_shared_ + shared_prefill_tokens > 0) {
+    b.shared = e_.router->route(decode_shared_ + shared_prefill_tokens);
+  }
+  IterStats st = e_.cost(b);
+  auto& pool = e_.out.pools[static_cast<std::size_t>(pool_)];
+  pool.flops += st.flops[0];
+  pool.bytes += st.bytes[0];
+  // A disaggregated unique pool is one logical instance standing for all its TP groups.
+  pool.busy_s += st.seconds * (e_.sys.disaggregated ? e_.n_unique_groups_ : 1);
+  busy_s_ += st.seconds;
+  if (e_.sys.disaggregated) {
+    auto& sp = e_.out.pools[1];
+    sp.flops += st.flops[1];
+    sp.bytes += st.bytes[1];
+    sp.busy_s += st.seconds * e_.n_shared_groups_;
+  }
+  double mem = fixed_bytes_ + static_cast<double>(reserved_) * e_.model.kv_bytes_per_token(e_.sc.precision.kv);
+  pool.mem_byte_seconds += mem * st.seconds;
+  pool.peak_mem_fraction = std::max(pool.peak_mem_fraction, mem / hbm_bytes_);
+  e_.out.batch_seconds += static_cast<double>(decode_count_) * st.seconds;
+  e_.out.busy_seconds += st.seconds;
+  e_.out.max_batch = std::max(e_.out.max_batch, decode_count_);
+  if (decode_count_ > 0) e_.out.token_gaps.push_back({static_cast<float>(st.seconds), static_cast<std::uint32_t>(decode_count_)});
+  iter_start_ = e_.sim.now();
+  e_.sim.schedule_in(seconds_to_ns(st.seconds), [this] { end_iteration(); });
+}
+
+void Instance::end_iteration() {
+  ++iter_;
+  ++e_.out.iterations;
+  const TimeNs now = e_.sim.now();
+  // Every running decode appended one token to its KV.
+  decode_kv_ += decode_count_;
+  // Retire finished decodes.
+  while (!decoding_.empty() && decoding_.top().first <= iter_) {
+    std::uint32_t r = decoding_.top().second;
+    decoding_.pop();
+    const auto& s = e_.seq[r];
+    decode_kv_ -= s.decode_base + static_cast<std::int64_t>(iter_ - s.decode_start_iter);
+    --decode_count_;
+    if (s.shares) --decode_shared_;
+    reserved_ -= s.reserve;
+    e_.out.requests[r].finish = now;
+    e_.finish_request(r, id_);
+  }
+  // Advance prefills; a finished prompt emits the first token.
+  for (auto [r, take] : chunks_) {
+    auto& s = e_.seq[r];
+    s.prefilled += take;
+    if (s.prefilled < s.prompt) continue;
+    prefilling_.erase(std::find(prefilling_.begin(), prefilling_.end(), r));
+    auto& rec = e_.out.requests[r];
+    rec.first_token = now;
+    const auto out_tokens = e_.reqs[r].output_tokens;
+    if (out_tokens <= 1) {
+      reserved_ -= s.reserve;
+      rec.finish = now;
+      e_.finish_request(r, id_);
+      continue;
+    }
+    // Decode steps read the prompt, the shared tokens it attends itself, and the token just made.
+    s.decode_base = e_.reqs[r].input_tokens + s.attn_extra + 1;
+    s.decode_start_iter = iter_;
+    decode_kv_ += s.decode_base;
+    ++decode_count_;
+    if (s.shares) ++decode_shared_;
+    decoding_.push({iter_ + static_cast<std::uint64_t>(out_tokens - 1), r});
+  }
+  start_iteration();
+}
+
+Engine::Engine(const Scenario& scenario, const std::vector<Request>& requests)
+    : sc(scenario), reqs(requests), model(load_model(scenario.model)), sys(find_system(scenario.system)),
+      attach_rng_(scenario.seed ^ 0xa77ac4ULL) {
+  out.scenario = sc.name;
+  out.system = sys.name;
+  out.model = model.name;
+  const double kv_tok = model.kv_bytes_per_token(sc.precision.kv);
+  const double weights = model.weight_bytes(sc.precision.weights);
+
+  // Shared context: whole chunks; the router keeps top-k of them.
+  if (sc.shared.tokens > 0) {
+    std::int64_t n = (sc.shared.tokens + sc.shared.chunk_tokens - 1) / sc.shared.chunk_tokens;
+    shared_tokens = n * sc.shared.chunk_tokens;
+    std::int64_t k = sys.sparse() ? std::max<std::int64_t>(1, std::llround((1.0 - sc.shared.sparsity) * n)) : n;
+    attended_shared = k * sc.shared.chunk_tokens;
+    router = std::make_unique<ChunkRouter>(n, k, sc.shared.chunk_tokens, sc.shared.routing);
+  }
+
+  // Pools.
+  const PoolSpec* serve = nullptr;
+  const PoolSpec* uniq = nullptr;
+  const PoolSpec* shar = nullptr;
+  for (const auto& p : sc.pools) {
+    if (p.role == "serve") serve = serve ? throw InputError(fmt::format("{}: only one pool of role serve is supported", sc.file)) : &p;
+    if (p.role == "unique") uniq = &p;
+    if (p.role == "shared") shar = &p;
+  }
+  if (sys.disaggregated) {
+    if (!uniq || !shar) throw InputError(fmt::format("{}: system {} needs a pool of role \"unique\" and one of role \"shared\"", sc.file, sys.name));
+    if (shared_tokens == 0) throw InputError(fmt::format("{}: system {} needs a shared context (key 'shared.tokens' > 0)", sc.file, sys.name));
+  } else if (!serve) {
+    throw InputError(fmt::format("{}: system {} needs one pool of role \"serve\"", sc.file, sys.name));
+  }
+  auto add_pool = [&](const PoolSpec& p) {
+    CostModel cm(load_hardware(p.hw));
+    cm.gpu().peak(sc.precision.gemm_math());
+    if (model.n_heads % p.tp != 0) {
+      throw InputError(fmt::format("{}: pool '{}': tp {} must divide the model's {} heads", sc.file, p.name, p.tp, model.n_heads));
+    }
+    PoolStats ps;
+    ps.name = p.name;
+    ps.role = p.role;
+    ps.hw = cm.gpu().name;
+    ps.gpus = p.instances * p.tp;
+    ps.groups = p.instances;
+    ps.peak_flops_per_gpu = cm.gpu().peak(sc.precision.gemm_math());
+    ps.hbm_bw_per_gpu = cm.gpu().hbm_bw_bps;
+    ps.hbm_bytes_per_gpu = cm.gpu().hbm_bytes;
+    out.pools.push_back(ps);
+    cms_.push_back(std::move(cm));
+  };
+  const PoolSpec& main = sys.disaggregated ? *uniq : *serve;
+  add_pool(main);
+  if (sys.disaggregated) add_pool(*shar);
+  n_unique_groups_ = main.instances;
+  tp_unique_ = main.tp;
+  if (sys.disaggregated) {
+    n_shared_groups_ = shar->instances;
+    tp_shared_ = shar->tp;
+  }
+
+  // Memory per instance: weights (sharded over TP) + shared KV held here + the rest for unique KV.
+  const auto& g = cms_[0].gpu();
+  double group_hbm = g.hbm_bytes * main.tp;
+  double shared_bytes_here = (shared_tokens > 0 && sys.storage == SharedStorage::once_per_instance)
+                                 ? static_cast<double>(shared_tokens) * kv_tok : 0.0;
+  double free_bytes = (group_hbm - weights - shared_bytes_here) * sc.scheduler.kv_memory_fraction;
+  if (free_bytes <= 0) {
+    throw InputError(fmt::format(
+        "{}: {} does not fit on pool '{}' ({} x{}): weights {:.1f} GiB + shared KV {:.1f} GiB > {:.1f} GiB of HBM "
+        "per TP group (x{:.2f} usable); add GPUs (tp), use fp8, or shrink shared.tokens",
+        sc.file, model.name, main.name, g.name, main.tp, weights / kGiB, shared_bytes_here / kGiB, group_hbm / kGiB,
+        sc.scheduler.kv_memory_fraction));
+  }
+  if (sys.disaggregated) {
+    const auto& gs = cms_[1].gpu();
+    double pool_hbm = gs.hbm_bytes * shar->tp * shar->instances * sc.scheduler.kv_memory_fraction;
+    double need = static_cast<double>(shared_tokens) * kv_tok;
+    if (need > pool_hbm) {
+      throw InputError(fmt::format("{}: shared KV of {:.1f} GiB does not fit on pool '{}' ({:.1f} GiB usable)", sc.file,
+                                   need / kGiB, shar->name, pool_hbm / kGiB));
+    }
+  }
+  auto capacity = static_cast<std::int64_t>(free_bytes / kv_tok);
+  // A disaggregated unique pool runs in lockstep (the shared pool batches all its queries), so it is
+  // one logical instance with the pool's whole capacity.
+  int n_inst = sys.disaggregated ? 1 : main.instances;
+  std::int64_t cap = sys.disaggregated ? capacity * main.instances : capacity;
+  double fixed = sys.disaggregated ? weights * main.instances : weights + shared_bytes_here;
+  for (int i = 0; i < n_inst; ++i) instances_.push_back(std::make_unique<Instance>(*this, i, 0, cap, fixed, group_hbm * (sys.disaggregated ? main.instances : 1)));
+
+  // Per-request state.
+  out.requests.resize(reqs.size());
+  seq.resize(reqs.size());
+  for (std::size_t i = 0; i < reqs.size(); ++i) {
+    const auto& q = reqs[i];
+    auto& rec = out.requests[i];
+    rec.id = q.id;
+    rec.arrival = q.arrival_ns;
+    rec.input_tokens = static_cast<std::int32_t>(q.input_tokens);
+    rec.output_tokens = static_cast<std::int32_t>(q.output_tokens);
+    auto& s = seq[i];
+    s.shares = shared_tokens > 0 && attach_rng_.uniform() < sc.shared.attach_fraction;
+    s.prompt = q.input_tokens;
+    s.reserve = q.input_tokens + q.output_tokens;
+    if (s.shares) {
+      if (sys.storage == SharedStorage::per_request) {
+        // vllm: the shared context is part of the request's own prompt, prefilled and held per request.
+        s.prompt += shared_tokens;
+        s.reserve += shared_tokens;
+        s.attn_extra = shared_tokens;
+      } else if (!sys.batched()) {
+        // Read per request from the one stored copy: all of it, or its top-k chunks.
+        s.attn_extra = attended_shared;
+      }
+    }
+  }
+}
+
+IterStats Engine::cost(const BatchSpec& batch) {
+  IterStats st;
+  const auto& prec = sc.precision;
+  const double sched_overhead = sc.scheduler.iteration_overhead_s;
+  if (!sys.disaggregated) {
+    BatchSpec b = batch;
+    b.tp = tp_unique_;
+    auto ops = build_iteration_ops(model, prec, b);
+    auto c = cms_[0].iteration(ops);
+    st.seconds = c.seconds + sched_overhead;
+    st.flops[0] = c.flops * tp_unique_;  // ops are per GPU
+    st.bytes[0] = c.bytes * tp_unique_;
+    return st;
+  }
+  // Disaggregated: unique pool's share per TP group (requests spread evenly), shared pool's per group.
+  const auto nA = static_cast<std::int64_t>(n_unique_groups_);
+  BatchSpec a;
+  a.tp = tp_unique_;
+  a.decode_requests = (batch.decode_requests + nA - 1) / nA;
+  a.decode_kv_tokens = (batch.decode_kv_tokens + nA - 1) / nA;
+  for (std::size_t i = 0; i < batch.prefills.size(); i += static_cast<std::size_t>(nA)) a.prefills.push_back(batch.prefills[i]);
+  auto ca = cms_[0].iteration(build_iteration_ops(model, prec, a, OpFilter{true, true, false}));
+  double tB = 0, tL = 0;
+  if (!batch.shared.groups.empty()) {
+    // The shared pool's groups each hold 1/nB of the chunks.
+    const auto nB = static_cast<std::int64_t>(n_shared_groups_);
+    BatchSpec bb;
+    bb.tp = tp_shared_;
+    bb.decode_requests = batch.shared.requests;
+    bb.shared = batch.shared;
+    for (auto& g : bb.shared.groups) g.n_chunks = (g.n_chunks + nB - 1) / nB;
+    auto cb = cms_[1].iteration(build_iteration_ops(model, prec, bb, OpFilter{false, false, true}));
+    tB = cb.seconds;
+    st.flops[1] = cb.flops * static_cast<double>(nB * tp_shared_);
+    st.bytes[1] = cb.bytes * static_cast<double>(nB * tp_shared_);
+    // Per layer: each routed query goes to every shared group, each returns one pre-merged partial
+    // (output + LSE). Carried by the unique pool's NICs together.
+    const auto& ga = cms_[0].gpu();
+    const auto& node = cms_[0].hardware().node;
+    double qbytes = static_cast<double>(batch.shared.requests) * model.q_dim() * dtype_bytes(prec.act);
+    double rbytes = static_cast<double>(batch.shared.requests) * model.n_heads * (model.head_dim * dtype_bytes(prec.act) + 4.0);
+    double per_layer = static_cast<double>(nB) * (qbytes + rbytes);
+    double bw = node.nic_bw_bps * static_cast<double>(nA * tp_unique_);
+    tL = static_cast<double>(model.n_layers) * (per_layer / bw + 2.0 * node.nic_latency_s);
+    (void)ga;
+  }
+  double tA = ca.seconds;
+  double mx = std::max({tA, tB, tL});
+  st.seconds = mx + (tA + tB + tL - mx) / sc.scheduler.micro_batches + sched_overhead;
+  st.flops[0] = ca.flops * static_cast<double>(nA * tp_unique_);
+  st.bytes[0] = ca.bytes * static_cast<double>(nA * tp_unique_);
+  return st;
+}
+
+void Engine::finish_request(std::uint32_t, int) {}
+
+int Engine::pick_instance(std::uint32_t) {
+  if (instances_.size() == 1) return 0;
+  if (sc.scheduler.dispatch == "round-robin") return static_cast<int>(rr_++ % instances_.size());
+  int best = 0;
+  double best_load = instances_[0]->load();
+  for (std::size_t i = 1; i < instances_.size(); ++i) {
+    double l = instances_[i]->load();
+    if (l < best_load) {
+      best_load = l;
+      best = static_cast<int>(i);
+    }
+  }
+  return best;
+}
+
+void Engine::on_arrival(std::size_t i) {
+  auto r = static_cast<std::uint32_t>(i);
+  int inst = pick_instance(r);
+  out.requests[i].instance = inst;
+  if (!instances_[static_cast<std::size_t>(inst)]->can_ever_fit(r)) {
+    out.requests[i].rejected = true;  // needs more KV than the instance can ever hold
+  } else {
+    instances_[static_cast<std::size_t>(inst)]->enqueue(r);
+  }
+  if (i + 1 < reqs.size()) sim.schedule_at(reqs[i + 1].arrival_ns, [this, i] { on_arrival(i + 1); });
+}
+
+RunResult Engine::run() {
+  auto t0 = std::chrono::steady_clock::now();
+  for (std::size_t i = 1; i < reqs.size(); ++i) {
+    if (reqs[i].arrival_ns < reqs[i - 1].arrival_ns) throw std::logic_error("simulate: requests must be sorted by arrival");
+  }
+  if (!reqs.empty()) sim.schedule_at(reqs[0].arrival_ns, [this] { on_arrival(0); });
+  if (sc.time_limit_s > 0) {
+    sim.run_until(seconds_to_ns(sc.time_limit_s));
+  } else {
+    sim.run();
+  }
+  out.sim_seconds = ns_to_seconds(sim.now());
+  // Idle instances still hold their weights (and shared KV): count them in the memory integral.
+  for (const auto& inst : instances_) {
+    out.pools[0].mem_byte_seconds += inst->fixed_bytes() * std::max(0.0, out.sim_seconds - inst->busy_s_);
+  }
+  if (sys.disaggregated) {
+    double shared_bytes = static_cast<double>(shared_tokens) * model.kv_bytes_per_token(sc.precision.kv);
+    out.pools[1].mem_byte_seconds = shared_bytes * out.sim_seconds;
+    out.pools[1].peak_mem_fraction = shared_bytes / (out.pools[1].hbm_bytes_per_gpu * out.pools[1].gpus);
+  }
+  out.events = sim.events_run();
+  out.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return std::move(out);
+}
+
+}  // namespace
+
+RunResult simulate(const Scenario& scenario, const std::vector<Request>& requests) {
+  Engine e(scenario, requests);
+  return e.run();
+}
+
+}  // namespace moska

@@ -1,0 +1,164 @@
+// The serving loop against hand-derived values and invariants.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "sim/cost/cost_model.hpp"
+#include "sim/cost/roofline.hpp"
+#include "sim/model/model_spec.hpp"
+#include "sim/serving/serving_sim.hpp"
+#include "sim/serving/workload_loader.hpp"
+
+using namespace moska;
+
+namespace {
+nlohmann::json base(const std::string& system, std::int64_t shared_tokens) {
+  auto j = nlohmann::json::parse(R"({
+    "name": "test", "seed": 3, "model": "llama-3.1-8b", "dtype": "fp8",
+    "pools": [{"name": "gpus", "role": "serve", "hw": "h100-sxm", "instances": 1, "tp": 8}],
+    "shared": {"tokens": 0, "chunk_tokens": 4096, "sparsity": 0.75},
+    "scheduler": {"max_batch": 256, "max_batched_tokens": 8192},
+    "workload": {"generator": {"requests": 200, "arrival": {"process": "poisson", "rate_per_s": 50},
+                 "input_tokens": {"dist": "uniform", "min": 256, "max": 2048},
+                 "output_tokens": {"dist": "uniform", "min": 16, "max": 128}}}
+  })");
+  j["system"] = system;
+  j["shared"]["tokens"] = shared_tokens;
+  return j;
+}
+RunResult run_json(const nlohmann::json& j) {
+  auto sc = parse_scenario(j, "<test>", ".");
+  return simulate(sc, load_workload(sc));
+}
+}  // namespace
+
+TEST_CASE("serving: one request's TTFT and end-to-end are the sum of its iterations") {
+  auto j = base("vllm", 0);
+  j["pools"][0]["tp"] = 1;
+  j["dtype"] = "bf16";
+  j["workload"] = nlohmann::json::parse(R"({"generator": {"requests": 1, "arrival": {"process": "constant", "rate_per_s": 1},
+      "input_tokens": {"dist": "constant", "value": 1000}, "output_tokens": {"dist": "constant", "value": 5}}})");
+  auto r = run_json(j);
+  REQUIRE(r.requests.size() == 1);
+  const auto& q = r.requests[0];
+  // By hand: one prefill iteration of 1000 tokens, then 4 decode iterations of batch 1 whose KV
+  // grows 1001, 1002, 1003, 1004 (the prompt plus the tokens generated so far).
+  auto m = load_model("llama-3.1-8b");
+  CostModel cm(load_hardware("h100-sxm"));
+  auto p = Precision::uniform(Dtype::bf16);
+  BatchSpec pre;
+  pre.prefills.push_back({1000, 0});
+  double ttft = ns_to_seconds(seconds_to_ns(cm.iteration(build_iteration_ops(m, p, pre)).seconds));
+  double e2e = ttft;
+  for (int t = 1; t <= 4; ++t) {
+    BatchSpec d;
+    d.decode_requests = 1;
+    d.decode_kv_tokens = 1000 + t;
+    e2e += ns_to_seconds(seconds_to_ns(cm.iteration(build_iteration_ops(m, p, d)).seconds));
+  }
+  REQUIRE(ns_to_seconds(q.first_token - q.arrival) == Approx(ttft).epsilon(1e-6));
+  REQUIRE(ns_to_seconds(q.finish - q.arrival) == Approx(e2e).epsilon(1e-6));
+  REQUIRE(r.iterations == 5);
+}
+
+TEST_CASE("serving: every request finishes or is rejected, memory stays within HBM, for every system") {
+  for (std::string sys : {"vllm", "prefix-cache", "cascade", "sparse", "moska"}) {
+    auto j = base(sys, 65536);
+    auto r = run_json(j);
+    auto s = summarize(r);
+    INFO(sys);
+    REQUIRE(s.finished + s.rejected == s.requests);
+    REQUIRE(s.unfinished == 0);
+    REQUIRE(s.pools[0].hbm_used_peak <= 1.0);
+    REQUIRE(s.max_batch <= 256);
+    for (const auto& q : r.requests) {
+      if (q.rejected) continue;
+      REQUIRE(q.first_token >= q.arrival);
+      REQUIRE(q.finish >= q.first_token);
+    }
+  }
+}
+
+TEST_CASE("serving: tight memory admits fewer at once but still finishes everything") {
+  auto j = base("prefix-cache", 917504);  // 224 chunks: 60.1 GB of FP8 shared KV on one GPU
+  j["pools"][0]["tp"] = 1;
+  j["workload"]["generator"]["arrival"] = {{"process", "burst"}};
+  auto r = run_json(j);
+  auto s = summarize(r);
+  REQUIRE(s.finished == s.requests);
+  // By hand: (85.52 GB HBM - 8.03 GB weights - 60.13 GB shared) x 0.9 / 64 KiB = ~238K tokens of KV;
+  // requests reserve 272..2176 tokens each, so the 200 of the burst cannot all be in at once ...
+  const double hbm = 85520809984.0, fixed = 8.03e9 + 917504.0 * 65536;
+  const double cap_bytes = (hbm - fixed) * 0.9;
+  REQUIRE(s.max_batch < 200);
+  // ... while memory fills: peak use is well past the fixed part, and never past HBM.
+  REQUIRE(s.pools[0].hbm_used_peak > (fixed + 0.5 * cap_bytes) / hbm);
+  REQUIRE(s.pools[0].hbm_used_peak <= (fixed + cap_bytes) / hbm + 1e-9);
+}
+
+TEST_CASE("serving: same scenario and seed give identical results") {
+  auto a = run_json(base("moska", 131072));
+  auto b = run_json(base("moska", 131072));
+  REQUIRE(summary_json(a, summarize(a)).dump() == summary_json(b, summarize(b)).dump());
+  for (std::size_t i = 0; i < a.requests.size(); ++i) REQUIRE(a.requests[i].finish == b.requests[i].finish);
+}
+
+TEST_CASE("physics: prefix-cache decode is bandwidth-bound and slows with the shared context; MoSKA much less") {
+  // A saturated decode batch: bytes per step ~ b * S * 64 KiB (FP8 KV), so throughput ~ 1/S.
+  auto tput = [](const std::string& sys, std::int64_t S) {
+    auto j = base(sys, S);
+    j["workload"] = nlohmann::json::parse(R"({"generator": {"requests": 256, "arrival": {"process": "burst"},
+      "input_tokens": {"dist": "constant", "value": 512}, "output_tokens": {"dist": "constant", "value": 256}}})");
+    return summarize(run_json(j)).output_tokens_per_s;
+  };
+  double pc1 = tput("prefix-cache", 262144), pc4 = tput("prefix-cache", 1048576);
+  double mk1 = tput("moska", 262144), mk4 = tput("moska", 1048576);
+  // 4x the shared context: prefix caching loses close to 4x (attention dominates), MoSKA far less.
+  REQUIRE(pc1 / pc4 > 2.5);
+  REQUIRE(mk1 / mk4 < 2.0);
+  REQUIRE(mk4 > 5 * pc4);
+}
+
+TEST_CASE("physics: shared-chunk attention turns compute-bound where queries per chunk pass the ridge") {
+  auto hw = load_hardware("h100-sxm");
+  auto m = load_model("llama-3.1-8b");
+  auto p = Precision::uniform(Dtype::bf16);
+  // Ridge by hand: (989.4e12 * 0.45) / (3.35e12 * 0.90) = 147.7 FLOP/B. A chunk attended by q requests
+  // does 4*q*32*128*C FLOPs on 2*8*128*C*2 bytes: 4q FLOP/B, so it turns at q ~ 37.
+  double ridge = 989.4e12 * 0.45 / (3.35e12 * 0.90);
+  REQUIRE(ridge / 4.0 == Approx(36.9).epsilon(0.01));
+  REQUIRE_FALSE(roofline_terms(hw.gpu, make_shared_attention(m, p, 1, {32, 4096, 16}, 1)).compute_bound());
+  REQUIRE(roofline_terms(hw.gpu, make_shared_attention(m, p, 1, {32, 4096, 64}, 1)).compute_bound());
+}
+
+TEST_CASE("physics: disaggregation makes the shared pool compute-heavy and the unique pool bandwidth-heavy") {
+  auto j = base("moska-disagg", 1048576);
+  j["pools"] = nlohmann::json::parse(R"([
+      {"name": "unique", "role": "unique", "hw": "h100-sxm", "instances": 4, "tp": 1},
+      {"name": "shared", "role": "shared", "hw": "h100-sxm", "instances": 2, "tp": 1}])");
+  j["workload"] = nlohmann::json::parse(R"({"generator": {"requests": 1024, "arrival": {"process": "burst"},
+      "input_tokens": {"dist": "constant", "value": 4096}, "output_tokens": {"dist": "constant", "value": 128}}})");
+  j["scheduler"]["max_batch"] = 1024;
+  auto s = summarize(run_json(j));
+  REQUIRE(s.finished == s.requests);
+  REQUIRE(s.pools.size() == 2);
+  REQUIRE(s.pools[1].mfu > s.pools[0].mfu);
+  REQUIRE(s.pools[0].bw_util / std::max(1e-9, s.pools[0].mfu) > s.pools[1].bw_util / std::max(1e-9, s.pools[1].mfu));
+}
+
+TEST_CASE("scenario: unknown keys, bad systems and pools that cannot hold the model are refused") {
+  auto j = base("moska", 0);
+  j["schedular"] = nlohmann::json::object();
+  REQUIRE_THROWS_WITH(parse_scenario(j, "s.json", "."), Catch::Contains("unknown key 'schedular'"));
+  auto k = base("nosuch", 0);
+  auto sc = parse_scenario(k, "s.json", ".");
+  REQUIRE_THROWS_WITH(simulate(sc, {}), Catch::Contains("unknown system 'nosuch'"));
+  auto big = base("prefix-cache", 16 * 1048576);  // 1 TiB of FP8 KV on 8 GPUs
+  auto sc2 = parse_scenario(big, "s.json", ".");
+  REQUIRE_THROWS_WITH(simulate(sc2, {}), Catch::Contains("does not fit"));
+  auto o = base("moska", 0);
+  apply_override(o, "shared_tokens", "1M");
+  REQUIRE(o["shared"]["tokens"] == 1048576);
+  apply_override(o, "hw", "h200");
+  REQUIRE(o["pools"][0]["hw"] == "h200");
+}
