@@ -15,6 +15,7 @@
 #include "sim/engine/simulator.hpp"
 #include "sim/model/model_spec.hpp"
 #include "sim/model/operators.hpp"
+#include "sim/serving/cluster_model.hpp"
 #include "sim/serving/routing.hpp"
 #include "sim/systems/system.hpp"
 #include "sim/util/error.hpp"
@@ -35,13 +36,6 @@ struct SeqState {
   bool shares = false;
 };
 
-struct IterStats {
-  double seconds = 0;
-  // Work per pool (0: the serving / unique pool, 1: the shared pool).
-  double flops[2] = {0, 0};
-  double bytes[2] = {0, 0};
-};
-
 class Instance;
 
 class Engine {
@@ -53,24 +47,21 @@ class Engine {
   Simulator sim;
   const Scenario& sc;
   const std::vector<Request>& reqs;
-  ModelSpec model;
+  ClusterModel cluster;
+  const ModelSpec& model;
   const SystemTraits& sys;
   std::vector<SeqState> seq;
   RunResult out;
-  std::unique_ptr<ChunkRouter> router;
-  std::int64_t shared_tokens = 0;  // rounded to whole chunks
+  std::int64_t shared_tokens = 0;    // rounded to whole chunks
   std::int64_t attended_shared = 0;  // shared tokens a request attends (k chunks or all)
 
-  IterStats cost(const BatchSpec& b);
+  IterStats cost(const BatchSpec& b) const { return cluster.cost(b); }
   void finish_request(std::uint32_t r, int inst);
 
  private:
   void on_arrival(std::size_t i);
   int pick_instance(std::uint32_t r);
   std::vector<std::unique_ptr<Instance>> instances_;
-  std::vector<CostModel> cms_;  // 0: serving / unique pool, 1: shared pool
-  std::vector<int> pool_index_;  // instance -> pool in out.pools
-  int n_unique_groups_ = 1, n_shared_groups_ = 1, tp_unique_ = 1, tp_shared_ = 1;
   std::size_t rr_ = 0;
   Rng attach_rng_;
   friend class Instance;
@@ -156,21 +147,21 @@ void Instance::start_iteration() {
   busy_ = true;
   b.decode_requests = decode_count_;
   b.decode_kv_tokens = decode_kv_;
-  if (e_.sys.batched() && e_.router && decode_shared_ + shared_prefill_tokens > 0) {
-    b.shared = e_.router->route(decode_shared_ + shared_prefill_tokens);
+  if (e_.sys.batched() && e_.cluster.router() && decode_shared_ + shared_prefill_tokens > 0) {
+    b.shared = e_.cluster.router()->route(decode_shared_ + shared_prefill_tokens);
   }
   IterStats st = e_.cost(b);
   auto& pool = e_.out.pools[static_cast<std::size_t>(pool_)];
   pool.flops += st.flops[0];
   pool.bytes += st.bytes[0];
   // A disaggregated unique pool is one logical instance standing for all its TP groups.
-  pool.busy_s += st.seconds * (e_.sys.disaggregated ? e_.n_unique_groups_ : 1);
+  pool.busy_s += st.seconds * (e_.sys.disaggregated ? e_.cluster.unique_groups() : 1);
   busy_s_ += st.seconds;
   if (e_.sys.disaggregated) {
     auto& sp = e_.out.pools[1];
     sp.flops += st.flops[1];
     sp.bytes += st.bytes[1];
-    sp.busy_s += st.seconds * e_.n_shared_groups_;
+    sp.busy_s += st.seconds * e_.cluster.shared_groups();
   }
   double mem = fixed_bytes_ + static_cast<double>(reserved_) * e_.model.kv_bytes_per_token(e_.sc.precision.kv);
   pool.mem_byte_seconds += mem * st.seconds;
@@ -228,95 +219,19 @@ void Instance::end_iteration() {
 }
 
 Engine::Engine(const Scenario& scenario, const std::vector<Request>& requests)
-    : sc(scenario), reqs(requests), model(load_model(scenario.model)), sys(find_system(scenario.system)),
+    : sc(scenario), reqs(requests), cluster(scenario), model(cluster.model()), sys(cluster.system()),
       attach_rng_(scenario.seed ^ 0xa77ac4ULL) {
   out.scenario = sc.name;
   out.system = sys.name;
   out.model = model.name;
-  const double kv_tok = model.kv_bytes_per_token(sc.precision.kv);
-  const double weights = model.weight_bytes(sc.precision.weights);
 
-  // Shared context: whole chunks; the router keeps top-k of them.
-  if (sc.shared.tokens > 0) {
-    std::int64_t n = (sc.shared.tokens + sc.shared.chunk_tokens - 1) / sc.shared.chunk_tokens;
-    shared_tokens = n * sc.shared.chunk_tokens;
-    std::int64_t k = sys.sparse() ? std::max<std::int64_t>(1, std::llround((1.0 - sc.shared.sparsity) * n)) : n;
-    attended_shared = k * sc.shared.chunk_tokens;
-    router = std::make_unique<ChunkRouter>(n, k, sc.shared.chunk_tokens, sc.shared.routing);
+  out.pools = cluster.pool_stats();
+  for (int i = 0; i < cluster.logical_instances(); ++i) {
+    instances_.push_back(std::make_unique<Instance>(*this, i, 0, cluster.capacity_tokens(), cluster.fixed_bytes(),
+                                                    cluster.instance_hbm_bytes()));
   }
-
-  // Pools.
-  const PoolSpec* serve = nullptr;
-  const PoolSpec* uniq = nullptr;
-  const PoolSpec* shar = nullptr;
-  for (const auto& p : sc.pools) {
-    if (p.role == "serve") serve = serve ? throw InputError(fmt::format("{}: only one pool of role serve is supported", sc.file)) : &p;
-    if (p.role == "unique") uniq = &p;
-    if (p.role == "shared") shar = &p;
-  }
-  if (sys.disaggregated) {
-    if (!uniq || !shar) throw InputError(fmt::format("{}: system {} needs a pool of role \"unique\" and one of role \"shared\"", sc.file, sys.name));
-    if (shared_tokens == 0) throw InputError(fmt::format("{}: system {} needs a shared context (key 'shared.tokens' > 0)", sc.file, sys.name));
-  } else if (!serve) {
-    throw InputError(fmt::format("{}: system {} needs one pool of role \"serve\"", sc.file, sys.name));
-  }
-  auto add_pool = [&](const PoolSpec& p) {
-    CostModel cm(load_hardware(p.hw));
-    cm.gpu().peak(sc.precision.gemm_math());
-    if (model.n_heads % p.tp != 0) {
-      throw InputError(fmt::format("{}: pool '{}': tp {} must divide the model's {} heads", sc.file, p.name, p.tp, model.n_heads));
-    }
-    PoolStats ps;
-    ps.name = p.name;
-    ps.role = p.role;
-    ps.hw = cm.gpu().name;
-    ps.gpus = p.instances * p.tp;
-    ps.groups = p.instances;
-    ps.peak_flops_per_gpu = cm.gpu().peak(sc.precision.gemm_math());
-    ps.hbm_bw_per_gpu = cm.gpu().hbm_bw_bps;
-    ps.hbm_bytes_per_gpu = cm.gpu().hbm_bytes;
-    out.pools.push_back(ps);
-    cms_.push_back(std::move(cm));
-  };
-  const PoolSpec& main = sys.disaggregated ? *uniq : *serve;
-  add_pool(main);
-  if (sys.disaggregated) add_pool(*shar);
-  n_unique_groups_ = main.instances;
-  tp_unique_ = main.tp;
-  if (sys.disaggregated) {
-    n_shared_groups_ = shar->instances;
-    tp_shared_ = shar->tp;
-  }
-
-  // Memory per instance: weights (sharded over TP) + shared KV held here + the rest for unique KV.
-  const auto& g = cms_[0].gpu();
-  double group_hbm = g.hbm_bytes * main.tp;
-  double shared_bytes_here = (shared_tokens > 0 && sys.storage == SharedStorage::once_per_instance)
-                                 ? static_cast<double>(shared_tokens) * kv_tok : 0.0;
-  double free_bytes = (group_hbm - weights - shared_bytes_here) * sc.scheduler.kv_memory_fraction;
-  if (free_bytes <= 0) {
-    throw InputError(fmt::format(
-        "{}: {} does not fit on pool '{}' ({} x{}): weights {:.1f} GiB + shared KV {:.1f} GiB > {:.1f} GiB of HBM "
-        "per TP group (x{:.2f} usable); add GPUs (tp), use fp8, or shrink shared.tokens",
-        sc.file, model.name, main.name, g.name, main.tp, weights / kGiB, shared_bytes_here / kGiB, group_hbm / kGiB,
-        sc.scheduler.kv_memory_fraction));
-  }
-  if (sys.disaggregated) {
-    const auto& gs = cms_[1].gpu();
-    double pool_hbm = gs.hbm_bytes * shar->tp * shar->instances * sc.scheduler.kv_memory_fraction;
-    double need = static_cast<double>(shared_tokens) * kv_tok;
-    if (need > pool_hbm) {
-      throw InputError(fmt::format("{}: shared KV of {:.1f} GiB does not fit on pool '{}' ({:.1f} GiB usable)", sc.file,
-                                   need / kGiB, shar->name, pool_hbm / kGiB));
-    }
-  }
-  auto capacity = static_cast<std::int64_t>(free_bytes / kv_tok);
-  // A disaggregated unique pool runs in lockstep (the shared pool batches all its queries), so it is
-  // one logical instance with the pool's whole capacity.
-  int n_inst = sys.disaggregated ? 1 : main.instances;
-  std::int64_t cap = sys.disaggregated ? capacity * main.instances : capacity;
-  double fixed = sys.disaggregated ? weights * main.instances : weights + shared_bytes_here;
-  for (int i = 0; i < n_inst; ++i) instances_.push_back(std::make_unique<Instance>(*this, i, 0, cap, fixed, group_hbm * (sys.disaggregated ? main.instances : 1)));
+  shared_tokens = cluster.shared_tokens();
+  attended_shared = cluster.attended_shared();
 
   // Per-request state.
   out.requests.resize(reqs.size());
@@ -344,60 +259,6 @@ Engine::Engine(const Scenario& scenario, const std::vector<Request>& requests)
       }
     }
   }
-}
-
-IterStats Engine::cost(const BatchSpec& batch) {
-  IterStats st;
-  const auto& prec = sc.precision;
-  const double sched_overhead = sc.scheduler.iteration_overhead_s;
-  if (!sys.disaggregated) {
-    BatchSpec b = batch;
-    b.tp = tp_unique_;
-    auto ops = build_iteration_ops(model, prec, b);
-    auto c = cms_[0].iteration(ops);
-    st.seconds = c.seconds + sched_overhead;
-    st.flops[0] = c.flops * tp_unique_;  // ops are per GPU
-    st.bytes[0] = c.bytes * tp_unique_;
-    return st;
-  }
-  // Disaggregated: unique pool's share per TP group (requests spread evenly), shared pool's per group.
-  const auto nA = static_cast<std::int64_t>(n_unique_groups_);
-  BatchSpec a;
-  a.tp = tp_unique_;
-  a.decode_requests = (batch.decode_requests + nA - 1) / nA;
-  a.decode_kv_tokens = (batch.decode_kv_tokens + nA - 1) / nA;
-  for (std::size_t i = 0; i < batch.prefills.size(); i += static_cast<std::size_t>(nA)) a.prefills.push_back(batch.prefills[i]);
-  auto ca = cms_[0].iteration(build_iteration_ops(model, prec, a, OpFilter{true, true, false}));
-  double tB = 0, tL = 0;
-  if (!batch.shared.groups.empty()) {
-    // The shared pool's groups each hold 1/nB of the chunks.
-    const auto nB = static_cast<std::int64_t>(n_shared_groups_);
-    BatchSpec bb;
-    bb.tp = tp_shared_;
-    bb.decode_requests = batch.shared.requests;
-    bb.shared = batch.shared;
-    for (auto& g : bb.shared.groups) g.n_chunks = (g.n_chunks + nB - 1) / nB;
-    auto cb = cms_[1].iteration(build_iteration_ops(model, prec, bb, OpFilter{false, false, true}));
-    tB = cb.seconds;
-    st.flops[1] = cb.flops * static_cast<double>(nB * tp_shared_);
-    st.bytes[1] = cb.bytes * static_cast<double>(nB * tp_shared_);
-    // Per layer: each routed query goes to every shared group, each returns one pre-merged partial
-    // (output + LSE). Carried by the unique pool's NICs together.
-    const auto& ga = cms_[0].gpu();
-    const auto& node = cms_[0].hardware().node;
-    double qbytes = static_cast<double>(batch.shared.requests) * model.q_dim() * dtype_bytes(prec.act);
-    double rbytes = static_cast<double>(batch.shared.requests) * model.n_heads * (model.head_dim * dtype_bytes(prec.act) + 4.0);
-    double per_layer = static_cast<double>(nB) * (qbytes + rbytes);
-    double bw = node.nic_bw_bps * static_cast<double>(nA * tp_unique_);
-    tL = static_cast<double>(model.n_layers) * (per_layer / bw + 2.0 * node.nic_latency_s);
-    (void)ga;
-  }
-  double tA = ca.seconds;
-  double mx = std::max({tA, tB, tL});
-  st.seconds = mx + (tA + tB + tL - mx) / sc.scheduler.micro_batches + sched_overhead;
-  st.flops[0] = ca.flops * static_cast<double>(nA * tp_unique_);
-  st.bytes[0] = ca.bytes * static_cast<double>(nA * tp_unique_);
-  return st;
 }
 
 void Engine::finish_request(std::uint32_t, int) {}

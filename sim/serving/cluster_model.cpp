@@ -1,0 +1,155 @@
+#include "sim/serving/cluster_model.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "sim/util/error.hpp"
+
+namespace moska {
+
+namespace {
+constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+}  // namespace
+
+ClusterModel::ClusterModel(const Scenario& sc)
+    : model_(load_model(sc.model)), sys_(find_system(sc.system)), prec_(sc.precision),
+      sched_overhead_s_(sc.scheduler.iteration_overhead_s), micro_batches_(sc.scheduler.micro_batches) {
+  const double kv_tok = model_.kv_bytes_per_token(prec_.kv);
+  const double weights = model_.weight_bytes(prec_.weights);
+
+  // Shared context: whole chunks; the router keeps top-k of them.
+  if (sc.shared.tokens > 0) {
+    std::int64_t n = (sc.shared.tokens + sc.shared.chunk_tokens - 1) / sc.shared.chunk_tokens;
+    shared_tokens_ = n * sc.shared.chunk_tokens;
+    std::int64_t k = sys_.sparse() ? std::max<std::int64_t>(1, std::llround((1.0 - sc.shared.sparsity) * n)) : n;
+    attended_shared_ = k * sc.shared.chunk_tokens;
+    router_ = std::make_unique<ChunkRouter>(n, k, sc.shared.chunk_tokens, sc.shared.routing);
+  }
+
+  // Pools.
+  const PoolSpec* serve = nullptr;
+  const PoolSpec* uniq = nullptr;
+  const PoolSpec* shar = nullptr;
+  for (const auto& p : sc.pools) {
+    if (p.role == "serve") serve = serve ? throw InputError(fmt::format("{}: only one pool of role serve is supported", sc.file)) : &p;
+    if (p.role == "unique") uniq = &p;
+    if (p.role == "shared") shar = &p;
+  }
+  if (sys_.disaggregated) {
+    if (!uniq || !shar) throw InputError(fmt::format("{}: system {} needs a pool of role \"unique\" and one of role \"shared\"", sc.file, sys_.name));
+    if (shared_tokens_ == 0) throw InputError(fmt::format("{}: system {} needs a shared context (key 'shared.tokens' > 0)", sc.file, sys_.name));
+  } else if (!serve) {
+    throw InputError(fmt::format("{}: system {} needs one pool of role \"serve\"", sc.file, sys_.name));
+  }
+  auto add_pool = [&](const PoolSpec& p) {
+    CostModel cm(load_hardware(p.hw));
+    cm.gpu().peak(prec_.gemm_math());
+    if (model_.n_heads % p.tp != 0) {
+      throw InputError(fmt::format("{}: pool '{}': tp {} must divide the model's {} heads", sc.file, p.name, p.tp, model_.n_heads));
+    }
+    PoolStats ps;
+    ps.name = p.name;
+    ps.role = p.role;
+    ps.hw = cm.gpu().name;
+    ps.gpus = p.instances * p.tp;
+    ps.groups = p.instances;
+    ps.peak_flops_per_gpu = cm.gpu().peak(prec_.gemm_math());
+    ps.hbm_bw_per_gpu = cm.gpu().hbm_bw_bps;
+    ps.hbm_bytes_per_gpu = cm.gpu().hbm_bytes;
+    pools_.push_back(ps);
+    cms_.push_back(std::move(cm));
+  };
+  const PoolSpec& main = sys_.disaggregated ? *uniq : *serve;
+  add_pool(main);
+  if (sys_.disaggregated) add_pool(*shar);
+  unique_groups_ = main.instances;
+  tp_unique_ = main.tp;
+  if (sys_.disaggregated) {
+    shared_groups_ = shar->instances;
+    tp_shared_ = shar->tp;
+  }
+
+  // Memory per instance: weights (sharded over TP) + shared KV held here + the rest for unique KV.
+  const auto& g = cms_[0].gpu();
+  double group_hbm = g.hbm_bytes * main.tp;
+  double shared_bytes_here = (shared_tokens_ > 0 && sys_.storage == SharedStorage::once_per_instance)
+                                 ? static_cast<double>(shared_tokens_) * kv_tok : 0.0;
+  double free_bytes = (group_hbm - weights - shared_bytes_here) * sc.scheduler.kv_memory_fraction;
+  if (free_bytes <= 0) {
+    throw InputError(fmt::format(
+        "{}: {} does not fit on pool '{}' ({} x{}): weights {:.1f} GiB + shared KV {:.1f} GiB > {:.1f} GiB of HBM "
+        "per TP group (x{:.2f} usable); add GPUs (tp), use fp8, or shrink shared.tokens",
+        sc.file, model_.name, main.name, g.name, main.tp, weights / kGiB, shared_bytes_here / kGiB, group_hbm / kGiB,
+        sc.scheduler.kv_memory_fraction));
+  }
+  if (sys_.disaggregated) {
+    const auto& gs = cms_[1].gpu();
+    double pool_hbm = gs.hbm_bytes * shar->tp * shar->instances * sc.scheduler.kv_memory_fraction;
+    double need = static_cast<double>(shared_tokens_) * kv_tok;
+    if (need > pool_hbm) {
+      throw InputError(fmt::format("{}: shared KV of {:.1f} GiB does not fit on pool '{}' ({:.1f} GiB usable)", sc.file,
+                                   need / kGiB, shar->name, pool_hbm / kGiB));
+    }
+  }
+  auto capacity = static_cast<std::int64_t>(free_bytes / kv_tok);
+  logical_instances_ = sys_.disaggregated ? 1 : main.instances;
+  capacity_tokens_ = sys_.disaggregated ? capacity * main.instances : capacity;
+  fixed_bytes_ = sys_.disaggregated ? weights * main.instances : weights + shared_bytes_here;
+  instance_hbm_ = group_hbm * (sys_.disaggregated ? main.instances : 1);
+}
+
+IterStats ClusterModel::cost(const BatchSpec& batch) const {
+  IterStats st;
+  const auto& prec = prec_;
+  const double sched_overhead = sched_overhead_s_;
+  if (!sys_.disaggregated) {
+    BatchSpec b = batch;
+    b.tp = tp_unique_;
+    auto ops = build_iteration_ops(model_, prec, b);
+    auto c = cms_[0].iteration(ops);
+    st.seconds = c.seconds + sched_overhead;
+    st.flops[0] = c.flops * tp_unique_;  // ops are per GPU
+    st.bytes[0] = c.bytes * tp_unique_;
+    return st;
+  }
+  // Disaggregated: unique pool's share per TP group (requests spread evenly), shared pool's per group.
+  const auto nA = static_cast<std::int64_t>(unique_groups_);
+  BatchSpec a;
+  a.tp = tp_unique_;
+  a.decode_requests = (batch.decode_requests + nA - 1) / nA;
+  a.decode_kv_tokens = (batch.decode_kv_tokens + nA - 1) / nA;
+  for (std::size_t i = 0; i < batch.prefills.size(); i += static_cast<std::size_t>(nA)) a.prefills.push_back(batch.prefills[i]);
+  auto ca = cms_[0].iteration(build_iteration_ops(model_, prec, a, OpFilter{true, true, false}));
+  double tB = 0, tL = 0;
+  if (!batch.shared.groups.empty()) {
+    // The shared pool's groups each hold 1/nB of the chunks.
+    const auto nB = static_cast<std::int64_t>(shared_groups_);
+    BatchSpec bb;
+    bb.tp = tp_shared_;
+    bb.decode_requests = batch.shared.requests;
+    bb.shared = batch.shared;
+    for (auto& g : bb.shared.groups) g.n_chunks = (g.n_chunks + nB - 1) / nB;
+    auto cb = cms_[1].iteration(build_iteration_ops(model_, prec, bb, OpFilter{false, false, true}));
+    tB = cb.seconds;
+    st.flops[1] = cb.flops * static_cast<double>(nB * tp_shared_);
+    st.bytes[1] = cb.bytes * static_cast<double>(nB * tp_shared_);
+    // Per layer: each routed query goes to every shared group, each returns one pre-merged partial
+    // (output + LSE). Carried by the unique pool's NICs together.
+    const auto& node = cms_[0].hardware().node;
+    double qbytes = static_cast<double>(batch.shared.requests) * model_.q_dim() * dtype_bytes(prec.act);
+    double rbytes = static_cast<double>(batch.shared.requests) * model_.n_heads * (model_.head_dim * dtype_bytes(prec.act) + 4.0);
+    double per_layer = static_cast<double>(nB) * (qbytes + rbytes);
+    double bw = node.nic_bw_bps * static_cast<double>(nA * tp_unique_);
+    tL = static_cast<double>(model_.n_layers) * (per_layer / bw + 2.0 * node.nic_latency_s);
+  }
+  double tA = ca.seconds;
+  double mx = std::max({tA, tB, tL});
+  st.seconds = mx + (tA + tB + tL - mx) / micro_batches_ + sched_overhead;
+  st.flops[0] = ca.flops * static_cast<double>(nA * tp_unique_);
+  st.bytes[0] = ca.bytes * static_cast<double>(nA * tp_unique_);
+  return st;
+}
+
+}  // namespace moska
