@@ -64,8 +64,8 @@ Op make_decode_attention(const ModelSpec& model, const Precision& prec, int tp, 
   op.flops = 4.0 * d(kv_tokens_total) * d(op.heads) * d(op.head_dim);
   double kv = 2.0 * d(kv_tokens_total) * d(op.kv_heads) * d(op.head_dim) * dtype_bytes(prec.kv);
   double q_o = 2.0 * d(batch) * d(op.heads) * d(op.head_dim) * dtype_bytes(prec.act);
-  double append = 2.0 * d(batch) * d(op.kv_heads) * d(op.head_dim) * dtype_bytes(prec.kv);
-  op.bytes = kv + q_o + append;
+  // Writing the new token's K,V into the cache is its own operator (kv_append).
+  op.bytes = kv + q_o;
   return op;
 }
 
@@ -236,6 +236,16 @@ std::vector<Op> build_iteration_ops(const ModelSpec& model, const Precision& pre
     ops.push_back(make_gemm("lm_head", rows, model.vocab / tp, H, prec, 1));
   }
   if (f.unique_attn) {
+    // The new tokens' K and V are written into the cache, one copy each per layer (as in the measured
+    // reference iteration, tools/profile_kernels.py Model.decode; vLLM's reshape_and_cache does both in one).
+    std::int64_t appended = b.decode_requests;
+    for (const auto& p : b.prefills) appended += p.new_tokens;
+    if (appended > 0) {
+      Precision kvp = prec;
+      kvp.act = prec.kv;
+      ops.push_back(make_elementwise("kv_append", appended, shard(model.n_kv_heads, tp) * model.head_dim, 1, 1, 0,
+                                     kvp, 2 * L));
+    }
     if (b.decode_requests > 0) {
       ops.push_back(make_decode_attention(model, prec, tp, b.decode_requests, b.decode_kv_tokens, L));
     }
@@ -248,13 +258,28 @@ std::vector<Op> build_iteration_ops(const ModelSpec& model, const Precision& pre
     if (s.total_chunks > 0 && s.top_k < s.total_chunks) {
       ops.push_back(make_router(model, prec, tp, s.requests, s.total_chunks, s.top_k, L));
     }
-    // Queries are gathered per chunk before the batched launch and scattered back after it.
+    // Queries are gathered per chunk before the batched launch; the partial outputs and their
+    // log-sum-exps are scattered back to request order after it and concatenated with the unique
+    // partial before the merge (tools/profile_kernels.py Model.moska: index_select, index_copy x2,
+    // torch.cat x2). These are counted as merge work (OpClass::merge), except the gather. The
+    // reference also makes layout-only copies (permute -> reshape) that a fused kernel would not;
+    // those are not modelled.
+    const std::int64_t hq = shard(model.n_heads, tp);
     std::int64_t routed = 0;
     for (const auto& g : s.groups) routed += g.n_chunks * g.queries;
-    ops.push_back(make_elementwise("shared_gather", routed, shard(model.n_heads, tp) * model.head_dim, 1, 1, 0,
-                                   prec, L));
+    ops.push_back(make_elementwise("shared_gather", routed, hq * model.head_dim, 1, 1, 0, prec, L));
     for (const auto& g : s.groups) ops.push_back(make_shared_attention(model, prec, tp, g, L));
     std::int64_t parts = std::max<std::int64_t>(s.top_k, 1) + 1;  // each chunk's partial + the unique one
+    auto data_move = [&](const char* name, std::int64_t rows, std::int64_t width, double elem_bytes) {
+      Op op = make_elementwise(name, rows, width, 1, 1, 0, prec, L);
+      op.cls = OpClass::merge;
+      op.bytes = 2.0 * d(rows) * d(width) * elem_bytes;
+      ops.push_back(op);
+    };
+    data_move("merge_scatter", routed, hq * model.head_dim, act_b);
+    data_move("merge_scatter_lse", routed, hq, 4.0);
+    data_move("merge_concat", s.requests * parts, hq * model.head_dim, act_b);
+    data_move("merge_concat_lse", s.requests * parts, hq, 4.0);
     ops.push_back(make_merge(model, prec, tp, s.requests, parts, L));
   }
   return ops;
