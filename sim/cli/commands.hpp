@@ -5,6 +5,7 @@
 namespace moska::cli {
 
 void add_predict(CLI::App& app, int& result);
+void add_validate(CLI::App& app, int& result);
 void add_run(CLI::App& app, int& result);
 void add_sweep(CLI::App& app, int& result);
 

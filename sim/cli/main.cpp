@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   app.fallthrough();
   int result = 0;
   moska::cli::add_predict(app, result);
+  moska::cli::add_validate(app, result);
   moska::cli::add_run(app, result);
   moska::cli::add_sweep(app, result);
   try {
