@@ -6,6 +6,7 @@
 #include "sim/cost/cost_model.hpp"
 #include "sim/cost/roofline.hpp"
 #include "sim/model/model_spec.hpp"
+#include "sim/serving/cluster_model.hpp"
 #include "sim/serving/serving_sim.hpp"
 #include "sim/serving/workload_loader.hpp"
 
@@ -161,4 +162,50 @@ TEST_CASE("scenario: unknown keys, bad systems and pools that cannot hold the mo
   REQUIRE(o["shared"]["tokens"] == 1048576);
   apply_override(o, "hw", "h200");
   REQUIRE(o["pools"][0]["hw"] == "h200");
+}
+
+TEST_CASE("routing: water-filling keeps k chunks per request and caps popular chunks at 1") {
+  RoutingSpec z;
+  z.skew = RoutingSkew::zipf;
+  z.zipf_s = 1.5;
+  ChunkRouter r(64, 16, 4096, z);
+  double sum = 0;
+  for (double p : r.keep_probability()) {
+    REQUIRE(p <= 1.0);
+    sum += p;
+  }
+  REQUIRE(sum == Approx(16.0));
+  REQUIRE(r.keep_probability().front() == 1.0);  // the hottest chunk is kept by every request
+  // 100 requests: the routed queries add up to about 100 x 16; the hottest group (8 chunks, its
+  // mean taken) sees nearly all 100.
+  const auto& s = r.route(100);
+  std::int64_t total = 0, most = 0;
+  for (const auto& g : s.groups) {
+    total += g.n_chunks * g.queries;
+    most = std::max(most, g.queries);
+  }
+  REQUIRE(total == Approx(1600).epsilon(0.05));
+  REQUIRE(most >= 95);
+  REQUIRE(most <= 100);
+}
+
+TEST_CASE("universal-moska: modules composed per request, popular ones batched, recompute in prefill") {
+  auto j = base("universal-moska", 0);
+  j["shared"].erase("tokens");
+  j["shared"]["modules"] = nlohmann::json::parse(
+      R"({"count": 64, "tokens": 16384, "per_request": 4, "recompute_tokens": 32, "popularity": {"skew": "zipf", "zipf_s": 1.0}})");
+  auto sc = parse_scenario(j, "<test>", ".");
+  REQUIRE(sc.shared.tokens == 64 * 16384);
+  ClusterModel cm(sc);
+  // By hand: 4 modules x 4 chunks x (1 - 0.75) = 4 chunks = 16384 tokens attended; 4 x 32 recomputed.
+  REQUIRE(cm.attended_shared() == 16384);
+  REQUIRE(cm.recompute_tokens() == 128);
+  double kept = 0;
+  for (double p : cm.router()->keep_probability()) kept += p;
+  REQUIRE(kept == Approx(4.0));
+  auto r = run_json(j);
+  auto s = summarize(r);
+  REQUIRE(s.finished == s.requests);
+  auto no_lib = base("universal-moska", 65536);
+  REQUIRE_THROWS_WITH(ClusterModel(parse_scenario(no_lib, "<t>", ".")), Catch::Contains("module library"));
 }

@@ -20,7 +20,29 @@ ClusterModel::ClusterModel(const Scenario& sc)
   const double weights = model_.weight_bytes(prec_.weights);
 
   // Shared context: whole chunks; the router keeps top-k of them.
-  if (sc.shared.tokens > 0) {
+  const auto& lib = sc.shared.modules;
+  if (sys_.modular && lib.count == 0) {
+    throw InputError(fmt::format("{}: system {} needs a module library (key 'shared.modules')", sc.file, sys_.name));
+  }
+  if (sys_.modular) {
+    // Each module is cut into whole chunks; a request keeps a module with probability pi_m (its
+    // popularity, water-filled so that per_request modules are kept) and, inside it, the
+    // (1 - sparsity) share of the module's chunks that its router picks.
+    const std::int64_t C = sc.shared.chunk_tokens;
+    const std::int64_t per_module = (lib.tokens + C - 1) / C;
+    auto pi_mod = water_fill(skew_weights(lib.count, lib.popularity), static_cast<double>(lib.per_request));
+    std::vector<double> keep;
+    keep.reserve(static_cast<std::size_t>(lib.count * per_module));
+    for (double pm : pi_mod) {
+      for (std::int64_t c = 0; c < per_module; ++c) keep.push_back(pm * (1.0 - sc.shared.sparsity));
+    }
+    shared_tokens_ = lib.count * per_module * C;
+    const auto k = std::max<std::int64_t>(1, std::llround(static_cast<double>(lib.per_request * per_module) * (1.0 - sc.shared.sparsity)));
+    attended_shared_ = k * C;
+    recompute_tokens_ = lib.per_request * lib.recompute_tokens;
+    router_ = std::make_unique<ChunkRouter>(std::move(keep), C);
+  } else if (sc.shared.tokens > 0) {
+    // A module library seen by a non-modular system is one flat corpus of the same size.
     std::int64_t n = (sc.shared.tokens + sc.shared.chunk_tokens - 1) / sc.shared.chunk_tokens;
     shared_tokens_ = n * sc.shared.chunk_tokens;
     std::int64_t k = sys_.sparse() ? std::max<std::int64_t>(1, std::llround((1.0 - sc.shared.sparsity) * n)) : n;

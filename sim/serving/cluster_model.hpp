@@ -44,6 +44,8 @@ class ClusterModel {
   std::int64_t shared_tokens() const { return shared_tokens_; }      // whole chunks
   std::int64_t attended_shared() const { return attended_shared_; }  // per request: top-k chunks or all
   ChunkRouter* router() const { return router_.get(); }
+  // universal-moska: leading tokens of each composed module recomputed in the request's prefill.
+  std::int64_t recompute_tokens() const { return recompute_tokens_; }
 
   // Pool statistics with the static fields filled (name, GPUs, peaks); counters at zero.
   std::vector<PoolStats> pool_stats() const { return pools_; }
@@ -62,7 +64,7 @@ class ClusterModel {
   int logical_instances_ = 1, unique_groups_ = 1, shared_groups_ = 1, tp_unique_ = 1, tp_shared_ = 1;
   std::int64_t capacity_tokens_ = 0;
   double fixed_bytes_ = 0, instance_hbm_ = 0;
-  std::int64_t shared_tokens_ = 0, attended_shared_ = 0;
+  std::int64_t shared_tokens_ = 0, attended_shared_ = 0, recompute_tokens_ = 0;
   std::unique_ptr<ChunkRouter> router_;
 };
 

@@ -5,43 +5,61 @@
 
 namespace moska {
 
-ChunkRouter::ChunkRouter(std::int64_t n_chunks, std::int64_t top_k, std::int64_t chunk_tokens,
-                         const RoutingSpec& spec, int max_groups)
-    : n_(n_chunks), k_(std::min(top_k, n_chunks)), chunk_(chunk_tokens), max_groups_(max_groups) {
-  std::vector<double> p(static_cast<std::size_t>(n_));
-  for (std::int64_t i = 0; i < n_; ++i) {
+std::vector<double> skew_weights(std::int64_t n, const RoutingSpec& spec) {
+  std::vector<double> p(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) {
     switch (spec.skew) {
       case RoutingSkew::uniform: p[i] = 1.0; break;
       case RoutingSkew::zipf: p[i] = 1.0 / std::pow(static_cast<double>(i + 1), spec.zipf_s); break;
       case RoutingSkew::hot: {
-        auto hot = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::llround(spec.hot_fraction * n_)));
-        p[i] = i < hot ? spec.hot_mass / hot : (n_ > hot ? (1.0 - spec.hot_mass) / (n_ - hot) : 0.0);
+        auto hot = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::llround(spec.hot_fraction * n)));
+        p[i] = i < hot ? spec.hot_mass / hot : (n > hot ? (1.0 - spec.hot_mass) / (n - hot) : 0.0);
         break;
       }
     }
   }
+  return p;
+}
+
+std::vector<double> water_fill(std::vector<double> p, double k) {
   double sum = 0;
   for (double x : p) sum += x;
   for (double& x : p) x /= sum;
-  // Water-filling: find c with sum min(1, c p_i) = k (p sorted descending, so capped ones lead).
+  // Find c with sum min(1, c p_i) = k (p sorted descending, so the capped ones lead).
   std::sort(p.begin(), p.end(), std::greater<>());
-  pi_.assign(p.size(), 0.0);
+  const auto n = static_cast<std::int64_t>(p.size());
+  std::vector<double> pi(p.size(), 0.0);
   double remaining_mass = 1.0;
   std::int64_t capped = 0;
-  double kk = static_cast<double>(k_);
-  while (capped < n_) {
-    double c = (kk - static_cast<double>(capped)) / remaining_mass;
+  while (capped < n) {
+    double c = (k - static_cast<double>(capped)) / remaining_mass;
     if (c * p[capped] <= 1.0) {
-      for (std::int64_t i = 0; i < n_; ++i) pi_[i] = i < capped ? 1.0 : std::min(1.0, c * p[i]);
+      for (std::int64_t i = 0; i < n; ++i) pi[i] = i < capped ? 1.0 : std::min(1.0, c * p[i]);
       break;
     }
     remaining_mass -= p[capped];
     ++capped;
-    if (capped == n_ || remaining_mass <= 0) {
-      for (std::int64_t i = 0; i < n_; ++i) pi_[i] = i < capped ? 1.0 : 0.0;
+    if (capped == n || remaining_mass <= 0) {
+      for (std::int64_t i = 0; i < n; ++i) pi[i] = i < capped ? 1.0 : 0.0;
       break;
     }
   }
+  return pi;
+}
+
+ChunkRouter::ChunkRouter(std::int64_t n_chunks, std::int64_t top_k, std::int64_t chunk_tokens,
+                         const RoutingSpec& spec, int max_groups)
+    : n_(n_chunks), k_(std::min(top_k, n_chunks)), chunk_(chunk_tokens), max_groups_(max_groups) {
+  pi_ = water_fill(skew_weights(n_, spec), static_cast<double>(k_));
+}
+
+ChunkRouter::ChunkRouter(std::vector<double> keep_probability, std::int64_t chunk_tokens, int max_groups)
+    : n_(static_cast<std::int64_t>(keep_probability.size())), chunk_(chunk_tokens), max_groups_(max_groups),
+      pi_(std::move(keep_probability)) {
+  std::sort(pi_.begin(), pi_.end(), std::greater<>());
+  double k = 0;
+  for (double x : pi_) k += x;
+  k_ = std::max<std::int64_t>(1, std::llround(k));
 }
 
 const SharedAttention& ChunkRouter::route(std::int64_t requests) {

@@ -22,10 +22,17 @@ struct RoutingSpec {
   double hot_mass = 0.9;      // ... receives this share of the routing mass
 };
 
+// Relative routing weights of n items (unnormalised) under a skew.
+std::vector<double> skew_weights(std::int64_t n, const RoutingSpec& spec);
+// Keep probabilities pi_i = min(1, c p_i) with sum pi_i = k, sorted descending.
+std::vector<double> water_fill(std::vector<double> p, double k);
+
 class ChunkRouter {
  public:
   ChunkRouter(std::int64_t n_chunks, std::int64_t top_k, std::int64_t chunk_tokens, const RoutingSpec& spec,
               int max_groups = 8);
+  // From explicit keep probabilities (each in [0, 1], summing to the chunks kept per request).
+  ChunkRouter(std::vector<double> keep_probability, std::int64_t chunk_tokens, int max_groups = 8);
   // Groups of (chunks, queries per chunk) for `requests` routed requests. Cached per batch size.
   const SharedAttention& route(std::int64_t requests);
   std::int64_t n_chunks() const { return n_; }

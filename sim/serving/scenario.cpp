@@ -101,7 +101,22 @@ Scenario parse_scenario(const nlohmann::json& j, const std::string& where, const
   if (s.pools.empty()) r.fail("pools", "at least one pool");
   if (r.has("shared")) {
     auto sh = r.object("shared");
-    s.shared.tokens = sh.integer("tokens", 0);
+    if (sh.has("modules")) {
+      if (sh.has("tokens")) sh.fail("tokens", "to be absent when 'modules' is given (the library sets it)");
+      auto m = sh.object("modules");
+      auto& lib = s.shared.modules;
+      lib.count = m.integer("count", 1);
+      lib.tokens = m.integer("tokens", 1);
+      lib.per_request = m.integer("per_request", 1);
+      if (lib.per_request > lib.count) m.fail("per_request", "at most 'count'");
+      lib.recompute_tokens = m.integer_or("recompute_tokens", 0, 16);
+      if (lib.recompute_tokens > lib.tokens) m.fail("recompute_tokens", "at most the module's 'tokens'");
+      if (m.has("popularity")) lib.popularity = parse_routing(m.object("popularity"));
+      m.finish();
+      s.shared.tokens = lib.count * lib.tokens;
+    } else {
+      s.shared.tokens = sh.integer("tokens", 0);
+    }
     s.shared.chunk_tokens = sh.integer_or("chunk_tokens", 1, 4096);
     s.shared.sparsity = sh.number_or("sparsity", 0.0);
     if (!(s.shared.sparsity >= 0 && s.shared.sparsity < 1)) sh.fail("sparsity", "a fraction in [0, 1)");

@@ -21,8 +21,20 @@ struct PoolSpec {
   int tp = 1;         // GPUs per TP group
 };
 
+// Universal MoSKA: the shared KV is a library of position-independent modules; each request
+// composes `per_request` of them, chosen by popularity, and recomputes `recompute_tokens` leading
+// tokens of each (EPIC's fix of the attention sink) during its prefill.
+struct ModuleLibrary {
+  std::int64_t count = 0;  // 0 = no library
+  std::int64_t tokens = 0;  // per module
+  std::int64_t per_request = 1;
+  std::int64_t recompute_tokens = 16;
+  RoutingSpec popularity;
+};
+
 struct SharedSpec {
-  std::int64_t tokens = 0;        // 0 = no shared context
+  std::int64_t tokens = 0;        // 0 = no shared context (a module library sets it to count x tokens)
+  ModuleLibrary modules;
   std::int64_t chunk_tokens = 4096;
   double sparsity = 0.0;          // fraction of chunks each request skips
   double attach_fraction = 1.0;   // share of requests that attend the shared context

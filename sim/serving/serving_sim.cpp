@@ -257,6 +257,10 @@ Engine::Engine(const Scenario& scenario, const std::vector<Request>& requests)
         // Read per request from the one stored copy: all of it, or its top-k chunks.
         s.attn_extra = attended_shared;
       }
+      // universal-moska: each composed module's leading tokens are recomputed for this request
+      // (its own KV, prefilled with the prompt).
+      s.prompt += cluster.recompute_tokens();
+      s.reserve += cluster.recompute_tokens();
     }
   }
 }

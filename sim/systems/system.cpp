@@ -22,6 +22,8 @@ const std::vector<SystemTraits>& registry() {
        SharedStorage::once_per_instance, SharedAttnMode::batched_topk, false, false},
       {"moska-disagg", "MoSKA with shared-KV attention on its own pool; queries and partials cross the network",
        SharedStorage::shared_pool, SharedAttnMode::batched_topk, false, true},
+      {"universal-moska", "MoSKA over a library of position-independent modules composed per request (EPIC-style recompute)",
+       SharedStorage::once_per_instance, SharedAttnMode::batched_topk, false, false, true},
   };
   return systems;
 }

@@ -22,6 +22,7 @@ struct SystemTraits {
   SharedAttnMode attention = SharedAttnMode::per_request_full;
   bool prefill_shared = false;  // the shared context is prefilled for each request
   bool disaggregated = false;   // shared-KV attention on a separate pool
+  bool modular = false;         // shared KV is a library of position-independent modules
   bool sparse() const {
     return attention == SharedAttnMode::per_request_topk || attention == SharedAttnMode::batched_topk;
   }
