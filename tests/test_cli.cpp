@@ -46,8 +46,10 @@ TEST_CASE("cli: the three documented predict forms print JSON with seconds and b
   }
 }
 
-TEST_CASE("cli: batch-1 decode is within 30% of weights/bandwidth plus attention") {
-  auto r = run("predict --model llama-3.1-8b --hw h100-sxm --dtype bf16 --batch 1 --ctx 1024 --json");
+TEST_CASE("cli: batch-1 decode on the roofline is within 30% of weights/bandwidth plus attention") {
+  // The calibrated prediction follows the measured kernels instead (7.3 ms: PyTorch's bf16 GEMVs
+  // reach 2.1-2.8 TB/s at one token), checked against the measured composite in test_calibration.
+  auto r = run("predict --model llama-3.1-8b --hw h100-sxm --dtype bf16 --batch 1 --ctx 1024 --no-calibration --json");
   REQUIRE(r.rc == 0);
   double s = nlohmann::json::parse(r.out)["seconds"].get<double>();
   double expected = 16.06e9 / 3.35e12 + 1024.0 * 131072 / 3.35e12;  // 4.79 ms + 0.04 ms
