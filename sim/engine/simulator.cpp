@@ -86,9 +86,7 @@ bool Simulator::pop_live(TimeNs limit, Entry& out) {
   return false;
 }
 
-bool Simulator::step() {
-  Entry e;
-  if (!pop_live(kTimeNever, e)) return false;
+void Simulator::fire(const Entry& e) {
   now_ = e.at;
   Slot& s = slots_[e.slot];
   Callback cb = std::move(s.cb);
@@ -99,6 +97,12 @@ bool Simulator::step() {
   --live_;
   ++events_run_;
   cb();
+}
+
+bool Simulator::step() {
+  Entry e;
+  if (!pop_live(kTimeNever, e)) return false;
+  fire(e);
   return true;
 }
 
@@ -114,17 +118,8 @@ std::uint64_t Simulator::run_until(TimeNs until) {
   std::uint64_t n = 0;
   Entry e;
   while (!stopped_ && pop_live(until, e)) {
-    now_ = e.at;
-    Slot& s = slots_[e.slot];
-    Callback cb = std::move(s.cb);
-    s.cb = nullptr;
-    s.armed = false;
-    ++s.generation;
-    free_slots_.push_back(e.slot);
-    --live_;
-    ++events_run_;
+    fire(e);
     ++n;
-    cb();
   }
   if (!stopped_ && until > now_) now_ = until;
   return n;

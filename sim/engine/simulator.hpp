@@ -56,6 +56,7 @@ class Simulator {
   void push(Entry e);
   Entry pop();
   bool pop_live(TimeNs limit, Entry& out);
+  void fire(const Entry& e);  // advance the clock to it, release its slot, run its callback
 
   std::vector<Entry> heap_;
   std::vector<Slot> slots_;
