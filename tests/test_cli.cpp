@@ -109,7 +109,7 @@ TEST_CASE("cli: run prints a summary; sweep gives the same CSV on one thread and
   REQUIRE(one.out == two.out);
   // Header + 4 points.
   REQUIRE(std::count(one.out.begin(), one.out.end(), '\n') == 5);
-  REQUIRE(one.out.rfind("system,sparsity,status,", 0) == 0);
+  REQUIRE(one.out.rfind("requests,system,sparsity,status,", 0) == 0);
   auto bad = run("run --set system=nosuch");
   REQUIRE(bad.rc != 0);
   REQUIRE(bad.out.find("unknown system 'nosuch'") != std::string::npos);

@@ -2,6 +2,8 @@ execute_process(COMMAND ${TEST_BIN} --list-test-names-only OUTPUT_VARIABLE names
 if(NOT rc EQUAL 0 AND NOT rc GREATER 0)
   message(FATAL_ERROR "cannot list tests of ${TEST_BIN}")
 endif()
+# CMake lists are ';'-separated: hide the semicolons of test names before splitting on newlines.
+string(REPLACE ";" "@SEMICOLON@" names "${names}")
 string(REPLACE "\n" ";" names "${names}")
 set(content "")
 foreach(name IN LISTS names)
@@ -9,6 +11,7 @@ foreach(name IN LISTS names)
   if(name STREQUAL "")
     continue()
   endif()
+  string(REPLACE "@SEMICOLON@" ";" name "${name}")
   # Catch2 test names may contain characters special to its filter syntax: escape them.
   string(REPLACE "\\" "\\\\" filter "${name}")
   string(REPLACE "," "\\," filter "${filter}")
