@@ -41,7 +41,7 @@ nlohmann::json default_scenario_json() {
     "shared": {"tokens": 1048576, "chunk_tokens": 4096, "sparsity": 0.75, "routing": {"skew": "uniform"}},
     "scheduler": {"max_batch": 512, "max_batched_tokens": 16384},
     "workload": {"generator": {"requests": 2000, "seed": 1,
-                 "arrival": {"process": "poisson", "rate_per_s": 6},
+                 "arrival": {"process": "poisson", "rate_per_s": 3},
                  "input_tokens": {"dist": "uniform", "min": 1024, "max": 8192},
                  "output_tokens": {"dist": "uniform", "min": 128, "max": 512}}}
   })");
