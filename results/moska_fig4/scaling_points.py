@@ -4,7 +4,8 @@ For a fixed GPU budget each system gets its best layout, chosen by tokens/s per 
   colocated systems (vllm, prefix-cache, cascade, sparse, moska): `instances` x TP `tp` = budget, for
   each tp in TPS that divides the budget (each TP group holds its own copy of the shared KV);
   moska-disagg: `u` unique GPUs (TP 1 each) + `s` shared GPUs (TP 1 each), u + s = budget, every split.
-Every number comes from the simulator; this file only chooses among layouts and records which won.
+Every number comes from the simulator; this file only chooses among layouts and records which won
+(and, as max_batch_any_layout, the largest batch any layout of the budget can hold).
 """
 import json
 import os
@@ -44,7 +45,7 @@ def rel(cmd):
 
 def best_colocated(scenario, gpus, sets, ctx=65536, max_batch=0, tps=(1, 2, 4, 8), systems=COLOCATED):
     """{system: row} with the best layout per system; rows that never fit keep the TP-8 (or largest) reason."""
-    best = {}
+    best, most = {}, {}
     for tp in tps:
         if tp > gpus or gpus % tp:
             continue
@@ -54,15 +55,19 @@ def best_colocated(scenario, gpus, sets, ctx=65536, max_batch=0, tps=(1, 2, 4, 8
             r["layout"] = f"{gpus // tp}xTP{tp}"
             r["tp"] = tp
             r["command"] = rel(cmd)
+            if r["fits"]:
+                most[r["system"]] = max(most.get(r["system"], 0), r["batch"])
             cur = best.get(r["system"])
             if cur is None or (r["fits"] and (not cur["fits"] or r["tokens_per_s_per_gpu"] > cur["tokens_per_s_per_gpu"])) \
                     or (not r["fits"] and not cur["fits"] and tp == 8):
                 best[r["system"]] = r
+    for name, r in best.items():
+        r["max_batch_any_layout"] = most.get(name, 0)
     return best
 
 
 def best_disagg(scenario, gpus, sets, ctx=65536, max_batch=0, splits=None):
-    best = None
+    best, most = None, 0
     for s in (splits or range(1, gpus)):
         u = gpus - s
         layout = [f"pools.1.instances={u}", "pools.1.tp=1", f"pools.2.instances={s}", "pools.2.tp=1"]
@@ -71,8 +76,11 @@ def best_disagg(scenario, gpus, sets, ctx=65536, max_batch=0, splits=None):
         r["layout"] = f"{u}U+{s}S"
         r["tp"] = 1
         r["command"] = rel(cmd)
+        if r["fits"]:
+            most = max(most, r["batch"])
         if best is None or (r["fits"] and (not best["fits"] or r["tokens_per_s_per_gpu"] > best["tokens_per_s_per_gpu"])):
             best = r
+    best["max_batch_any_layout"] = most
     return best
 
 
@@ -100,7 +108,7 @@ def pool(r, i, key):
     return p[i][key] if i < len(p) else ""
 
 
-FIELDS = ["system", "layout", "gpus", "fits", "batch", "step_s", "tokens_per_s", "tokens_per_s_per_gpu", "baseline",
+FIELDS = ["system", "layout", "gpus", "fits", "batch", "max_batch_any_layout", "step_s", "tokens_per_s", "tokens_per_s_per_gpu", "baseline",
           "normalized", "batch_ratio", "pool0_mfu", "pool0_hbm_bw_util", "pool0_hbm_capacity_util", "pool1_mfu",
           "pool1_hbm_bw_util", "pool1_hbm_capacity_util", "why", "command"]
 
