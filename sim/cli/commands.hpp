@@ -9,5 +9,6 @@ void add_validate(CLI::App& app, int& result);
 void add_run(CLI::App& app, int& result);
 void add_sweep(CLI::App& app, int& result);
 void add_scaling(CLI::App& app, int& result);
+void add_cache_replay(CLI::App& app, int& result);
 
 }  // namespace moska::cli

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   moska::cli::add_run(app, result);
   moska::cli::add_sweep(app, result);
   moska::cli::add_scaling(app, result);
+  moska::cli::add_cache_replay(app, result);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
