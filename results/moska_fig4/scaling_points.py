@@ -78,7 +78,9 @@ def best_disagg(scenario, gpus, sets, ctx=65536, max_batch=0, splits=None):
         r["command"] = rel(cmd)
         if r["fits"]:
             most = max(most, r["batch"])
-        if best is None or (r["fits"] and (not best["fits"] or r["tokens_per_s_per_gpu"] > best["tokens_per_s_per_gpu"])):
+        # Best throughput among splits that fit; if none fits, the one with the most shared GPUs (its reason).
+        if best is None or (r["fits"] and (not best["fits"] or r["tokens_per_s_per_gpu"] > best["tokens_per_s_per_gpu"])) \
+                or (not r["fits"] and not best["fits"]):
             best = r
     best["max_batch_any_layout"] = most
     return best
@@ -116,6 +118,7 @@ FIELDS = ["system", "layout", "gpus", "fits", "batch", "max_batch_any_layout", "
 def flat(r):
     out = {k: r.get(k, "") for k in FIELDS}
     out["fits"] = int(bool(r["fits"]))
+    out["why"] = out["why"].replace(ROOT + os.sep, "")
     for i in (0, 1):
         for k in ("mfu", "hbm_bw_util", "hbm_capacity_util"):
             out[f"pool{i}_{k}"] = pool(r, i, k)
