@@ -214,3 +214,33 @@ TEST_CASE("universal-moska: modules composed per request, popular ones batched, 
   auto no_lib = base("universal-moska", 65536);
   REQUIRE_THROWS_WITH(ClusterModel(parse_scenario(no_lib, "<t>", ".")), Catch::Contains("module library"));
 }
+
+TEST_CASE("cluster: past TP = KV heads, KV heads are replicated, so a group holds more bytes per token") {
+  auto j = base("moska", 0);
+  j["pools"][0]["tp"] = 16;  // 8 KV heads on 16 GPUs: each GPU keeps one head, 16 in all = 2x
+  ClusterModel cm(parse_scenario(j, "<t>", "."));
+  REQUIRE(cm.kv_held_per_token() == 2.0 * 65536);
+  j["pools"][0]["tp"] = 8;
+  REQUIRE(ClusterModel(parse_scenario(j, "<t>", ".")).kv_held_per_token() == 65536.0);
+}
+
+TEST_CASE("cluster: moska-disagg splits shared-pool work over its groups instead of repeating it") {
+  auto shared_flops = [](int groups) {
+    auto j = base("moska-disagg", 1048576);
+    j["pools"] = nlohmann::json::array();
+    j["pools"].push_back({{"name", "u"}, {"role", "unique"}, {"hw", "h100-sxm"}, {"instances", 4}, {"tp", 1}});
+    j["pools"].push_back({{"name", "s"}, {"role", "shared"}, {"hw", "h100-sxm"}, {"instances", groups}, {"tp", 1}});
+    ClusterModel cm(parse_scenario(j, "<t>", "."));
+    BatchSpec b;
+    b.decode_requests = 512;
+    b.decode_kv_tokens = 512 * 4096;
+    b.shared = cm.router()->route(512);
+    auto st = cm.cost(b);
+    return std::pair<double, double>(st.flops[1], st.bytes[1]);
+  };
+  // The same queries against the same chunks: total shared-pool FLOPs and bytes barely depend on
+  // the split (before, every group also merged and concatenated all k + 1 partials of every request).
+  auto two = shared_flops(2), eight = shared_flops(8);
+  REQUIRE(eight.first == Approx(two.first).epsilon(0.1));
+  REQUIRE(eight.second == Approx(two.second).epsilon(0.15));
+}

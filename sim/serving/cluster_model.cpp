@@ -93,11 +93,17 @@ ClusterModel::ClusterModel(const Scenario& sc)
     tp_shared_ = shar->tp;
   }
 
+  // KV bytes a TP group holds per token: with fewer KV heads than ranks, heads are replicated.
+  auto held_per_token = [&](int tp) {
+    double heads_per_gpu = std::max<double>(1.0, static_cast<double>(model_.n_kv_heads / tp));
+    return kv_tok * std::max(1.0, heads_per_gpu * tp / static_cast<double>(model_.n_kv_heads));
+  };
+  kv_held_per_token_ = held_per_token(main.tp);
   // Memory per instance: weights (sharded over TP) + shared KV held here + the rest for unique KV.
   const auto& g = cms_[0].gpu();
   double group_hbm = g.hbm_bytes * main.tp;
   double shared_bytes_here = (shared_tokens_ > 0 && sys_.storage == SharedStorage::once_per_instance)
-                                 ? static_cast<double>(shared_tokens_) * kv_tok : 0.0;
+                                 ? static_cast<double>(shared_tokens_) * kv_held_per_token_ : 0.0;
   double free_bytes = (group_hbm - weights - shared_bytes_here) * sc.scheduler.kv_memory_fraction;
   if (free_bytes <= 0) {
     throw InputError(fmt::format(
@@ -109,13 +115,13 @@ ClusterModel::ClusterModel(const Scenario& sc)
   if (sys_.disaggregated) {
     const auto& gs = cms_[1].gpu();
     double pool_hbm = gs.hbm_bytes * shar->tp * shar->instances * sc.scheduler.kv_memory_fraction;
-    double need = static_cast<double>(shared_tokens_) * kv_tok;
+    double need = static_cast<double>(shared_tokens_) * held_per_token(shar->tp);
     if (need > pool_hbm) {
       throw InputError(fmt::format("{}: shared KV of {:.1f} GiB does not fit on pool '{}' ({:.1f} GiB usable)", sc.file,
                                    need / kGiB, shar->name, pool_hbm / kGiB));
     }
   }
-  auto capacity = static_cast<std::int64_t>(free_bytes / kv_tok);
+  auto capacity = static_cast<std::int64_t>(free_bytes / kv_held_per_token_);
   logical_instances_ = sys_.disaggregated ? 1 : main.instances;
   capacity_tokens_ = sys_.disaggregated ? capacity * main.instances : capacity;
   fixed_bytes_ = sys_.disaggregated ? weights * main.instances : weights + shared_bytes_here;
@@ -143,16 +149,28 @@ IterStats ClusterModel::cost(const BatchSpec& batch) const {
   a.decode_requests = (batch.decode_requests + nA - 1) / nA;
   a.decode_kv_tokens = (batch.decode_kv_tokens + nA - 1) / nA;
   for (std::size_t i = 0; i < batch.prefills.size(); i += static_cast<std::size_t>(nA)) a.prefills.push_back(batch.prefills[i]);
-  auto ca = cms_[0].iteration(build_iteration_ops(model_, prec, a, OpFilter{true, true, false}));
+  auto a_ops = build_iteration_ops(model_, prec, a, OpFilter{true, true, false});
   double tB = 0, tL = 0;
   if (!batch.shared.groups.empty()) {
-    // The shared pool's groups each hold 1/nB of the chunks.
+    const auto& sh = batch.shared;
     const auto nB = static_cast<std::int64_t>(shared_groups_);
+    const std::int64_t L = model_.n_layers;
+    // The unique pool routes its requests (chunk mean-keys are small) and merges, per request, the
+    // unique partial with the one pre-merged partial each shared group returns.
+    const std::int64_t a_req = (sh.requests + nA - 1) / nA;
+    if (sh.top_k < sh.total_chunks) {
+      a_ops.push_back(make_router(model_, prec, tp_unique_, a_req, sh.total_chunks, sh.top_k, L));
+    }
+    a_ops.push_back(make_merge(model_, prec, tp_unique_, a_req, nB + 1, L));
+    // Each shared group holds 1/nB of the chunks: it runs their batched launches for every query
+    // routed to them, and merges each request's partials over its own chunks (about k/nB).
     BatchSpec bb;
     bb.tp = tp_shared_;
-    bb.decode_requests = batch.shared.requests;
-    bb.shared = batch.shared;
+    bb.decode_requests = sh.requests;
+    bb.shared = sh;
     for (auto& g : bb.shared.groups) g.n_chunks = (g.n_chunks + nB - 1) / nB;
+    bb.shared.top_k = std::max<std::int64_t>(1, (sh.top_k + nB - 1) / nB);
+    bb.shared.total_chunks = bb.shared.top_k;  // no router on the shared pool
     auto cb = cms_[1].iteration(build_iteration_ops(model_, prec, bb, OpFilter{false, false, true}));
     tB = cb.seconds;
     st.flops[1] = cb.flops * static_cast<double>(nB * tp_shared_);
@@ -166,6 +184,7 @@ IterStats ClusterModel::cost(const BatchSpec& batch) const {
     double bw = node.nic_bw_bps * static_cast<double>(nA * tp_unique_);
     tL = static_cast<double>(model_.n_layers) * (per_layer / bw + 2.0 * node.nic_latency_s);
   }
+  auto ca = cms_[0].iteration(a_ops);
   double tA = ca.seconds;
   double mx = std::max({tA, tB, tL});
   st.seconds = mx + (tA + tB + tL - mx) / micro_batches_ + sched_overhead;

@@ -38,6 +38,8 @@ class ClusterModel {
   std::int64_t capacity_tokens() const { return capacity_tokens_; }  // unique KV per logical instance
   double fixed_bytes() const { return fixed_bytes_; }  // weights + shared KV per logical instance
   double instance_hbm_bytes() const { return instance_hbm_; }
+  // KV bytes one TP group of the serve/unique pool holds per token (heads replicated past TP = KV heads).
+  double kv_held_per_token() const { return kv_held_per_token_; }
   int unique_groups() const { return unique_groups_; }
   int shared_groups() const { return shared_groups_; }
 
@@ -63,7 +65,7 @@ class ClusterModel {
   std::vector<PoolStats> pools_;
   int logical_instances_ = 1, unique_groups_ = 1, shared_groups_ = 1, tp_unique_ = 1, tp_shared_ = 1;
   std::int64_t capacity_tokens_ = 0;
-  double fixed_bytes_ = 0, instance_hbm_ = 0;
+  double fixed_bytes_ = 0, instance_hbm_ = 0, kv_held_per_token_ = 0;
   std::int64_t shared_tokens_ = 0, attended_shared_ = 0, recompute_tokens_ = 0;
   std::unique_ptr<ChunkRouter> router_;
 };

@@ -163,7 +163,7 @@ void Instance::start_iteration() {
     sp.bytes += st.bytes[1];
     sp.busy_s += st.seconds * e_.cluster.shared_groups();
   }
-  double mem = fixed_bytes_ + static_cast<double>(reserved_) * e_.model.kv_bytes_per_token(e_.sc.precision.kv);
+  double mem = fixed_bytes_ + static_cast<double>(reserved_) * e_.cluster.kv_held_per_token();
   pool.mem_byte_seconds += mem * st.seconds;
   pool.peak_mem_fraction = std::max(pool.peak_mem_fraction, mem / hbm_bytes_);
   e_.out.batch_seconds += static_cast<double>(decode_count_) * st.seconds;
