@@ -7,15 +7,28 @@
 
 #include "sim/cli/commands.hpp"
 #include "sim/cost/predict.hpp"
+#include "sim/serving/scenario.hpp"
 #include "sim/util/error.hpp"
 
 namespace moska::cli {
+
+namespace {
+// Token counts accept K/M/G suffixes (binary: 1M = 1,048,576), as --set does.
+std::int64_t tokens_flag(const std::string& v, const char* flag) {
+  double x = 0;
+  if (!parse_scaled_number(v, x) || x != std::floor(x)) {
+    throw InputError(fmt::format("{} {}: expected a whole number of tokens, optionally with K/M/G (1M = 1048576)", flag, v));
+  }
+  return static_cast<std::int64_t>(x);
+}
+}  // namespace
 
 void add_predict(CLI::App& app, int& result) {
   auto* cmd = app.add_subcommand("predict", "Time of one iteration of a model on a GPU (TP group), by operator");
   struct Opts {
     std::string model = "llama-3.1-8b", hw = "h100-sxm", dtype = "bf16", kv_dtype;
-    std::int64_t batch = -1, ctx = -1, prefill = 0, shared = 0, chunk = 4096;
+    std::int64_t batch = -1;
+    std::string ctx = "-1", prefill = "0", shared = "0", chunk = "4096";
     double sparsity = 0.0;
     int tp = 1;
     bool fp8 = false, json = false, no_calibration = false, ops = false;
@@ -42,11 +55,11 @@ void add_predict(CLI::App& app, int& result) {
     req.hw = o->hw;
     req.dtype = o->fp8 ? "fp8" : o->dtype;
     req.kv_dtype = o->kv_dtype;
-    req.prefill_tokens = o->prefill;
+    req.prefill_tokens = tokens_flag(o->prefill, "--prefill");
     req.batch = o->batch;
-    req.ctx = o->ctx;
-    req.shared_tokens = o->shared;
-    req.chunk_tokens = o->chunk;
+    req.ctx = tokens_flag(o->ctx, "--ctx");
+    req.shared_tokens = tokens_flag(o->shared, "--shared");
+    req.chunk_tokens = tokens_flag(o->chunk, "--chunk");
     req.sparsity = o->sparsity;
     req.tp = o->tp;
     req.use_calibration = !o->no_calibration;
