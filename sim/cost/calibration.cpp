@@ -488,7 +488,7 @@ Op CalibrationTables::reference_op(KernelFamily f, Dtype dtype, const std::array
 namespace {
 
 // Operators that only move data (gathers, scatters, concatenations, cache writes).
-bool is_copy(const std::string& s) {
+bool is_copy(std::string_view s) {
   return s == "embedding" || s == "kv_append" || s == "shared_gather" || s.rfind("merge_scatter", 0) == 0 ||
          s.rfind("merge_concat", 0) == 0;
 }
@@ -552,7 +552,7 @@ bool make_query(const Op& op, bool fp16_as_bf16, Query& q) {
       q.dtype = d;
       q.x = {static_cast<double>(op.n), static_cast<double>(op.m), 0};
       if (!pos(q.x[0]) || !pos(q.x[1])) return false;
-      const std::string& s = op.name;
+      std::string_view s = op.name;
       EltKernel e = EltKernel::add;
       if (s == "rmsnorm" || s == "final_norm") e = EltKernel::rmsnorm;
       else if (s == "rope") e = EltKernel::rope;

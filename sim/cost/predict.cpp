@@ -163,7 +163,7 @@ nlohmann::json predict_json(const PredictResult& r) {
   nlohmann::json ops = nlohmann::json::array();
   for (std::size_t i = 0; i < r.ops.size(); ++i) {
     const auto& op = r.ops[i];
-    ops.push_back({{"name", op.name}, {"class", op_class_name(op.cls)}, {"count", op.count},
+    ops.push_back({{"name", std::string(op.name)}, {"class", op_class_name(op.cls)}, {"count", op.count},
                    {"flops", op.flops}, {"bytes", op.bytes}, {"seconds_each", r.op_costs[i].seconds},
                    {"basis", r.op_costs[i].basis == CostBasis::measured ? "measured" : "roofline"}});
   }

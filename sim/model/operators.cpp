@@ -31,7 +31,7 @@ double d(std::int64_t x) { return static_cast<double>(x); }
 std::int64_t shard(std::int64_t heads, int tp) { return std::max<std::int64_t>(1, heads / tp); }
 }  // namespace
 
-Op make_gemm(const std::string& name, std::int64_t m, std::int64_t n, std::int64_t k, const Precision& prec,
+Op make_gemm(std::string_view name, std::int64_t m, std::int64_t n, std::int64_t k, const Precision& prec,
              std::int64_t count) {
   Op op;
   op.cls = OpClass::gemm;
@@ -152,7 +152,7 @@ Op make_merge(const ModelSpec& model, const Precision& prec, int tp, std::int64_
   return op;
 }
 
-Op make_elementwise(const std::string& name, std::int64_t tokens, std::int64_t width, double reads,
+Op make_elementwise(std::string_view name, std::int64_t tokens, std::int64_t width, double reads,
                     double writes, double flops_per_elem, const Precision& prec, std::int64_t count) {
   Op op;
   op.cls = OpClass::elementwise;

@@ -3,6 +3,7 @@
 // This is where "a batch of requests" becomes "work for a GPU"; cost/ turns work into time.
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sim/model/model_spec.hpp"
@@ -16,7 +17,7 @@ const char* op_class_name(OpClass c);
 
 struct Op {
   OpClass cls = OpClass::elementwise;
-  std::string name;        // "qkv", "o", "gate_up", "down", "lm_head", "rmsnorm", "allreduce", ...
+  std::string_view name;   // a string literal: "qkv", "o", "gate_up", "down", "lm_head", "rmsnorm", "allreduce", ...
   std::int64_t count = 1;  // identical instances per iteration (e.g. one per layer)
   double flops = 0;        // per instance
   double bytes = 0;        // per instance, HBM traffic (or link bytes for comm)
@@ -76,7 +77,7 @@ std::vector<Op> build_iteration_ops(const ModelSpec& model, const Precision& pre
                                     const OpFilter& filter = {});
 
 // Single-operator constructors (used by the op builder, calibration and tests).
-Op make_gemm(const std::string& name, std::int64_t m, std::int64_t n, std::int64_t k, const Precision& prec,
+Op make_gemm(std::string_view name, std::int64_t m, std::int64_t n, std::int64_t k, const Precision& prec,
              std::int64_t count);
 Op make_decode_attention(const ModelSpec& model, const Precision& prec, int tp, std::int64_t batch,
                          std::int64_t kv_tokens_total, std::int64_t count);
@@ -88,7 +89,7 @@ Op make_router(const ModelSpec& model, const Precision& prec, int tp, std::int64
                std::int64_t top_k, std::int64_t count);
 Op make_merge(const ModelSpec& model, const Precision& prec, int tp, std::int64_t batch, std::int64_t parts,
               std::int64_t count);
-Op make_elementwise(const std::string& name, std::int64_t tokens, std::int64_t width, double reads,
+Op make_elementwise(std::string_view name, std::int64_t tokens, std::int64_t width, double reads,
                     double writes, double flops_per_elem, const Precision& prec, std::int64_t count);
 Op make_allreduce(std::int64_t bytes, int tp, std::int64_t count);
 
