@@ -15,7 +15,37 @@ CostModel::~CostModel() = default;
 CostModel::CostModel(CostModel&&) noexcept = default;
 CostModel& CostModel::operator=(CostModel&&) noexcept = default;
 
+std::size_t CostModel::ShapeHash::operator()(const Op& op) const noexcept {
+  std::uint64_t h = 0x9e3779b97f4a7c15ULL ^ static_cast<std::uint64_t>(op.cls);
+  auto mix = [&h](std::uint64_t v) { h = (h ^ v) * 0xff51afd7ed558ccdULL; h ^= h >> 29; };
+  mix(static_cast<std::uint64_t>(op.math));
+  mix(std::hash<std::string_view>{}(op.name));
+  for (std::int64_t v : {op.m, op.n, op.k, op.batch, op.ctx, op.heads, op.kv_heads, op.head_dim, op.n_chunks, op.chunk,
+                         op.queries}) {
+    mix(static_cast<std::uint64_t>(v));
+  }
+  return static_cast<std::size_t>(h);
+}
+
+bool CostModel::ShapeEq::operator()(const Op& a, const Op& b) const noexcept {
+  // Everything that enters a cost: the class, the name (elementwise tables), the dtype, the shape,
+  // and FLOPs/bytes (which also carry dtypes of weights and KV).
+  return a.cls == b.cls && a.math == b.math && a.m == b.m && a.n == b.n && a.k == b.k && a.batch == b.batch &&
+         a.ctx == b.ctx && a.heads == b.heads && a.kv_heads == b.kv_heads && a.head_dim == b.head_dim &&
+         a.n_chunks == b.n_chunks && a.chunk == b.chunk && a.queries == b.queries && a.flops == b.flops &&
+         a.bytes == b.bytes && a.name == b.name;
+}
+
 OpCost CostModel::op_cost(const Op& op) const {
+  auto it = memo_.find(op);
+  if (it != memo_.end()) return it->second;
+  if (memo_.size() > (1u << 20)) memo_.clear();  // bound memory on long, varied runs
+  OpCost c = compute(op);
+  memo_.emplace(op, c);
+  return c;
+}
+
+OpCost CostModel::compute(const Op& op) const {
   if (tables_) {
     if (auto t = tables_->lookup(op)) return {*t, CostBasis::measured};
   }

@@ -5,6 +5,7 @@
 #include <array>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "sim/cost/roofline.hpp"
@@ -50,8 +51,19 @@ class CostModel {
   std::string describe() const;
 
  private:
+  OpCost compute(const Op& op) const;
+
   HardwareProfile hw_;
   std::unique_ptr<CalibrationTables> tables_;
+  // Memo of op costs by shape: a serving run costs the same shapes over and over (GEMMs of the
+  // same token count, norms, ...). One CostModel per thread; not shared across threads.
+  struct ShapeHash {
+    std::size_t operator()(const Op& op) const noexcept;
+  };
+  struct ShapeEq {
+    bool operator()(const Op& a, const Op& b) const noexcept;
+  };
+  mutable std::unordered_map<Op, OpCost, ShapeHash, ShapeEq> memo_;
 };
 
 }  // namespace moska
