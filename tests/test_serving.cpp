@@ -244,3 +244,32 @@ TEST_CASE("cluster: moska-disagg splits shared-pool work over its groups instead
   REQUIRE(eight.first == Approx(two.first).epsilon(0.1));
   REQUIRE(eight.second == Approx(two.second).epsilon(0.15));
 }
+
+TEST_CASE("corpora: several shared corpora with popularity, each routed over its own chunks") {
+  auto j = base("sparse", 0);
+  j["shared"].erase("tokens");
+  j["shared"]["corpora"] = nlohmann::json::parse(R"([{"tokens": 262144, "weight": 3}, {"tokens": 65536, "weight": 1}])");
+  auto sc = parse_scenario(j, "<t>", ".");
+  REQUIRE(sc.shared.tokens == 262144 + 65536);
+  ClusterModel cm(sc);
+  REQUIRE(cm.corpora() == 2);
+  // By hand: 64 chunks x 25% = 16 chunks = 65536 tokens; 16 chunks x 25% = 4 chunks = 16384 tokens.
+  REQUIRE(cm.attended_shared(0) == 65536);
+  REQUIRE(cm.attended_shared(1) == 16384);
+  REQUIRE(cm.corpus_weight(0) == Approx(0.75));
+  j["system"] = "moska";
+  ClusterModel mk(parse_scenario(j, "<t>", "."));
+  const auto& s = mk.route({10, 20});
+  std::int64_t routed = 0;
+  for (const auto& g : s.groups) routed += g.n_chunks * g.queries;
+  REQUIRE(s.requests == 30);
+  REQUIRE(routed == 10 * 16 + 20 * 4);
+  // Both corpora are stored once: the run finishes everything within memory.
+  auto r = run_json(j);
+  auto sum = summarize(r);
+  REQUIRE(sum.finished == sum.requests);
+  REQUIRE(sum.pools[0].hbm_used_peak <= 1.0);
+  auto bad = base("moska", 0);
+  bad["shared"]["corpora"] = nlohmann::json::array();
+  REQUIRE_THROWS_WITH(parse_scenario(bad, "<t>", "."), Catch::Contains("corpora"));
+}

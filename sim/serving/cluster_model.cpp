@@ -40,14 +40,29 @@ ClusterModel::ClusterModel(const Scenario& sc)
     const auto k = std::max<std::int64_t>(1, std::llround(static_cast<double>(lib.per_request * per_module) * (1.0 - sc.shared.sparsity)));
     attended_shared_ = k * C;
     recompute_tokens_ = lib.per_request * lib.recompute_tokens;
-    router_ = std::make_unique<ChunkRouter>(std::move(keep), C);
+    corpus_routers_.push_back(std::make_unique<ChunkRouter>(std::move(keep), C));
+    corpus_attended_.push_back(attended_shared_);
+    corpus_weight_.push_back(1.0);
   } else if (sc.shared.tokens > 0) {
-    // A module library seen by a non-modular system is one flat corpus of the same size.
-    std::int64_t n = (sc.shared.tokens + sc.shared.chunk_tokens - 1) / sc.shared.chunk_tokens;
-    shared_tokens_ = n * sc.shared.chunk_tokens;
-    std::int64_t k = sys_.sparse() ? std::max<std::int64_t>(1, std::llround((1.0 - sc.shared.sparsity) * n)) : n;
-    attended_shared_ = k * sc.shared.chunk_tokens;
-    router_ = std::make_unique<ChunkRouter>(n, k, sc.shared.chunk_tokens, sc.shared.routing);
+    // One router per corpus (a module library seen by a non-modular system is one flat corpus).
+    std::vector<std::int64_t> tokens = sc.shared.corpus_tokens;
+    std::vector<double> weights = sc.shared.corpus_weights;
+    if (tokens.empty()) {
+      tokens = {sc.shared.tokens};
+      weights = {1.0};
+    }
+    double wsum = 0;
+    for (double w : weights) wsum += w;
+    for (std::size_t c = 0; c < tokens.size(); ++c) {
+      const std::int64_t C = sc.shared.chunk_tokens;
+      std::int64_t n = (tokens[c] + C - 1) / C;
+      shared_tokens_ += n * C;
+      std::int64_t k = sys_.sparse() ? std::max<std::int64_t>(1, std::llround((1.0 - sc.shared.sparsity) * n)) : n;
+      corpus_attended_.push_back(k * C);
+      corpus_weight_.push_back(weights[c] / wsum);
+      corpus_routers_.push_back(std::make_unique<ChunkRouter>(n, k, C, sc.shared.routing));
+    }
+    attended_shared_ = corpus_attended_.front();
   }
 
   // Pools.
@@ -126,6 +141,28 @@ ClusterModel::ClusterModel(const Scenario& sc)
   capacity_tokens_ = sys_.disaggregated ? capacity * main.instances : capacity;
   fixed_bytes_ = sys_.disaggregated ? weights * main.instances : weights + shared_bytes_here;
   instance_hbm_ = group_hbm * (sys_.disaggregated ? main.instances : 1);
+}
+
+const SharedAttention& ClusterModel::route(const std::vector<std::int64_t>& requests_per_corpus) const {
+  if (corpus_routers_.size() == 1) return corpus_routers_[0]->route(requests_per_corpus[0]);
+  // Several corpora: their chunk groups run side by side; the router op is costed at the
+  // request-weighted mean corpus size and top-k (each request scores only its own corpus).
+  mixed_ = SharedAttention{};
+  double chunks = 0, topk = 0;
+  for (std::size_t c = 0; c < corpus_routers_.size(); ++c) {
+    const std::int64_t b = requests_per_corpus[c];
+    if (b == 0) continue;
+    const auto& s = corpus_routers_[c]->route(b);
+    mixed_.requests += b;
+    chunks += static_cast<double>(b) * static_cast<double>(s.total_chunks);
+    topk += static_cast<double>(b) * static_cast<double>(s.top_k);
+    mixed_.groups.insert(mixed_.groups.end(), s.groups.begin(), s.groups.end());
+  }
+  if (mixed_.requests > 0) {
+    mixed_.total_chunks = std::llround(chunks / static_cast<double>(mixed_.requests));
+    mixed_.top_k = std::llround(topk / static_cast<double>(mixed_.requests));
+  }
+  return mixed_;
 }
 
 IterStats ClusterModel::cost(const BatchSpec& batch) const {

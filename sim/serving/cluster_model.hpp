@@ -45,7 +45,13 @@ class ClusterModel {
 
   std::int64_t shared_tokens() const { return shared_tokens_; }      // whole chunks
   std::int64_t attended_shared() const { return attended_shared_; }  // per request: top-k chunks or all
-  ChunkRouter* router() const { return router_.get(); }
+  // The first corpus's router (the only one in single-corpus scenarios); nullptr without sharing.
+  ChunkRouter* router() const { return corpus_routers_.empty() ? nullptr : corpus_routers_[0].get(); }
+  int corpora() const { return static_cast<int>(corpus_routers_.size()); }
+  std::int64_t attended_shared(int corpus) const { return corpus_attended_[static_cast<std::size_t>(corpus)]; }
+  double corpus_weight(int corpus) const { return corpus_weight_[static_cast<std::size_t>(corpus)]; }
+  // Per-chunk query groups of one step, given how many routed queries each corpus has.
+  const SharedAttention& route(const std::vector<std::int64_t>& requests_per_corpus) const;
   // universal-moska: leading tokens of each composed module recomputed in the request's prefill.
   std::int64_t recompute_tokens() const { return recompute_tokens_; }
 
@@ -67,7 +73,10 @@ class ClusterModel {
   std::int64_t capacity_tokens_ = 0;
   double fixed_bytes_ = 0, instance_hbm_ = 0, kv_held_per_token_ = 0;
   std::int64_t shared_tokens_ = 0, attended_shared_ = 0, recompute_tokens_ = 0;
-  std::unique_ptr<ChunkRouter> router_;
+  std::vector<std::unique_ptr<ChunkRouter>> corpus_routers_;
+  std::vector<std::int64_t> corpus_attended_;
+  std::vector<double> corpus_weight_;
+  mutable SharedAttention mixed_;
 };
 
 }  // namespace moska

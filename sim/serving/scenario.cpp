@@ -114,8 +114,23 @@ Scenario parse_scenario(const nlohmann::json& j, const std::string& where, const
       if (m.has("popularity")) lib.popularity = parse_routing(m.object("popularity"));
       m.finish();
       s.shared.tokens = lib.count * lib.tokens;
+    } else if (sh.has("corpora")) {
+      if (sh.has("tokens")) sh.fail("tokens", "to be absent when 'corpora' is given (their sum is used)");
+      for (const auto& c : sh.array_of_objects("corpora")) {
+        s.shared.corpus_tokens.push_back(c.integer("tokens", 1));
+        double w = c.number_or("weight", 1.0);
+        if (!(w > 0)) c.fail("weight", "a positive popularity weight");
+        s.shared.corpus_weights.push_back(w);
+        c.finish();
+        s.shared.tokens += s.shared.corpus_tokens.back();
+      }
+      if (s.shared.corpus_tokens.empty()) sh.fail("corpora", "at least one corpus {\"tokens\": N, \"weight\": w}");
     } else {
       s.shared.tokens = sh.integer("tokens", 0);
+      if (s.shared.tokens > 0) {
+        s.shared.corpus_tokens = {s.shared.tokens};
+        s.shared.corpus_weights = {1.0};
+      }
     }
     s.shared.chunk_tokens = sh.integer_or("chunk_tokens", 1, 4096);
     s.shared.sparsity = sh.number_or("sparsity", 0.0);

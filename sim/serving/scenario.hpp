@@ -33,7 +33,11 @@ struct ModuleLibrary {
 };
 
 struct SharedSpec {
-  std::int64_t tokens = 0;        // 0 = no shared context (a module library sets it to count x tokens)
+  std::int64_t tokens = 0;        // 0 = no shared context; the sum over corpora (or count x tokens of a library)
+  // Independent shared corpora and their popularity (share of sharing requests attending each).
+  // "tokens": N is one corpus of weight 1.
+  std::vector<std::int64_t> corpus_tokens;
+  std::vector<double> corpus_weights;
   ModuleLibrary modules;
   std::int64_t chunk_tokens = 4096;
   double sparsity = 0.0;          // fraction of chunks each request skips

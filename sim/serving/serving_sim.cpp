@@ -34,6 +34,7 @@ struct SeqState {
   std::int64_t decode_base = 0;  // attention tokens at the first decode step
   std::uint64_t decode_start_iter = 0;
   bool shares = false;
+  std::int32_t corpus = 0;  // which shared corpus, when it shares
 };
 
 class Instance;
@@ -53,7 +54,6 @@ class Engine {
   std::vector<SeqState> seq;
   RunResult out;
   std::int64_t shared_tokens = 0;    // rounded to whole chunks
-  std::int64_t attended_shared = 0;  // shared tokens a request attends (k chunks or all)
 
   IterStats cost(const BatchSpec& b) const { return cluster.cost(b); }
   void finish_request(std::uint32_t r, int inst);
@@ -70,7 +70,8 @@ class Engine {
 class Instance {
  public:
   Instance(Engine& e, int id, int pool, std::int64_t capacity_tokens, double fixed_bytes, double hbm_bytes)
-      : e_(e), id_(id), pool_(pool), capacity_(capacity_tokens), fixed_bytes_(fixed_bytes), hbm_bytes_(hbm_bytes) {}
+      : e_(e), id_(id), pool_(pool), capacity_(capacity_tokens), fixed_bytes_(fixed_bytes), hbm_bytes_(hbm_bytes),
+        decode_shared_(static_cast<std::size_t>(std::max(1, e.cluster.corpora())), 0) {}
 
   bool can_ever_fit(std::uint32_t r) const { return e_.seq[r].reserve <= capacity_; }
   double load() const { return static_cast<double>(reserved_ + queued_tokens_); }
@@ -99,7 +100,9 @@ class Instance {
   std::priority_queue<std::pair<std::uint64_t, std::uint32_t>, std::vector<std::pair<std::uint64_t, std::uint32_t>>,
                       std::greater<>>
       decoding_;
-  std::int64_t decode_count_ = 0, decode_shared_ = 0, decode_kv_ = 0;
+  std::int64_t decode_count_ = 0, decode_kv_ = 0, decode_shared_total_ = 0;
+  std::vector<std::int64_t> decode_shared_;  // per corpus
+  std::vector<std::int64_t> routed_;         // per corpus, this iteration's routed queries
   std::uint64_t iter_ = 0;
   bool busy_ = false;
   std::vector<std::pair<std::uint32_t, std::int64_t>> chunks_;  // this iteration's prefill chunks
@@ -126,6 +129,8 @@ void Instance::start_iteration() {
   BatchSpec b;
   b.tp = 1;  // ops are built per GPU group; TP handled by the cost function
   std::int64_t budget = sched.max_batched_tokens - decode_count_;
+  routed_.assign(decode_shared_.size(), 0);
+  for (std::size_t c = 0; c < routed_.size(); ++c) routed_[c] = decode_shared_[c];
   std::int64_t shared_prefill_tokens = 0;
   for (std::uint32_t r : prefilling_) {
     auto& s = e_.seq[r];
@@ -137,7 +142,10 @@ void Instance::start_iteration() {
     std::int64_t past = s.prefilled;
     if (s.shares && !e_.sys.batched() && e_.sys.storage != SharedStorage::per_request) past += s.attn_extra;
     b.prefills.push_back({take, past});
-    if (s.shares && e_.sys.batched()) shared_prefill_tokens += take;
+    if (s.shares && e_.sys.batched()) {
+      shared_prefill_tokens += take;
+      routed_[static_cast<std::size_t>(s.corpus)] += take;
+    }
     if (budget <= 0) break;
   }
   if (decode_count_ == 0 && chunks_.empty()) {
@@ -147,8 +155,8 @@ void Instance::start_iteration() {
   busy_ = true;
   b.decode_requests = decode_count_;
   b.decode_kv_tokens = decode_kv_;
-  if (e_.sys.batched() && e_.cluster.router() && decode_shared_ + shared_prefill_tokens > 0) {
-    b.shared = e_.cluster.router()->route(decode_shared_ + shared_prefill_tokens);
+  if (e_.sys.batched() && e_.cluster.router() && decode_shared_total_ + shared_prefill_tokens > 0) {
+    b.shared = e_.cluster.route(routed_);
   }
   IterStats st = e_.cost(b);
   auto& pool = e_.out.pools[static_cast<std::size_t>(pool_)];
@@ -187,7 +195,10 @@ void Instance::end_iteration() {
     const auto& s = e_.seq[r];
     decode_kv_ -= s.decode_base + static_cast<std::int64_t>(iter_ - s.decode_start_iter);
     --decode_count_;
-    if (s.shares) --decode_shared_;
+    if (s.shares) {
+      --decode_shared_[static_cast<std::size_t>(s.corpus)];
+      --decode_shared_total_;
+    }
     reserved_ -= s.reserve;
     e_.out.requests[r].finish = now;
     e_.finish_request(r, id_);
@@ -212,7 +223,10 @@ void Instance::end_iteration() {
     s.decode_start_iter = iter_;
     decode_kv_ += s.decode_base;
     ++decode_count_;
-    if (s.shares) ++decode_shared_;
+    if (s.shares) {
+      ++decode_shared_[static_cast<std::size_t>(s.corpus)];
+      ++decode_shared_total_;
+    }
     decoding_.push({iter_ + static_cast<std::uint64_t>(out_tokens - 1), r});
   }
   start_iteration();
@@ -231,7 +245,6 @@ Engine::Engine(const Scenario& scenario, const std::vector<Request>& requests)
                                                     cluster.instance_hbm_bytes()));
   }
   shared_tokens = cluster.shared_tokens();
-  attended_shared = cluster.attended_shared();
 
   // Per-request state.
   out.requests.resize(reqs.size());
@@ -245,17 +258,34 @@ Engine::Engine(const Scenario& scenario, const std::vector<Request>& requests)
     rec.output_tokens = static_cast<std::int32_t>(q.output_tokens);
     auto& s = seq[i];
     s.shares = shared_tokens > 0 && attach_rng_.uniform() < sc.shared.attach_fraction;
+    if (s.shares && cluster.corpora() > 1) {
+      // The request's own corpus if the workload names one, else one drawn by popularity.
+      if (q.corpus >= 0 && q.corpus < cluster.corpora()) {
+        s.corpus = q.corpus;
+      } else {
+        double u = attach_rng_.uniform(), acc = 0;
+        s.corpus = cluster.corpora() - 1;
+        for (int c = 0; c < cluster.corpora(); ++c) {
+          acc += cluster.corpus_weight(c);
+          if (u < acc) {
+            s.corpus = c;
+            break;
+          }
+        }
+      }
+    }
     s.prompt = q.input_tokens;
     s.reserve = q.input_tokens + q.output_tokens;
     if (s.shares) {
       if (sys.storage == SharedStorage::per_request) {
         // vllm: the shared context is part of the request's own prompt, prefilled and held per request.
-        s.prompt += shared_tokens;
-        s.reserve += shared_tokens;
-        s.attn_extra = shared_tokens;
+        const std::int64_t own = cluster.attended_shared(s.corpus);  // not sparse: its whole corpus
+        s.prompt += own;
+        s.reserve += own;
+        s.attn_extra = own;
       } else if (!sys.batched()) {
         // Read per request from the one stored copy: all of it, or its top-k chunks.
-        s.attn_extra = attended_shared;
+        s.attn_extra = cluster.attended_shared(s.corpus);
       }
       // universal-moska: each composed module's leading tokens are recomputed for this request
       // (its own KV, prefilled with the prompt).
