@@ -273,3 +273,17 @@ TEST_CASE("corpora: several shared corpora with popularity, each routed over its
   bad["shared"]["corpora"] = nlohmann::json::array();
   REQUIRE_THROWS_WITH(parse_scenario(bad, "<t>", "."), Catch::Contains("corpora"));
 }
+
+TEST_CASE("universal-moska-disagg: the module library lives on the shared pool") {
+  auto j = base("universal-moska-disagg", 0);
+  j["shared"].erase("tokens");
+  j["shared"]["modules"] = nlohmann::json::parse(R"({"count": 64, "tokens": 16384, "per_request": 4})");
+  j["pools"] = nlohmann::json::parse(R"([
+      {"name": "unique", "role": "unique", "hw": "h100-sxm", "instances": 2, "tp": 1},
+      {"name": "shared", "role": "shared", "hw": "h100-sxm", "instances": 2, "tp": 1}])");
+  auto r = run_json(j);
+  auto s = summarize(r);
+  REQUIRE(s.finished == s.requests);
+  // 1M tokens of FP8 KV (64 GiB) on 2 shared GPUs: half of their HBM (85.5 GB each) by hand.
+  REQUIRE(s.pools[1].hbm_used_peak == Approx(64.0 * 1024 * 1024 * 1024 / (2 * 85520809984.0)).epsilon(0.001));
+}

@@ -199,8 +199,11 @@ IterStats ClusterModel::cost(const BatchSpec& batch) const {
       a_ops.push_back(make_router(model_, prec, tp_unique_, a_req, sh.total_chunks, sh.top_k, L));
     }
     a_ops.push_back(make_merge(model_, prec, tp_unique_, a_req, nB + 1, L));
-    // Each shared group holds 1/nB of the chunks: it runs their batched launches for every query
-    // routed to them, and merges each request's partials over its own chunks (about k/nB).
+    // Placement by popularity: chunks of equal expected load (the router's groups, hottest first)
+    // are striped over the shared groups, so each holds 1/nB of every popularity band (rounded up:
+    // the busiest group is costed). It runs their batched launches for every query routed to them
+    // and merges each request's partials over its own chunks (about k/nB). Replicating a chunk
+    // hotter than a whole group's share is not modelled.
     BatchSpec bb;
     bb.tp = tp_shared_;
     bb.decode_requests = sh.requests;

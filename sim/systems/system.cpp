@@ -24,6 +24,8 @@ const std::vector<SystemTraits>& registry() {
        SharedStorage::shared_pool, SharedAttnMode::batched_topk, false, true},
       {"universal-moska", "MoSKA over a library of position-independent modules composed per request (EPIC-style recompute)",
        SharedStorage::once_per_instance, SharedAttnMode::batched_topk, false, false, true},
+      {"universal-moska-disagg", "universal MoSKA with the module library on a shared-KV pool, modules striped over its groups by popularity",
+       SharedStorage::shared_pool, SharedAttnMode::batched_topk, false, true, true},
   };
   return systems;
 }
