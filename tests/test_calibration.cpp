@@ -2,6 +2,8 @@
 // and the model against the H100 measurements (hw_profiles/h100-sxm).
 #include <catch2/catch.hpp>
 
+#include "tests/cli_run.hpp"
+
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -57,19 +59,7 @@ std::string temp_dir(const std::string& name) {
   return d.string();
 }
 
-struct Run {
-  int rc;
-  std::string out;
-};
-Run run(const std::string& args) {
-  std::string cmd = std::string(MOSKA_SIM_BINARY) + " " + args + " 2>&1";
-  std::array<char, 4096> buf{};
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  while (p && fgets(buf.data(), buf.size(), p)) out += buf.data();
-  int status = p ? pclose(p) : -1;
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using moska::test::run;
 
 }  // namespace
 

@@ -1,6 +1,8 @@
 // End-to-end checks of the CLI: the documented forms work, bad input fails with one clear line.
 #include <catch2/catch.hpp>
 
+#include "tests/cli_run.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cstdio>
@@ -11,19 +13,7 @@
 #include <nlohmann/json.hpp>
 
 namespace {
-struct Run {
-  int rc;
-  std::string out;
-};
-Run run(const std::string& args) {
-  std::string cmd = std::string(MOSKA_SIM_BINARY) + " " + args + " 2>&1";
-  std::array<char, 4096> buf{};
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  while (p && fgets(buf.data(), buf.size(), p)) out += buf.data();
-  int status = p ? pclose(p) : -1;
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using moska::test::run;
 std::string tmpfile_with(const std::string& name, const std::string& content) {
   std::string path = "/tmp/moska_test_" + name;
   std::ofstream(path) << content;
