@@ -172,11 +172,20 @@ IterStats ClusterModel::cost(const BatchSpec& batch) const {
   if (!sys_.disaggregated) {
     BatchSpec b = batch;
     b.tp = tp_unique_;
-    auto ops = build_iteration_ops(model_, prec, b);
-    auto c = cms_[0].iteration(ops);
-    st.seconds = c.seconds + sched_overhead;
-    st.flops[0] = c.flops * tp_unique_;  // ops are per GPU
-    st.bytes[0] = c.bytes * tp_unique_;
+    // The dense part (GEMMs, norms, LM head, collectives) depends only on the token count and the
+    // rows that produce logits: cost it once per such pair. Attention is costed every step.
+    const std::int64_t rows = b.decode_requests + static_cast<std::int64_t>(b.prefills.size());
+    const std::uint64_t key = (static_cast<std::uint64_t>(b.tokens()) << 24) ^ static_cast<std::uint64_t>(rows);
+    auto it = dense_memo_.find(key);
+    if (it == dense_memo_.end()) {
+      auto d = cms_[0].iteration(build_iteration_ops(model_, prec, b, OpFilter{true, false, false}));
+      if (dense_memo_.size() > (1u << 20)) dense_memo_.clear();
+      it = dense_memo_.emplace(key, DenseCost{d.seconds - d.overhead_s, d.flops, d.bytes}).first;
+    }
+    auto c = cms_[0].iteration(build_iteration_ops(model_, prec, b, OpFilter{false, true, true}));
+    st.seconds = it->second.seconds + c.seconds + sched_overhead;
+    st.flops[0] = (it->second.flops + c.flops) * tp_unique_;  // ops are per GPU
+    st.bytes[0] = (it->second.bytes + c.bytes) * tp_unique_;
     return st;
   }
   // Disaggregated: unique pool's share per TP group (requests spread evenly), shared pool's per group.

@@ -4,6 +4,7 @@
 // across the unique and shared pools of moska-disagg). Built and validated from a scenario.
 #include <cstdint>
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "sim/cost/cost_model.hpp"
@@ -77,6 +78,10 @@ class ClusterModel {
   std::vector<std::int64_t> corpus_attended_;
   std::vector<double> corpus_weight_;
   mutable SharedAttention mixed_;
+  struct DenseCost {
+    double seconds, flops, bytes;
+  };
+  mutable std::unordered_map<std::uint64_t, DenseCost> dense_memo_;  // by (tokens, logit rows)
 };
 
 }  // namespace moska
