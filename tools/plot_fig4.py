@@ -7,13 +7,9 @@ import csv
 import os
 import sys
 
-try:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-except ImportError:
-    sys.exit("error: matplotlib is missing for " + sys.executable +
-             ": install it (Debian: apt-get install -y python3-matplotlib, then use /usr/bin/python3)")
+from plotlib import pyplot
+
+plt = pyplot()
 
 DIR = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "results", "moska_fig4")
 rows = list(csv.DictReader(open(os.path.join(DIR, "fig4.csv"))))

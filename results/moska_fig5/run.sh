@@ -3,7 +3,6 @@
 # results/moska_fig4/run.sh first), then fig5.png (needs matplotlib: apt-get install -y python3-matplotlib).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-PY=${PYTHON:-python3}
-if ! "$PY" -c 'import matplotlib' 2>/dev/null && /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then PY=/usr/bin/python3; fi
+. tools/python_for_plots.sh
 "$PY" results/moska_fig5/make_data.py
 "$PY" tools/plot_fig5.py results/moska_fig5
