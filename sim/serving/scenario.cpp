@@ -164,6 +164,12 @@ Scenario parse_scenario(const nlohmann::json& j, const std::string& where, const
   }
   s.time_limit_s = r.number_or("time_limit_s", 0.0);
   if (s.time_limit_s < 0) r.fail("time_limit_s", "a non-negative number of seconds");
+  if (r.has("slo")) {
+    auto slo = r.object("slo");
+    if (slo.has("ttft_s")) s.slo.ttft_s = slo.positive("ttft_s");
+    if (slo.has("tbt_s")) s.slo.tbt_s = slo.positive("tbt_s");
+    slo.finish();
+  }
   r.finish();
   return s;
 }

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sim/metrics/slo.hpp"
 #include "sim/serving/routing.hpp"
 #include "sim/util/dtype.hpp"
 
@@ -68,6 +69,7 @@ struct Scenario {
   nlohmann::json workload;        // {"generator": {...}} or {"trace": {...}}
   std::filesystem::path base_dir;  // relative trace paths resolve against it
   double time_limit_s = 0;         // 0 = run to completion
+  SloSpec slo;                     // "slo": {"ttft_s", "tbt_s"}; 0 = unbounded
 };
 
 Scenario parse_scenario(const nlohmann::json& j, const std::string& where, const std::filesystem::path& base_dir);

@@ -1,0 +1,41 @@
+#pragma once
+// Service-level objectives on a run's per-request records: per-request time between tokens, SLO
+// attainment (share of all requests that meet the TTFT and TBT bounds) and goodput (finished
+// requests that meet them, per second of simulated time).
+#include <cstdint>
+
+#include "sim/metrics/metrics.hpp"
+
+namespace moska {
+
+// A bound of 0 is unbounded. A request meets the SLO when it finished, its TTFT <= ttft_s and its
+// mean time between tokens <= tbt_s (a request with one output token has no TBT: only TTFT counts).
+struct SloSpec {
+  double ttft_s = 0;
+  double tbt_s = 0;
+  bool any() const { return ttft_s > 0 || tbt_s > 0; }
+};
+
+// TTFT of a request that produced its first token, in seconds (exact: ns / 1e9); -1 if none.
+double request_ttft_s(const RequestRecord& q);
+// Mean time between tokens of a finished request with >= 2 output tokens:
+// (finish - first_token) / (output_tokens - 1), in seconds; -1 when it has none.
+double request_mean_tbt_s(const RequestRecord& q);
+
+struct SloResult {
+  SloSpec spec;
+  bool enabled = false;  // spec.any()
+  std::int64_t requests = 0;   // all of them: the denominator of attainment
+  std::int64_t met = 0;        // finished and within both bounds
+  std::int64_t missed_ttft = 0;  // finished, TTFT over the bound (may also miss TBT)
+  std::int64_t missed_tbt = 0;   // finished, mean TBT over the bound (may also miss TTFT)
+  std::int64_t rejected = 0;
+  std::int64_t unfinished = 0;
+  double attainment = 0;              // met / requests (0 when there are none)
+  double goodput_requests_per_s = 0;  // met / simulated seconds
+  double goodput_tokens_per_s = 0;    // output tokens of the met requests / simulated seconds
+};
+
+SloResult evaluate_slo(const RunResult& r, const SloSpec& slo);
+
+}  // namespace moska
