@@ -10,5 +10,6 @@ void add_run(CLI::App& app, int& result);
 void add_sweep(CLI::App& app, int& result);
 void add_scaling(CLI::App& app, int& result);
 void add_cache_replay(CLI::App& app, int& result);
+void add_capacity(CLI::App& app, int& result);
 
 }  // namespace moska::cli

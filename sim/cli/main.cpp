@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   moska::cli::add_sweep(app, result);
   moska::cli::add_scaling(app, result);
   moska::cli::add_cache_replay(app, result);
+  moska::cli::add_capacity(app, result);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

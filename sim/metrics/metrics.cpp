@@ -24,11 +24,11 @@ double mean(const std::vector<double>& v) {
 }
 }  // namespace
 
-Summary summarize(const RunResult& r) {
+Summary summarize(const RunResult& r, const SloSpec& slo) {
   Summary s;
   s.requests = static_cast<std::int64_t>(r.requests.size());
   s.sim_seconds = r.sim_seconds;
-  std::vector<double> ttft, e2e;
+  std::vector<double> ttft, e2e, req_tbt;
   double out_tokens = 0, all_tokens = 0;
   for (const auto& q : r.requests) {
     if (q.rejected) {
@@ -42,6 +42,7 @@ Summary summarize(const RunResult& r) {
     ++s.finished;
     ttft.push_back(ns_to_seconds(q.first_token - q.arrival));
     e2e.push_back(ns_to_seconds(q.finish - q.arrival));
+    if (double t = request_mean_tbt_s(q); t >= 0) req_tbt.push_back(t);
     out_tokens += q.output_tokens;
     all_tokens += q.output_tokens + q.input_tokens;
   }
@@ -57,6 +58,10 @@ Summary summarize(const RunResult& r) {
   s.e2e_mean = mean(e2e);
   s.e2e_p50 = pct(e2e, 0.5);
   s.e2e_p99 = pct(e2e, 0.99);
+  s.req_tbt_mean = mean(req_tbt);
+  s.req_tbt_p50 = pct(req_tbt, 0.5);
+  s.req_tbt_p90 = pct(req_tbt, 0.9);
+  s.req_tbt_p99 = pct(req_tbt, 0.99);
   // Token-weighted percentiles of the gap between consecutive tokens.
   auto gaps = r.token_gaps;
   std::sort(gaps.begin(), gaps.end());
@@ -89,6 +94,7 @@ Summary summarize(const RunResult& r) {
                      p.busy_s / (t * std::max(1, p.groups))};
     s.pools.push_back(sp);
   }
+  s.slo = evaluate_slo(r, slo);
   return s;
 }
 
@@ -96,7 +102,9 @@ std::vector<std::string> summary_columns() {
   return {"requests", "finished", "rejected", "unfinished", "sim_s", "output_tok_per_s", "requests_per_s",
           "ttft_mean_s", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tbt_mean_s", "tbt_p50_s", "tbt_p90_s", "tbt_p99_s",
           "e2e_mean_s", "e2e_p99_s", "mean_batch", "max_batch", "pool0_mfu", "pool0_bw_util", "pool0_hbm_used",
-          "pool1_mfu", "pool1_bw_util", "pool1_hbm_used"};
+          "pool1_mfu", "pool1_bw_util", "pool1_hbm_used", "req_tbt_mean_s", "req_tbt_p50_s", "req_tbt_p90_s",
+          "req_tbt_p99_s", "slo_ttft_s", "slo_tbt_s", "slo_attainment", "slo_met", "goodput_req_per_s",
+          "goodput_tok_per_s"};
 }
 
 std::vector<std::string> summary_row(const Summary& s) {
@@ -115,7 +123,30 @@ std::vector<std::string> summary_row(const Summary& s) {
       row.insert(row.end(), {"", "", ""});
     }
   }
+  row.insert(row.end(), {f(s.req_tbt_mean), f(s.req_tbt_p50), f(s.req_tbt_p90), f(s.req_tbt_p99)});
+  if (s.slo.enabled) {
+    row.insert(row.end(), {f(s.slo.spec.ttft_s), f(s.slo.spec.tbt_s), f(s.slo.attainment), std::to_string(s.slo.met),
+                           f(s.slo.goodput_requests_per_s), f(s.slo.goodput_tokens_per_s)});
+  } else {
+    row.insert(row.end(), {"", "", "", "", "", ""});
+  }
   return row;
+}
+
+nlohmann::json slo_json(const SloResult& o) {
+  nlohmann::json j;
+  j["ttft_s"] = o.spec.ttft_s > 0 ? nlohmann::json(o.spec.ttft_s) : nlohmann::json(nullptr);
+  j["tbt_s"] = o.spec.tbt_s > 0 ? nlohmann::json(o.spec.tbt_s) : nlohmann::json(nullptr);
+  j["attainment"] = o.attainment;
+  j["goodput_requests_per_s"] = o.goodput_requests_per_s;
+  j["goodput_output_tokens_per_s"] = o.goodput_tokens_per_s;
+  j["requests"] = o.requests;
+  j["met"] = o.met;
+  j["missed_ttft"] = o.missed_ttft;
+  j["missed_tbt"] = o.missed_tbt;
+  j["rejected"] = o.rejected;
+  j["unfinished"] = o.unfinished;
+  return j;
 }
 
 nlohmann::json summary_json(const RunResult& r, const Summary& s) {
@@ -131,6 +162,8 @@ nlohmann::json summary_json(const RunResult& r, const Summary& s) {
   j["ttft_s"] = {{"mean", s.ttft_mean}, {"p50", s.ttft_p50}, {"p90", s.ttft_p90}, {"p99", s.ttft_p99}};
   j["tbt_s"] = {{"mean", s.tbt_mean}, {"p50", s.tbt_p50}, {"p90", s.tbt_p90}, {"p99", s.tbt_p99}};
   j["e2e_s"] = {{"mean", s.e2e_mean}, {"p50", s.e2e_p50}, {"p99", s.e2e_p99}};
+  j["req_tbt_s"] = {{"mean", s.req_tbt_mean}, {"p50", s.req_tbt_p50}, {"p90", s.req_tbt_p90}, {"p99", s.req_tbt_p99}};
+  if (s.slo.enabled) j["slo"] = slo_json(s.slo);
   j["batch"] = {{"mean", s.mean_batch}, {"max", s.max_batch}};
   nlohmann::json pools = nlohmann::json::array();
   for (const auto& p : s.pools) {
@@ -156,8 +189,21 @@ std::string summary_table(const RunResult& r, const Summary& s) {
   line(fmt::format("{:<22} {:>10} {:>10} {:>10} {:>10}", "latency (s)", "mean", "p50", "p90", "p99"));
   line(fmt::format("{:<22} {:>10.3f} {:>10.3f} {:>10.3f} {:>10.3f}", "  TTFT", s.ttft_mean, s.ttft_p50, s.ttft_p90, s.ttft_p99));
   line(fmt::format("{:<22} {:>10.4f} {:>10.4f} {:>10.4f} {:>10.4f}", "  TBT", s.tbt_mean, s.tbt_p50, s.tbt_p90, s.tbt_p99));
+  line(fmt::format("{:<22} {:>10.4f} {:>10.4f} {:>10.4f} {:>10.4f}", "  TBT per request", s.req_tbt_mean, s.req_tbt_p50,
+                   s.req_tbt_p90, s.req_tbt_p99));
   line(fmt::format("{:<22} {:>10.3f} {:>10.3f} {:>10} {:>10.3f}", "  end-to-end", s.e2e_mean, s.e2e_p50, "", s.e2e_p99));
   line(fmt::format("decode batch: mean {:.1f}, max {}", s.mean_batch, s.max_batch));
+  if (s.slo.enabled) {
+    const auto& o = s.slo;
+    auto bound = [](double b) { return b > 0 ? fmt::format("{:g} s", b) : std::string("unbounded"); };
+    line("");
+    line(fmt::format("SLO: TTFT <= {}, mean TBT per request <= {}", bound(o.spec.ttft_s), bound(o.spec.tbt_s)));
+    line(fmt::format("  attainment {:.1f}% ({} of {} requests met it)", 100 * o.attainment, o.met, o.requests));
+    line(fmt::format("  goodput {:.3f} requests/s, {:.1f} output tokens/s", o.goodput_requests_per_s,
+                     o.goodput_tokens_per_s));
+    line(fmt::format("  misses: {} on TTFT, {} on TBT (a request may miss both), {} rejected, {} unfinished",
+                     o.missed_ttft, o.missed_tbt, o.rejected, o.unfinished));
+  }
   line("");
   line(fmt::format("{:<10} {:<7} {:<10} {:>5} {:>7} {:>9} {:>10} {:>10} {:>7}", "pool", "role", "hw", "GPUs", "MFU",
                    "HBM bw", "HBM mean", "HBM peak", "busy"));
@@ -172,13 +218,14 @@ std::string summary_table(const RunResult& r, const Summary& s) {
 void write_requests_csv(const RunResult& r, const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "w");
   if (!f) throw InputError(fmt::format("{}: cannot write file", path));
-  std::fputs("id,arrival_s,ttft_s,e2e_s,input_tokens,output_tokens,instance,status\n", f);
+  std::fputs("id,arrival_s,ttft_s,e2e_s,tbt_s,input_tokens,output_tokens,instance,status\n", f);
   for (const auto& q : r.requests) {
     const char* status = q.rejected ? "rejected" : (q.finish < 0 ? "unfinished" : "finished");
     double ttft = q.first_token >= 0 ? ns_to_seconds(q.first_token - q.arrival) : -1;
     double e2e = q.finish >= 0 ? ns_to_seconds(q.finish - q.arrival) : -1;
-    std::fprintf(f, "%llu,%.9f,%.9f,%.9f,%d,%d,%d,%s\n", static_cast<unsigned long long>(q.id),
-                 ns_to_seconds(q.arrival), ttft, e2e, q.input_tokens, q.output_tokens, q.instance, status);
+    std::fprintf(f, "%llu,%.9f,%.9f,%.9f,%.9f,%d,%d,%d,%s\n", static_cast<unsigned long long>(q.id),
+                 ns_to_seconds(q.arrival), ttft, e2e, request_mean_tbt_s(q), q.input_tokens, q.output_tokens,
+                 q.instance, status);
   }
   std::fclose(f);
 }

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sim/engine/time.hpp"
+#include "sim/metrics/slo.hpp"
 
 namespace moska {
 
@@ -49,6 +50,15 @@ struct RunResult {
   // (gap, tokens) per iteration: every decode token of that iteration waited `gap` after its previous one.
   std::vector<std::pair<float, std::uint32_t>> token_gaps;
   double wall_seconds = 0;
+  // System-specific counters, in the order the system adds them (prefix-cache hits, KV bytes
+  // moved, rejections by cause, ...): printed after the summary and written to the JSON.
+  std::vector<std::pair<std::string, double>> counters;
+  // Load over time, sampled at a fixed interval by systems that have pools with queues (Mooncake):
+  // (time s, prefill load, decode load); what the loads mean is in the system's documentation.
+  struct LoadSample {
+    double t, prefill, decode;
+  };
+  std::vector<LoadSample> load_timeline;
 };
 
 struct Summary {
@@ -56,7 +66,10 @@ struct Summary {
   double sim_seconds = 0;
   double output_tokens_per_s = 0, requests_per_s = 0, total_tokens_per_s = 0;
   double ttft_mean = 0, ttft_p50 = 0, ttft_p90 = 0, ttft_p99 = 0;
-  double tbt_mean = 0, tbt_p50 = 0, tbt_p90 = 0, tbt_p99 = 0;
+  double tbt_mean = 0, tbt_p50 = 0, tbt_p90 = 0, tbt_p99 = 0;  // token-weighted gaps between tokens
+  // Per-request mean TBT, (finish - first token) / (output tokens - 1), over the finished requests
+  // with >= 2 output tokens; percentiles count each request once, whatever its length.
+  double req_tbt_mean = 0, req_tbt_p50 = 0, req_tbt_p90 = 0, req_tbt_p99 = 0;
   double e2e_mean = 0, e2e_p50 = 0, e2e_p99 = 0;
   double mean_batch = 0;
   std::int64_t max_batch = 0;
@@ -66,13 +79,16 @@ struct Summary {
     double mfu, bw_util, hbm_used_mean, hbm_used_peak, busy;
   };
   std::vector<Pool> pools;
+  SloResult slo;  // enabled only when summarize() was given a bound
 };
 
-Summary summarize(const RunResult& r);
-nlohmann::json summary_json(const RunResult& r, const Summary& s);
+Summary summarize(const RunResult& r, const SloSpec& slo = {});
+nlohmann::json summary_json(const RunResult& r, const Summary& s);  // has "slo" when s.slo.enabled
+nlohmann::json slo_json(const SloResult& slo);  // bounds (null = unbounded), attainment, goodput, counts
 std::string summary_table(const RunResult& r, const Summary& s);
 void write_requests_csv(const RunResult& r, const std::string& path);
-// Header and one row of flat metrics, for sweeps (same columns as summary_json's scalars).
+// Header and one row of flat metrics, for sweeps (same columns as summary_json's scalars). The SLO
+// columns are always there, empty when the summary has no SLO.
 std::vector<std::string> summary_columns();
 std::vector<std::string> summary_row(const Summary& s);
 

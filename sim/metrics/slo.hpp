@@ -4,9 +4,10 @@
 // requests that meet them, per second of simulated time).
 #include <cstdint>
 
-#include "sim/metrics/metrics.hpp"
-
 namespace moska {
+
+struct RequestRecord;  // sim/metrics/metrics.hpp (which includes this header for Summary::slo)
+struct RunResult;
 
 // A bound of 0 is unbounded. A request meets the SLO when it finished, its TTFT <= ttft_s and its
 // mean time between tokens <= tbt_s (a request with one output token has no TBT: only TTFT counts).

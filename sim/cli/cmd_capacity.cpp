@@ -1,0 +1,247 @@
+// `moska-sim capacity <scenario> --slo-ttft S --slo-tbt S [--attainment A] [--knob speedup|rate]`:
+// the effective request capacity, i.e. the highest load (trace speedup or generator rate) at which
+// the share of requests meeting the SLO is still >= A. Found by bracketing (halve the low end until
+// it passes, double the high end until it fails) and then bisection down to a relative tolerance.
+// Bisection assumes attainment falls monotonically with load; every probed point is printed so a
+// non-monotone curve shows. Each probe is one full, deterministic `run` of the scenario.
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+#include <deque>
+#include <map>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "sim/cli/commands.hpp"
+#include "sim/metrics/slo.hpp"
+#include "sim/serving/serving_sim.hpp"
+#include "sim/serving/workload_loader.hpp"
+#include "sim/util/error.hpp"
+
+namespace moska::cli {
+
+// Defined in cmd_run.cpp.
+nlohmann::json scenario_json_with_overrides(const std::string& name, const std::vector<std::string>& sets,
+                                            std::string& where, std::filesystem::path& base);
+double parse_flag_number(const std::string& flag, const std::string& text, bool allow_zero);
+SloSpec slo_with_flags(const Scenario& sc, const std::string& ttft, const std::string& tbt);
+
+namespace {
+
+constexpr int kMaxBracketSteps = 20;  // halvings or doublings: a factor of ~10^6 either way
+
+struct Probe {
+  double knob = 0;
+  double arrival_rate = 0;  // (requests - 1) / arrival span of the replayed requests, per second
+  Summary s;
+  bool pass = false;
+};
+
+nlohmann::json probe_json(const Probe& p) {
+  return {{"knob", p.knob},
+          {"arrival_requests_per_s", p.arrival_rate},
+          {"attainment", p.s.slo.attainment},
+          {"pass", p.pass},
+          {"goodput_requests_per_s", p.s.slo.goodput_requests_per_s},
+          {"goodput_output_tokens_per_s", p.s.slo.goodput_tokens_per_s},
+          {"ttft_p90_s", p.s.ttft_p90},
+          {"req_tbt_p90_s", p.s.req_tbt_p90},
+          {"missed_ttft", p.s.slo.missed_ttft},
+          {"missed_tbt", p.s.slo.missed_tbt},
+          {"rejected", p.s.slo.rejected},
+          {"unfinished", p.s.slo.unfinished},
+          {"sim_seconds", p.s.sim_seconds}};
+}
+
+}  // namespace
+
+void add_capacity(CLI::App& app, int& result) {
+  auto* cmd = app.add_subcommand(
+      "capacity", "Effective request capacity: the highest load (trace speedup or arrival rate) meeting an SLO");
+  struct Opts {
+    std::string scenario;
+    std::vector<std::string> sets;
+    std::string slo_ttft, slo_tbt;
+    std::string attainment = "0.9";
+    std::string knob;
+    std::string lo, hi;
+    std::string tol = "0.02";
+    bool json = false;
+  };
+  auto o = std::make_shared<Opts>();
+  cmd->add_option("scenario", o->scenario, "Scenario name (workloads/<name>.json), path, or 'default'")->required();
+  cmd->add_option("--set", o->sets, "Override a scenario key: KEY=VALUE (as in run)");
+  cmd->add_option("--slo-ttft", o->slo_ttft, "SLO bound on time to first token, seconds (default: the scenario's slo.ttft_s)");
+  cmd->add_option("--slo-tbt", o->slo_tbt, "SLO bound on a request's mean time between tokens, seconds (default: slo.tbt_s)");
+  cmd->add_option("--attainment", o->attainment, "Share of all requests that must meet the SLO, in (0, 1] (default 0.9)");
+  cmd->add_option("--knob", o->knob, "What to scale: speedup (trace workloads, the default there) or rate (generators)");
+  cmd->add_option("--lo", o->lo, "First load to probe (default: the scenario's own speedup or rate, else 1)");
+  cmd->add_option("--hi", o->hi, "First failing candidate (default: 2 x lo); grown x2 while it still passes");
+  cmd->add_option("--tol", o->tol, "Stop when the bracket's width is <= tol x its low end (default 0.02)");
+  cmd->add_flag("--json", o->json, "Print JSON instead of a table");
+  cmd->callback([o, &result]() {
+    double target = parse_flag_number("--attainment", o->attainment, false);
+    if (target > 1) throw InputError(fmt::format("--attainment {}: expected a share in (0, 1]", o->attainment));
+    double tol = parse_flag_number("--tol", o->tol, false);
+    if (tol >= 1) throw InputError(fmt::format("--tol {}: expected a relative tolerance in (0, 1)", o->tol));
+    std::optional<double> lo_flag, hi_flag;
+    if (!o->lo.empty()) lo_flag = parse_flag_number("--lo", o->lo, false);
+    if (!o->hi.empty()) hi_flag = parse_flag_number("--hi", o->hi, false);
+    if (lo_flag && hi_flag && !(*lo_flag < *hi_flag)) {
+      throw InputError(fmt::format("--lo {} --hi {}: expected lo < hi", o->lo, o->hi));
+    }
+
+    std::string where;
+    std::filesystem::path base;
+    const auto j = scenario_json_with_overrides(o->scenario, o->sets, where, base);
+    const Scenario sc = parse_scenario(j, where, base);
+    const SloSpec slo = slo_with_flags(sc, o->slo_ttft, o->slo_tbt);
+    if (!slo.any()) {
+      throw InputError("capacity needs an SLO: --slo-ttft and/or --slo-tbt (seconds), or \"slo\" in the scenario");
+    }
+    const bool trace = sc.workload.contains("trace");
+    std::string knob = o->knob.empty() ? (trace ? "speedup" : "rate") : o->knob;
+    if (knob != "speedup" && knob != "rate") {
+      throw InputError(fmt::format("--knob {}: expected speedup or rate", knob));
+    }
+    if (knob == "speedup" && !trace) {
+      throw InputError("--knob speedup: the scenario's workload is a generator (scale it with --knob rate)");
+    }
+    if (knob == "rate" && trace) {
+      throw InputError("--knob rate: the scenario's workload is a trace (scale it with --knob speedup)");
+    }
+    // The knob's value in the scenario: the starting point when --lo is not given.
+    double current = 1;
+    const auto& w = trace ? sc.workload["trace"] : sc.workload["generator"];
+    if (trace && w.contains("speedup") && w["speedup"].is_number()) current = w["speedup"].get<double>();
+    if (!trace && w.contains("arrival") && w["arrival"].contains("rate_per_s") && w["arrival"]["rate_per_s"].is_number()) {
+      current = w["arrival"]["rate_per_s"].get<double>();
+    }
+    double lo = lo_flag ? *lo_flag : (hi_flag ? std::min(current, *hi_flag / 2) : current);
+    double hi = hi_flag ? *hi_flag : 2 * lo;
+
+    std::deque<Probe> probes;  // in the order they ran (a deque: references to them stay valid)
+    std::map<double, std::size_t> seen;
+    auto probe = [&](double x) -> const Probe& {
+      if (auto it = seen.find(x); it != seen.end()) return probes[it->second];
+      auto jx = j;
+      apply_override(jx, knob, fmt::format("{}", x));
+      Scenario scx = parse_scenario(jx, where, base);
+      auto reqs = load_workload(scx);
+      Probe p;
+      p.knob = x;
+      if (reqs.size() >= 2) {
+        TimeNs first = reqs.front().arrival_ns, last = reqs.front().arrival_ns;
+        for (const auto& q : reqs) {
+          first = std::min(first, q.arrival_ns);
+          last = std::max(last, q.arrival_ns);
+        }
+        if (last > first) p.arrival_rate = static_cast<double>(reqs.size() - 1) / (static_cast<double>(last - first) / 1e9);
+      }
+      if (!(p.arrival_rate > 0)) {
+        throw InputError(fmt::format("{}: the requests all arrive at once (or there are fewer than 2): "
+                                     "{} {} does not change the load",
+                                     where, knob, x));
+      }
+      p.s = summarize(simulate(scx, reqs), slo);
+      p.pass = p.s.slo.attainment >= target;
+      if (!o->json) {
+        if (probes.empty()) {
+          std::cout << fmt::format("{:>12} {:>12} {:>11} {:>12} {:>12} {:>11} {:>12}  {}\n", knob, "arrivals/s",
+                                   "attainment", "goodput r/s", "goodput t/s", "p90 TTFT s", "p90 TBT/req", "");
+        }
+        std::cout << fmt::format("{:>12.6g} {:>12.6g} {:>10.1f}% {:>12.4g} {:>12.1f} {:>11.4g} {:>12.4g}  {}\n", x,
+                                 p.arrival_rate, 100 * p.s.slo.attainment, p.s.slo.goodput_requests_per_s,
+                                 p.s.slo.goodput_tokens_per_s, p.s.ttft_p90, p.s.req_tbt_p90,
+                                 p.pass ? "meets" : "misses");
+        std::cout.flush();
+      }
+      seen[x] = probes.size();
+      probes.push_back(std::move(p));
+      return probes.back();
+    };
+
+    if (!o->json) {
+      std::cout << fmt::format("scenario: {}   system: {}\n", sc.name, sc.system);
+      std::cout << fmt::format("SLO: TTFT <= {}, mean TBT per request <= {}; target attainment {:g}%; knob: {}\n\n",
+                               slo.ttft_s > 0 ? fmt::format("{:g} s", slo.ttft_s) : "unbounded",
+                               slo.tbt_s > 0 ? fmt::format("{:g} s", slo.tbt_s) : "unbounded", 100 * target, knob);
+    }
+    // Bracket: lo passes, hi fails.
+    std::string status = "ok";
+    bool hi_known_to_fail = false;
+    int steps = 0;
+    while (!probe(lo).pass) {
+      if (++steps > kMaxBracketSteps) {
+        status = "below_lo";
+        break;
+      }
+      hi = lo;
+      hi_known_to_fail = true;
+      lo /= 2;
+    }
+    if (status == "ok" && !hi_known_to_fail) {
+      steps = 0;
+      while (probe(hi).pass) {
+        if (++steps > kMaxBracketSteps) {
+          status = "above_hi";
+          break;
+        }
+        lo = hi;
+        hi *= 2;
+      }
+    }
+    if (status == "ok") {
+      while (hi - lo > tol * lo) {
+        double mid = (lo + hi) / 2;
+        if (probe(mid).pass) lo = mid;
+        else hi = mid;
+      }
+    }
+
+    nlohmann::json out;
+    out["scenario"] = sc.name;
+    out["system"] = sc.system;
+    out["knob"] = knob;
+    out["slo"] = {{"ttft_s", slo.ttft_s > 0 ? nlohmann::json(slo.ttft_s) : nlohmann::json(nullptr)},
+                  {"tbt_s", slo.tbt_s > 0 ? nlohmann::json(slo.tbt_s) : nlohmann::json(nullptr)}};
+    out["target_attainment"] = target;
+    out["tol"] = tol;
+    out["status"] = status;
+    nlohmann::json pj = nlohmann::json::array();
+    for (const auto& p : probes) pj.push_back(probe_json(p));
+    out["probes"] = pj;
+    if (status == "ok") {
+      const Probe& c = probe(lo);
+      out["capacity"] = {{"knob", lo},
+                         {"requests_per_s", c.arrival_rate},
+                         {"attainment", c.s.slo.attainment},
+                         {"goodput_requests_per_s", c.s.slo.goodput_requests_per_s},
+                         {"goodput_output_tokens_per_s", c.s.slo.goodput_tokens_per_s},
+                         {"fails_at_knob", hi}};
+    } else {
+      out["capacity"] = nullptr;
+    }
+    if (o->json) {
+      std::cout << out.dump(2) << "\n";
+    } else if (status == "ok") {
+      const Probe& c = probe(lo);
+      const Probe& f = probe(hi);
+      std::cout << fmt::format(
+          "\ncapacity: {} {:.6g} = {:.6g} requests/s (attainment {:.1f}%, goodput {:.4g} requests/s); "
+          "{} {:.6g} ({:.6g} requests/s) misses ({:.1f}%)\n",
+          knob, lo, c.arrival_rate, 100 * c.s.slo.attainment, c.s.slo.goodput_requests_per_s, knob, hi,
+          f.arrival_rate, 100 * f.s.slo.attainment);
+      std::cout << "(bisection assumes attainment falls as load grows; the probes above show whether it did)\n";
+    } else if (status == "below_lo") {
+      std::cout << fmt::format("\nno capacity: the SLO is missed even at {} {:.6g}\n", knob, lo);
+    } else {
+      std::cout << fmt::format("\ncapacity above {} {:.6g}: the SLO is still met there after {} doublings\n", knob,
+                               hi, kMaxBracketSteps);
+    }
+    result = 0;
+  });
+}
+
+}  // namespace moska::cli
