@@ -172,6 +172,11 @@ nlohmann::json summary_json(const RunResult& r, const Summary& s) {
                      {"hbm_capacity_used_peak", p.hbm_used_peak}, {"busy_fraction", p.busy}});
   }
   j["pools"] = pools;
+  if (!r.counters.empty()) {
+    nlohmann::json c = nlohmann::json::object();
+    for (const auto& [k, v] : r.counters) c[k] = v;
+    j["counters"] = c;
+  }
   return j;
 }
 
@@ -210,6 +215,10 @@ std::string summary_table(const RunResult& r, const Summary& s) {
   for (const auto& p : s.pools) {
     line(fmt::format("{:<10} {:<7} {:<10} {:>5} {:>6.1f}% {:>8.1f}% {:>9.1f}% {:>9.1f}% {:>6.1f}%", p.name, p.role, p.hw,
                      p.gpus, 100 * p.mfu, 100 * p.bw_util, 100 * p.hbm_used_mean, 100 * p.hbm_used_peak, 100 * p.busy));
+  }
+  if (!r.counters.empty()) {
+    line("");
+    for (const auto& [k, v] : r.counters) line(fmt::format("  {:<36} {:>14.6g}", k, v));
   }
   line(fmt::format("(simulated in {:.3f} s of wall time, {} events)", r.wall_seconds, r.events));
   return out;

@@ -91,7 +91,9 @@ Scenario parse_scenario(const nlohmann::json& j, const std::string& where, const
     PoolSpec ps;
     ps.name = p.string_or("name", fmt::format("pool{}", s.pools.size()));
     ps.role = p.string_or("role", "serve");
-    if (ps.role != "serve" && ps.role != "unique" && ps.role != "shared") p.fail("role", "one of serve, unique, shared");
+    if (ps.role != "serve" && ps.role != "unique" && ps.role != "shared" && ps.role != "prefill" && ps.role != "decode") {
+      p.fail("role", "one of serve, unique, shared, prefill, decode");
+    }
     ps.hw = p.string("hw");
     ps.instances = static_cast<int>(p.integer("instances", 1));
     ps.tp = static_cast<int>(p.integer_or("tp", 1, 1));
@@ -156,6 +158,8 @@ Scenario parse_scenario(const nlohmann::json& j, const std::string& where, const
     if (!(s.scheduler.kv_memory_fraction > 0 && s.scheduler.kv_memory_fraction <= 1)) {
       sc.fail("kv_memory_fraction", "a fraction in (0, 1]");
     }
+    s.scheduler.prefix_caching = sc.boolean_or("prefix_caching", false);
+    s.scheduler.block_tokens = sc.integer_or("block_tokens", 1, s.scheduler.block_tokens);
     sc.finish();
   }
   s.workload = r.raw("workload");
@@ -164,6 +168,33 @@ Scenario parse_scenario(const nlohmann::json& j, const std::string& where, const
   }
   s.time_limit_s = r.number_or("time_limit_s", 0.0);
   if (s.time_limit_s < 0) r.fail("time_limit_s", "a non-negative number of seconds");
+  if (r.has("mooncake")) {
+    auto m = r.object("mooncake");
+    auto& mc = s.mooncake;
+    mc.policy = m.string_or("policy", mc.policy);
+    if (mc.policy != "global-cache-aware" && mc.policy != "local-cache-aware" && mc.policy != "load-balance" &&
+        mc.policy != "random") {
+      m.fail("policy", "one of global-cache-aware, local-cache-aware, load-balance, random");
+    }
+    mc.balance_threshold = m.number_or("balance_threshold", mc.balance_threshold);
+    if (!(mc.balance_threshold >= 1)) m.fail("balance_threshold", "a ratio >= 1");
+    mc.admission = m.string_or("admission", mc.admission);
+    if (mc.admission != "none" && mc.admission != "decode" && mc.admission != "early" && mc.admission != "predicted") {
+      m.fail("admission", "one of none, decode, early, predicted");
+    }
+    if (m.has("dram_gib")) mc.dram_gib = m.number("dram_gib");
+    if (m.has("dram_gib") && mc.dram_gib < 0) m.fail("dram_gib", "a non-negative size in GiB");
+    mc.ssd_gib = m.number_or("ssd_gib", 0.0);
+    if (mc.ssd_gib < 0) m.fail("ssd_gib", "a non-negative size in GiB");
+    mc.layerwise = m.boolean_or("layerwise", true);
+    mc.cpp_nodes = static_cast<int>(m.integer_or("cpp_nodes", 1, 1));
+    mc.cpp_chunk_tokens = m.integer_or("cpp_chunk_tokens", 1, mc.cpp_chunk_tokens);
+    mc.sample_interval_s = m.number_or("sample_interval_s", mc.sample_interval_s);
+    if (mc.sample_interval_s < 0) m.fail("sample_interval_s", "a non-negative number of seconds");
+    mc.predicted_output_tokens = m.number_or("predicted_output_tokens", mc.predicted_output_tokens);
+    if (!(mc.predicted_output_tokens >= 1)) m.fail("predicted_output_tokens", "a number of tokens >= 1");
+    m.finish();
+  }
   if (r.has("slo")) {
     auto slo = r.object("slo");
     if (slo.has("ttft_s")) s.slo.ttft_s = slo.positive("ttft_s");
@@ -189,7 +220,9 @@ void apply_override(nlohmann::json& sc, const std::string& key, const std::strin
       {"hw", "pools.*.hw"},           {"instances", "pools.0.instances"}, {"tp", "pools.*.tp"},
       {"rate", "workload.generator.arrival.rate_per_s"}, {"requests", "workload.generator.requests"},
       {"skew", "shared.routing.skew"}, {"zipf_s", "shared.routing.zipf_s"},
-      {"max_batch", "scheduler.max_batch"}, {"speedup", "workload.trace.speedup"}};
+      {"max_batch", "scheduler.max_batch"}, {"speedup", "workload.trace.speedup"},
+      {"policy", "mooncake.policy"}, {"admission", "mooncake.admission"},
+      {"prefix_caching", "scheduler.prefix_caching"}, {"chunked_prefill", "scheduler.chunked_prefill"}};
   std::string path = key;
   for (const auto& [a, p] : aliases) {
     if (a == key) path = p;

@@ -16,7 +16,7 @@ namespace moska {
 
 struct PoolSpec {
   std::string name;
-  std::string role;  // "serve" (colocated replicas), "unique" and "shared" (moska-disagg)
+  std::string role;  // "serve" (colocated replicas), "unique" and "shared" (moska-disagg), "prefill" and "decode" (mooncake)
   std::string hw;
   int instances = 1;  // TP groups in the pool
   int tp = 1;         // GPUs per TP group
@@ -54,6 +54,29 @@ struct SchedulerSpec {
   double iteration_overhead_s = 0.0;       // scheduler CPU time per iteration, beyond the GPU profile's
   int micro_batches = 4;                   // moska-disagg: pipeline depth across the two pools
   double kv_memory_fraction = 0.9;         // share of HBM left after weights that KV may use
+  // Automatic prefix caching (vLLM): each instance keeps finished prompts' KV blocks, keyed by the
+  // trace's chained block hashes, in the HBM its running requests do not use; a request's cached
+  // prefix is not prefilled again.
+  bool prefix_caching = false;
+  std::int64_t block_tokens = 512;         // tokens per hashed block (Mooncake traces: 512)
+};
+
+// Mooncake (FAST'25): prefill and decode pools, a KV-cache store per prefill node (DRAM, SSD),
+// the Conductor's choice of prefill instance, layer-wise KV streaming to decode, chunked pipeline
+// prefill, admission control.
+struct MooncakeSpec {
+  std::string policy = "global-cache-aware";  // | local-cache-aware | load-balance | random
+  // Global policy: fetch a longer prefix from the instance holding it when
+  // remote prefix / local prefix >= this ratio (a local prefix of 0 always qualifies).
+  double balance_threshold = 1.0;
+  std::string admission = "none";  // | decode (reject at decode, after prefill) | early | predicted
+  double dram_gib = -1;            // KV store per prefill instance in host DRAM; < 0: the instance's share of the node's DRAM
+  double ssd_gib = 0;              // SSD tier per prefill instance (0 = none)
+  bool layerwise = true;           // stream KV to decode layer by layer during prefill
+  int cpp_nodes = 1;               // chunked pipeline parallelism: prefill instances per pipeline group
+  std::int64_t cpp_chunk_tokens = 8192;
+  double sample_interval_s = 1.0;  // load timeline sampling (0 = none)
+  double predicted_output_tokens = 256;  // prior mean output length of the predictor, until requests finish
 };
 
 struct Scenario {
@@ -70,6 +93,7 @@ struct Scenario {
   std::filesystem::path base_dir;  // relative trace paths resolve against it
   double time_limit_s = 0;         // 0 = run to completion
   SloSpec slo;                     // "slo": {"ttft_s", "tbt_s"}; 0 = unbounded
+  MooncakeSpec mooncake;
 };
 
 Scenario parse_scenario(const nlohmann::json& j, const std::string& where, const std::filesystem::path& base_dir);

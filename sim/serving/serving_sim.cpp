@@ -16,6 +16,9 @@
 #include "sim/model/model_spec.hpp"
 #include "sim/model/operators.hpp"
 #include "sim/serving/cluster_model.hpp"
+#include "sim/serving/decode_set.hpp"
+#include "sim/serving/kv_store.hpp"
+#include "sim/serving/mooncake_sim.hpp"
 #include "sim/serving/routing.hpp"
 #include "sim/systems/system.hpp"
 #include "sim/util/error.hpp"
@@ -31,8 +34,6 @@ struct SeqState {
   std::int64_t prefilled = 0;
   std::int64_t reserve = 0;      // KV tokens reserved at admission
   std::int64_t attn_extra = 0;   // shared tokens this request reads itself per step
-  std::int64_t decode_base = 0;  // attention tokens at the first decode step
-  std::uint64_t decode_start_iter = 0;
   bool shares = false;
   std::int32_t corpus = 0;  // which shared corpus, when it shares
 };
@@ -53,10 +54,10 @@ class Engine {
   const SystemTraits& sys;
   std::vector<SeqState> seq;
   RunResult out;
+  std::int64_t prefix_hit_tokens = 0, prefix_looked_up_tokens = 0;
   std::int64_t shared_tokens = 0;    // rounded to whole chunks
 
   IterStats cost(const BatchSpec& b) const { return cluster.cost(b); }
-  void finish_request(std::uint32_t r, int inst);
 
  private:
   void on_arrival(std::size_t i);
@@ -71,7 +72,18 @@ class Instance {
  public:
   Instance(Engine& e, int id, int pool, std::int64_t capacity_tokens, double fixed_bytes, double hbm_bytes)
       : e_(e), id_(id), pool_(pool), capacity_(capacity_tokens), fixed_bytes_(fixed_bytes), hbm_bytes_(hbm_bytes),
-        decode_shared_(static_cast<std::size_t>(std::max(1, e.cluster.corpora())), 0) {}
+        decode_shared_(static_cast<std::size_t>(std::max(1, e.cluster.corpora())), 0) {
+    if (e.sc.scheduler.prefix_caching) {
+      // vLLM's automatic prefix caching: blocks of finished prompts stay in HBM until evicted (LRU).
+      // The cache is sized to the instance's whole KV capacity: vLLM keeps them in free blocks, so
+      // this is an upper bound while running requests hold much of the KV memory.
+      KvStoreConfig cfg;
+      const auto B = e.sc.scheduler.block_tokens;
+      cfg.tiers[0].capacity_blocks = std::max<std::int64_t>(1, capacity_tokens / B);
+      cfg.block_bytes = static_cast<double>(B) * e.cluster.kv_held_per_token();
+      cache_ = std::make_unique<KvStore>(cfg);
+    }
+  }
 
   bool can_ever_fit(std::uint32_t r) const { return e_.seq[r].reserve <= capacity_; }
   double load() const { return static_cast<double>(reserved_ + queued_tokens_); }
@@ -96,16 +108,14 @@ class Instance {
   std::int64_t reserved_ = 0, queued_tokens_ = 0;
   std::deque<std::uint32_t> waiting_;
   std::deque<std::uint32_t> prefilling_;
-  // Running decodes: (finish iteration, request), min-heap.
-  std::priority_queue<std::pair<std::uint64_t, std::uint32_t>, std::vector<std::pair<std::uint64_t, std::uint32_t>>,
-                      std::greater<>>
-      decoding_;
-  std::int64_t decode_count_ = 0, decode_kv_ = 0, decode_shared_total_ = 0;
+  DecodeSet decoding_;
+  std::int64_t decode_shared_total_ = 0;
   std::vector<std::int64_t> decode_shared_;  // per corpus
   std::vector<std::int64_t> routed_;         // per corpus, this iteration's routed queries
   std::uint64_t iter_ = 0;
   bool busy_ = false;
   std::vector<std::pair<std::uint32_t, std::int64_t>> chunks_;  // this iteration's prefill chunks
+  std::unique_ptr<KvStore> cache_;  // prefix cache (scheduler.prefix_caching)
   TimeNs iter_start_ = 0;
 
  public:
@@ -118,17 +128,27 @@ void Instance::start_iteration() {
   while (!waiting_.empty()) {
     std::uint32_t r = waiting_.front();
     const auto& s = e_.seq[r];
-    if (decode_count_ + static_cast<std::int64_t>(prefilling_.size()) >= sched.max_batch) break;
+    if (decoding_.count() + static_cast<std::int64_t>(prefilling_.size()) >= sched.max_batch) break;
     if (reserved_ + s.reserve > capacity_) break;
     waiting_.pop_front();
     queued_tokens_ -= s.reserve;
     reserved_ += s.reserve;
     prefilling_.push_back(r);
+    const auto& hashes = e_.reqs[r].block_hashes;
+    if (cache_ && !s.shares && !hashes.empty()) {
+      // The cached prefix is not prefilled again; at least the last token is (it makes the logits).
+      const auto hit = cache_->lookup(hashes).prefix_blocks * e_.sc.scheduler.block_tokens;
+      auto& sm = e_.seq[r];
+      sm.prefilled = std::min(hit, sm.prompt - 1);
+      e_.prefix_hit_tokens += sm.prefilled;
+      e_.prefix_looked_up_tokens += sm.prompt;
+    }
   }
   chunks_.clear();
   BatchSpec b;
   b.tp = 1;  // ops are built per GPU group; TP handled by the cost function
-  std::int64_t budget = sched.max_batched_tokens - decode_count_;
+  const std::int64_t decode_count = decoding_.count();
+  std::int64_t budget = sched.max_batched_tokens - decode_count;
   routed_.assign(decode_shared_.size(), 0);
   for (std::size_t c = 0; c < routed_.size(); ++c) routed_[c] = decode_shared_[c];
   std::int64_t shared_prefill_tokens = 0;
@@ -148,13 +168,13 @@ void Instance::start_iteration() {
     }
     if (budget <= 0) break;
   }
-  if (decode_count_ == 0 && chunks_.empty()) {
+  if (decode_count == 0 && chunks_.empty()) {
     busy_ = false;
     return;
   }
   busy_ = true;
-  b.decode_requests = decode_count_;
-  b.decode_kv_tokens = decode_kv_;
+  b.decode_requests = decode_count;
+  b.decode_kv_tokens = decoding_.kv_tokens();
   if (e_.sys.batched() && e_.cluster.router() && decode_shared_total_ + shared_prefill_tokens > 0) {
     b.shared = e_.cluster.route(routed_);
   }
@@ -174,10 +194,10 @@ void Instance::start_iteration() {
   double mem = fixed_bytes_ + static_cast<double>(reserved_) * e_.cluster.kv_held_per_token();
   pool.mem_byte_seconds += mem * st.seconds;
   pool.peak_mem_fraction = std::max(pool.peak_mem_fraction, mem / hbm_bytes_);
-  e_.out.batch_seconds += static_cast<double>(decode_count_) * st.seconds;
+  e_.out.batch_seconds += static_cast<double>(decode_count) * st.seconds;
   e_.out.busy_seconds += st.seconds;
-  e_.out.max_batch = std::max(e_.out.max_batch, decode_count_);
-  if (decode_count_ > 0) e_.out.token_gaps.push_back({static_cast<float>(st.seconds), static_cast<std::uint32_t>(decode_count_)});
+  e_.out.max_batch = std::max(e_.out.max_batch, decode_count);
+  if (decode_count > 0) e_.out.token_gaps.push_back({static_cast<float>(st.seconds), static_cast<std::uint32_t>(decode_count)});
   iter_start_ = e_.sim.now();
   e_.sim.schedule_in(seconds_to_ns(st.seconds), [this] { end_iteration(); });
 }
@@ -186,48 +206,37 @@ void Instance::end_iteration() {
   ++iter_;
   ++e_.out.iterations;
   const TimeNs now = e_.sim.now();
-  // Every running decode appended one token to its KV.
-  decode_kv_ += decode_count_;
-  // Retire finished decodes.
-  while (!decoding_.empty() && decoding_.top().first <= iter_) {
-    std::uint32_t r = decoding_.top().second;
-    decoding_.pop();
+  // Every running decode appended one token to its KV; retire the finished ones.
+  decoding_.end_iteration(iter_, [&](std::uint32_t r) {
     const auto& s = e_.seq[r];
-    decode_kv_ -= s.decode_base + static_cast<std::int64_t>(iter_ - s.decode_start_iter);
-    --decode_count_;
     if (s.shares) {
       --decode_shared_[static_cast<std::size_t>(s.corpus)];
       --decode_shared_total_;
     }
     reserved_ -= s.reserve;
     e_.out.requests[r].finish = now;
-    e_.finish_request(r, id_);
-  }
+  });
   // Advance prefills; a finished prompt emits the first token.
   for (auto [r, take] : chunks_) {
     auto& s = e_.seq[r];
     s.prefilled += take;
     if (s.prefilled < s.prompt) continue;
     prefilling_.erase(std::find(prefilling_.begin(), prefilling_.end(), r));
+    if (cache_ && !s.shares && !e_.reqs[r].block_hashes.empty()) cache_->insert(e_.reqs[r].block_hashes);
     auto& rec = e_.out.requests[r];
     rec.first_token = now;
     const auto out_tokens = e_.reqs[r].output_tokens;
     if (out_tokens <= 1) {
       reserved_ -= s.reserve;
       rec.finish = now;
-      e_.finish_request(r, id_);
       continue;
     }
     // Decode steps read the prompt, the shared tokens it attends itself, and the token just made.
-    s.decode_base = e_.reqs[r].input_tokens + s.attn_extra + 1;
-    s.decode_start_iter = iter_;
-    decode_kv_ += s.decode_base;
-    ++decode_count_;
+    decoding_.add(r, e_.reqs[r].input_tokens + s.attn_extra + 1, iter_, out_tokens - 1);
     if (s.shares) {
       ++decode_shared_[static_cast<std::size_t>(s.corpus)];
       ++decode_shared_total_;
     }
-    decoding_.push({iter_ + static_cast<std::uint64_t>(out_tokens - 1), r});
   }
   start_iteration();
 }
@@ -295,8 +304,6 @@ Engine::Engine(const Scenario& scenario, const std::vector<Request>& requests)
   }
 }
 
-void Engine::finish_request(std::uint32_t, int) {}
-
 int Engine::pick_instance(std::uint32_t) {
   if (instances_.size() == 1) return 0;
   if (sc.scheduler.dispatch == "round-robin") return static_cast<int>(rr_++ % instances_.size());
@@ -345,6 +352,10 @@ RunResult Engine::run() {
     out.pools[1].mem_byte_seconds = shared_bytes * out.sim_seconds;
     out.pools[1].peak_mem_fraction = shared_bytes / (out.pools[1].hbm_bytes_per_gpu * out.pools[1].gpus);
   }
+  if (sc.scheduler.prefix_caching) {
+    out.counters.push_back({"prefix_cache_hit_tokens", static_cast<double>(prefix_hit_tokens)});
+    out.counters.push_back({"prefix_cache_hit_rate", prefix_looked_up_tokens ? static_cast<double>(prefix_hit_tokens) / static_cast<double>(prefix_looked_up_tokens) : 0.0});
+  }
   out.events = sim.events_run();
   out.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return std::move(out);
@@ -353,6 +364,7 @@ RunResult Engine::run() {
 }  // namespace
 
 RunResult simulate(const Scenario& scenario, const std::vector<Request>& requests) {
+  if (find_system(scenario.system).prefill_decode) return simulate_mooncake(scenario, requests);
   Engine e(scenario, requests);
   return e.run();
 }

@@ -26,6 +26,8 @@ const std::vector<SystemTraits>& registry() {
        SharedStorage::once_per_instance, SharedAttnMode::batched_topk, false, false, true},
       {"universal-moska-disagg", "universal MoSKA with the module library on a shared-KV pool, modules striped over its groups by popularity",
        SharedStorage::shared_pool, SharedAttnMode::batched_topk, false, true, true},
+      {"mooncake", "prefill and decode pools, KV-cache store on DRAM/SSD, cache-aware Conductor, early rejection (no shared corpus)",
+       SharedStorage::per_request, SharedAttnMode::per_request_full, true, false, false, true},
   };
   return systems;
 }

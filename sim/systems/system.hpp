@@ -23,6 +23,7 @@ struct SystemTraits {
   bool prefill_shared = false;  // the shared context is prefilled for each request
   bool disaggregated = false;   // shared-KV attention on a separate pool
   bool modular = false;         // shared KV is a library of position-independent modules
+  bool prefill_decode = false;  // separate prefill and decode pools (Mooncake; sim/serving/mooncake_sim.*)
   bool sparse() const {
     return attention == SharedAttnMode::per_request_topk || attention == SharedAttnMode::batched_topk;
   }
