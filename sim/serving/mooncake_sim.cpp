@@ -446,21 +446,29 @@ void Mooncake::on_arrival(std::size_t i) {
     reject(r);
     return;
   }
-  // Conductor: prefix lengths held by every prefill instance (in blocks).
+  // Conductor: the prefix each prefill instance holds (blocks, and in which tiers).
   const auto nP = static_cast<int>(P.size());
-  std::vector<std::int64_t> local(static_cast<std::size_t>(nP), 0);
+  std::vector<KvLookup> held(static_cast<std::size_t>(nP));
   std::int64_t best = 0;
   int best_at = -1;
   if (!q.block_hashes.empty()) {
     for (int p = 0; p < nP; ++p) {
-      local[static_cast<std::size_t>(p)] = P[static_cast<std::size_t>(p)]->store.peek(q.block_hashes).prefix_blocks;
-      if (local[static_cast<std::size_t>(p)] > best) {
-        best = local[static_cast<std::size_t>(p)];
+      held[static_cast<std::size_t>(p)] = P[static_cast<std::size_t>(p)]->store.peek(q.block_hashes);
+      if (held[static_cast<std::size_t>(p)].prefix_blocks > best) {
+        best = held[static_cast<std::size_t>(p)].prefix_blocks;
         best_at = p;
       }
     }
   }
   const auto cached_of = [&](std::int64_t blocks) { return std::min(blocks * B, q.input_tokens - 1); };
+  // Prefill latency with `blocks` of prefix read from the store (`fetched` of them land in DRAM).
+  const auto predicted_prefill = [&](int p, std::int64_t fetched) {
+    KvLookup lk = held[static_cast<std::size_t>(p)];
+    lk.prefix_blocks += fetched;
+    lk.per_tier[static_cast<int>(KvTier::dram)] += fetched;
+    const std::int64_t c = cached_of(lk.prefix_blocks);
+    return std::max(prefill_time(q.input_tokens - c, c).second, P[static_cast<std::size_t>(p)]->store.load_time_s(lk));
+  };
   int pick = 0;
   double pick_ttft = 0;
   std::int64_t pick_fetch = 0;
@@ -480,15 +488,15 @@ void Mooncake::on_arrival(std::size_t i) {
     for (int p = 0; p < nP; ++p) {
       const auto& pi = *P[static_cast<std::size_t>(p)];
       const double qs = pi.queue_s(now);
-      const std::int64_t lb = local[static_cast<std::size_t>(p)];
-      double ttft = qs + prefill_time(q.input_tokens - cached_of(lb), cached_of(lb)).second;
+      const std::int64_t lb = held[static_cast<std::size_t>(p)].prefix_blocks;
+      double ttft = qs + predicted_prefill(p, 0);
       std::int64_t fetch = 0;
       if (policy == Policy::global && best > lb &&
           (lb == 0 || static_cast<double>(best) / static_cast<double>(lb) >= mc.balance_threshold)) {
         const auto& src = P[static_cast<std::size_t>(best_at)]->nic;
         const double xfer = static_cast<double>(best - lb) * block_bytes * static_cast<double>(src.in_flight() + 1) /
                                 src.bandwidth_bps() + src.latency_s();
-        const double t2 = std::max(qs, xfer) + prefill_time(q.input_tokens - cached_of(best), cached_of(best)).second;
+        const double t2 = std::max(qs, xfer) + predicted_prefill(p, best - lb);
         if (t2 < ttft) {
           ttft = t2;
           fetch = best - lb;
@@ -502,11 +510,9 @@ void Mooncake::on_arrival(std::size_t i) {
     }
   }
   auto& pi = *P[static_cast<std::size_t>(pick)];
-  const std::int64_t lb = local[static_cast<std::size_t>(pick)];
+  const std::int64_t lb = held[static_cast<std::size_t>(pick)].prefix_blocks;
   s.cached = cached_of(lb + pick_fetch);
-  if (policy == Policy::random || policy == Policy::load_balance) {
-    pick_ttft = pi.queue_s(now) + prefill_time(q.input_tokens - s.cached, s.cached).second;
-  }
+  if (policy == Policy::random || policy == Policy::load_balance) pick_ttft = pi.queue_s(now) + predicted_prefill(pick, 0);
   // Decode instance: the least predicted step time with this request added, among those with room.
   int dpick = -1;
   double dbest = 0;
