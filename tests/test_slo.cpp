@@ -276,10 +276,23 @@ TEST_CASE("capacity: prefill-only constant arrivals: the answer brackets the han
   double strict = capacity(1.2 * t, tol)["capacity"]["knob"].get<double>();
   double loose = capacity(1.5 * t, tol)["capacity"]["knob"].get<double>();
   REQUIRE(strict < loose);
-  // A bound below T is missed at any rate: no capacity.
+  // A bound below T is missed at any rate: no capacity. From rate 10 < 1/T down there is no
+  // queueing, every TTFT is T and attainment 0: after the first probe, 3 halvings that change
+  // nothing stop the search (4 probes: 10, 5, 2.5, 1.25).
   auto none = capacity(0.9 * t, tol);
-  REQUIRE(none["status"] == "below_lo");
+  REQUIRE(none["status"] == "below_lo_plateau");
   REQUIRE(none["capacity"].is_null());
+  REQUIRE(none["probes"].size() == 4);
+  REQUIRE(none["probes"][3]["knob"].get<double>() == 1.25);
+  // Starting far above capacity (1000/s, attainment 0 but TTFT falling with the load), halving goes
+  // on past equal attainments until it passes, then bisects to the same bracket.
+  auto far = run(fmt::format("capacity {} --slo-ttft {:.17g} --attainment 1 --lo 1000 --json", path, 1.5 * t));
+  REQUIRE(far.rc == 0);
+  auto fj = nlohmann::json::parse(far.out);
+  REQUIRE(fj["status"] == "ok");
+  const double expected15 = 1 / (0.95 * t);
+  REQUIRE(fj["capacity"]["knob"].get<double>() <= expected15 * (1 + 1e-6));
+  REQUIRE(fj["capacity"]["knob"].get<double>() > expected15 / 1.02 * (1 - 1e-6));
   // Half of the requests may miss: request i meets TTFT <= B while i <= (B - T) / (T - 1/rate); 6 of
   // 11 (>= 0.5) need i = 5 to meet: rate* = 1 / (T - (B - T) / 5), above the all-must-meet answer.
   auto half = run(fmt::format("capacity {} --slo-ttft {:.17g} --attainment 0.5 --tol {} --json", path, 1.5 * t, tol));

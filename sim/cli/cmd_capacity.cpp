@@ -3,7 +3,9 @@
 // the share of requests meeting the SLO is still >= A. Found by bracketing (halve the low end until
 // it passes, double the high end until it fails) and then bisection down to a relative tolerance.
 // Bisection assumes attainment falls monotonically with load; every probed point is printed so a
-// non-monotone curve shows. Each probe is one full, deterministic `run` of the scenario.
+// non-monotone curve shows. Each probe is one full, deterministic `run` of the scenario. Status:
+// "ok" (capacity found), "below_lo" (missed down to 2^-20 of the start), "below_lo_plateau" (missed,
+// and halving the load changed nothing), "above_hi" (still met after 20 doublings).
 #include <cmath>
 #include <filesystem>
 #include <iostream>
@@ -30,6 +32,10 @@ SloSpec slo_with_flags(const Scenario& sc, const std::string& ttft, const std::s
 namespace {
 
 constexpr int kMaxBracketSteps = 20;  // halvings or doublings: a factor of ~10^6 either way
+// Halving stops early when this many halvings in a row change nothing (attainment, p90 TTFT, p90
+// per-request TBT all exactly equal): the misses do not come from load (prompts too long for the
+// TTFT bound alone, requests that arrive together at any speed).
+constexpr int kPlateauSteps = 3;
 
 struct Probe {
   double knob = 0;
@@ -148,8 +154,8 @@ void add_capacity(CLI::App& app, int& result) {
       p.pass = p.s.slo.attainment >= target;
       if (!o->json) {
         if (probes.empty()) {
-          std::cout << fmt::format("{:>12} {:>12} {:>11} {:>12} {:>12} {:>11} {:>12}  {}\n", knob, "arrivals/s",
-                                   "attainment", "goodput r/s", "goodput t/s", "p90 TTFT s", "p90 TBT/req", "");
+          std::cout << fmt::format("{:>12} {:>12} {:>11} {:>12} {:>12} {:>11} {:>12}\n", knob, "arrivals/s",
+                                   "attainment", "goodput r/s", "goodput t/s", "p90 TTFT s", "p90 TBT/req");
         }
         std::cout << fmt::format("{:>12.6g} {:>12.6g} {:>10.1f}% {:>12.4g} {:>12.1f} {:>11.4g} {:>12.4g}  {}\n", x,
                                  p.arrival_rate, 100 * p.s.slo.attainment, p.s.slo.goodput_requests_per_s,
@@ -171,10 +177,16 @@ void add_capacity(CLI::App& app, int& result) {
     // Bracket: lo passes, hi fails.
     std::string status = "ok";
     bool hi_known_to_fail = false;
-    int steps = 0;
+    int steps = 0, unchanged = 0;
+    const Probe* previous = nullptr;
     while (!probe(lo).pass) {
-      if (++steps > kMaxBracketSteps) {
-        status = "below_lo";
+      const Probe& p = probe(lo);
+      bool same = previous && p.s.slo.attainment == previous->s.slo.attainment &&
+                  p.s.ttft_p90 == previous->s.ttft_p90 && p.s.req_tbt_p90 == previous->s.req_tbt_p90;
+      unchanged = same ? unchanged + 1 : 0;
+      previous = &p;
+      if (++steps > kMaxBracketSteps || unchanged >= kPlateauSteps) {
+        status = unchanged >= kPlateauSteps ? "below_lo_plateau" : "below_lo";
         break;
       }
       hi = lo;
@@ -236,6 +248,11 @@ void add_capacity(CLI::App& app, int& result) {
       std::cout << "(bisection assumes attainment falls as load grows; the probes above show whether it did)\n";
     } else if (status == "below_lo") {
       std::cout << fmt::format("\nno capacity: the SLO is missed even at {} {:.6g}\n", knob, lo);
+    } else if (status == "below_lo_plateau") {
+      std::cout << fmt::format(
+          "\nno capacity: the SLO is missed even at {} {:.6g}, and {} halvings of the load changed nothing: "
+          "attainment stays at {:.1f}% as the load vanishes\n",
+          knob, lo, kPlateauSteps, 100 * probe(lo).s.slo.attainment);
     } else {
       std::cout << fmt::format("\ncapacity above {} {:.6g}: the SLO is still met there after {} doublings\n", knob,
                                hi, kMaxBracketSteps);
