@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pkgs=(g++ cmake make libboost-dev nlohmann-json3-dev libcli11-dev libfmt-dev catch2)
+# MPI sweeps (`mpirun -n N moska-sim sweep ...`, tests/test_sweep_mpi.cpp); CMake builds without them too.
+pkgs+=(libboost-mpi-dev openmpi-bin libopenmpi-dev)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

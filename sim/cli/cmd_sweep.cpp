@@ -1,10 +1,13 @@
 // `moska-sim sweep <scenario> --set k=v1,v2 ...`: the cartesian product of the values, one CSV row
 // per point, points run on all cores. Rows come out in point order whatever the thread timing, so
-// the CSV is byte-identical to a serial run.
+// the CSV is byte-identical to a serial run. Under an MPI launcher (`mpirun -n N`, `srun -n N`) rank
+// r runs points r, r + N, ... on its own threads and rank 0 gathers the rows and writes the same CSV.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <exception>
 #include <fstream>
 #include <iostream>
 #include <mutex>
@@ -13,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "sim/cli/commands.hpp"
+#include "sim/cli/mpi_sweep.hpp"
 #include "sim/serving/serving_sim.hpp"
 #include "sim/serving/workload_loader.hpp"
 #include "sim/util/error.hpp"
@@ -56,49 +60,79 @@ void add_sweep(CLI::App& app, int& result) {
   cmd->add_option("--out", o->out, "CSV file to write (default: standard output)");
   cmd->add_option("--jobs", o->jobs, "Threads (default: all cores)");
   cmd->callback([o, &result]() {
+    // One rank of one unless an MPI launcher started us; then every rank runs this callback.
+    SweepRanks ranks;
     std::vector<std::string> keys;
-    std::vector<std::vector<std::string>> values;
-    for (const auto& s : o->sets) {
-      auto eq = s.find('=');
-      if (eq == std::string::npos || eq == 0 || eq + 1 == s.size()) {
-        throw InputError(fmt::format("--set '{}': expected KEY=V1,V2,...", s));
-      }
-      keys.push_back(s.substr(0, eq));
-      values.push_back(split(s.substr(eq + 1), ','));
-    }
     std::vector<std::vector<std::string>> points{{}};
-    for (const auto& vs : values) {
-      std::vector<std::vector<std::string>> next;
-      for (const auto& p : points) {
-        for (const auto& v : vs) {
-          auto q = p;
-          q.push_back(v);
-          next.push_back(q);
+    // Every rank parses and validates the same input, so they fail alike; the flags are still
+    // exchanged (a rank that cannot read a file another can read must not leave the others waiting),
+    // every rank then exits 2, and only the lowest failing rank prints its error.
+    std::exception_ptr failure;
+    try {
+      std::vector<std::vector<std::string>> values;
+      for (const auto& s : o->sets) {
+        auto eq = s.find('=');
+        if (eq == std::string::npos || eq == 0 || eq + 1 == s.size()) {
+          throw InputError(fmt::format("--set '{}': expected KEY=V1,V2,...", s));
         }
+        keys.push_back(s.substr(0, eq));
+        values.push_back(split(s.substr(eq + 1), ','));
       }
-      points.swap(next);
+      for (const auto& vs : values) {
+        std::vector<std::vector<std::string>> next;
+        for (const auto& p : points) {
+          for (const auto& v : vs) {
+            auto q = p;
+            q.push_back(v);
+            next.push_back(q);
+          }
+        }
+        points.swap(next);
+      }
+      // Validate the base scenario and every override once, up front, so typos fail before any work.
+      for (const auto& p : points) {
+        std::vector<std::string> sets;
+        for (std::size_t i = 0; i < keys.size(); ++i) sets.push_back(keys[i] + "=" + p[i]);
+        std::string where;
+        std::filesystem::path base;
+        auto j = scenario_json_with_overrides(o->scenario, sets, where, base);
+        parse_scenario(j, where, base);
+      }
+      // The writer checks --out before the work too (append mode: nothing is truncated yet).
+      if (ranks.rank() == 0 && !o->out.empty() && !std::ofstream(o->out, std::ios::app)) {
+        throw InputError(fmt::format("--out {}: cannot write file", o->out));
+      }
+    } catch (const InputError& e) {
+      failure = ranks.rank() == 0 ? std::current_exception()
+                                  : std::make_exception_ptr(InputError(fmt::format("rank {}: {}", ranks.rank(), e.what())));
     }
-    // Validate the base scenario and every override once, up front, so typos fail before any work.
-    for (const auto& p : points) {
-      std::vector<std::string> sets;
-      for (std::size_t i = 0; i < keys.size(); ++i) sets.push_back(keys[i] + "=" + p[i]);
-      std::string where;
-      std::filesystem::path base;
-      auto j = scenario_json_with_overrides(o->scenario, sets, where, base);
-      parse_scenario(j, where, base);
+    auto failed = ranks.all_gather(failure ? 1 : 0);
+    auto first_failed = std::find(failed.begin(), failed.end(), 1);
+    if (first_failed != failed.end()) {
+      if (first_failed - failed.begin() == ranks.rank()) std::rethrow_exception(failure);
+      result = 2;
+      return;
     }
-    std::vector<std::string> rows(points.size());
+    // This rank's points: rank, rank + size, ... (interleaved, so neighbouring points, which tend to
+    // cost alike, are spread over the ranks).
+    std::vector<std::size_t> mine;
+    for (std::size_t i = static_cast<std::size_t>(ranks.rank()); i < points.size(); i += static_cast<std::size_t>(ranks.size())) {
+      mine.push_back(i);
+    }
+    std::vector<std::string> rows(mine.size());
     std::atomic<std::size_t> next{0}, done{0};
     std::mutex print_mu;
-    const bool tty = isatty(fileno(stderr));
+    // The progress bar (rank 0's share of the points when there are several ranks) is rank 0's only.
+    const bool tty = ranks.rank() == 0 && isatty(fileno(stderr));
     auto worker = [&]() {
       for (;;) {
-        std::size_t i = next.fetch_add(1);
-        if (i >= points.size()) return;
+        std::size_t m = next.fetch_add(1);
+        if (m >= mine.size()) return;
+        const auto& point = points[mine[m]];
         std::vector<std::string> sets;
-        for (std::size_t k = 0; k < keys.size(); ++k) sets.push_back(keys[k] + "=" + points[i][k]);
+        for (std::size_t k = 0; k < keys.size(); ++k) sets.push_back(keys[k] + "=" + point[k]);
         std::string row;
-        for (const auto& v : points[i]) row += csv_field(v) + ",";
+        for (const auto& v : point) row += csv_field(v) + ",";
         try {
           std::string where;
           std::filesystem::path base;
@@ -111,28 +145,33 @@ void add_sweep(CLI::App& app, int& result) {
           row += csv_field(std::string("error: ") + e.what());
           for (std::size_t c = 0; c < summary_columns().size(); ++c) row += ",";
         }
-        rows[i] = row;
+        rows[m] = row;
         std::size_t d = ++done;
         if (tty) {
           std::lock_guard<std::mutex> lock(print_mu);
           int width = 40;
-          int filled = static_cast<int>(width * d / points.size());
+          int filled = static_cast<int>(width * d / mine.size());
           std::fprintf(stderr, "\r[%s%s] %zu/%zu", std::string(filled, '#').c_str(),
-                       std::string(width - filled, ' ').c_str(), d, points.size());
-          if (d == points.size()) std::fprintf(stderr, "\n");
+                       std::string(width - filled, ' ').c_str(), d, mine.size());
+          if (d == mine.size()) std::fprintf(stderr, "\n");
         }
       }
     };
-    int jobs = o->jobs > 0 ? o->jobs : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    int jobs = o->jobs > 0 ? o->jobs : ranks.default_threads();
     std::vector<std::thread> threads;
-    for (int t = 0; t < std::min<int>(jobs, static_cast<int>(points.size())); ++t) threads.emplace_back(worker);
+    for (int t = 0; t < std::min<int>(jobs, static_cast<int>(mine.size())); ++t) threads.emplace_back(worker);
     for (auto& t : threads) t.join();
+    auto by_rank = ranks.gather_to_root(rows);
+    result = 0;
+    if (ranks.rank() != 0) return;
     std::string header;
     for (const auto& k : keys) header += csv_field(k) + ",";
     header += "status";
     for (const auto& c : summary_columns()) header += "," + c;
     std::string text = header + "\n";
-    for (const auto& r : rows) text += r + "\n";
+    // Point i is row i / size of rank i % size.
+    const auto size = static_cast<std::size_t>(ranks.size());
+    for (std::size_t i = 0; i < points.size(); ++i) text += by_rank.at(i % size).at(i / size) + "\n";
     if (o->out.empty()) {
       std::cout << text;
     } else {
@@ -140,7 +179,6 @@ void add_sweep(CLI::App& app, int& result) {
       if (!f) throw InputError(fmt::format("--out {}: cannot write file", o->out));
       f << text;
     }
-    result = 0;
   });
 }
 

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Times a 1,000-point sweep of the default MoSKA scenario (500 requests a point) three ways: one
+# thread, --jobs 2, and `mpirun -n 2 --jobs 1`; checks the three CSVs are byte-identical (cmp) and
+# prints the wall times. Results are noted in results/perf/README.md ("Sweeps").
+#   tools/bench_sweep.sh [moska-sim binary (default build/moska-sim)] [output folder (default /tmp/moska_bench_sweep)]
+# The binary needs MPI for the third run (tools/setup.sh installs it); without mpirun it is skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${1:-build/moska-sim}
+out=${2:-/tmp/moska_bench_sweep}
+[ -x "$bin" ] || { echo "bench_sweep: no executable $bin (build first: tools/setup.sh)" >&2; exit 2; }
+mkdir -p "$out"
+rm -f "$out"/*.csv
+# 5 sparsities x 5 shared-context sizes x 4 arrival rates x 10 seeds = 1,000 points.
+sweep=(sweep default --set requests=500 --set sparsity=0.5,0.625,0.75,0.875,0.95
+       --set shared_tokens=128K,256K,512K,1M,2M --set rate=1,2,3,4 --set seed=1,2,3,4,5,6,7,8,9,10)
+
+now() { date +%s.%N; }
+# run NAME COMMAND...: times COMMAND, whose CSV goes to $out/NAME.csv.
+run() {
+  local name=$1; shift
+  local t0 t1
+  t0=$(now)
+  "$@" --out "$out/$name.csv"
+  t1=$(now)
+  awk -v n="$name" -v a="$t0" -v b="$t1" 'BEGIN { printf "%-18s %7.1f s\n", n, b - a }'
+}
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- sim CMakeLists.txt 2>/dev/null || echo ' (sim/ has uncommitted changes)')"
+run serial-jobs1 "$bin" "${sweep[@]}" --jobs 1
+run threads-jobs2 "$bin" "${sweep[@]}" --jobs 2
+if command -v mpirun >/dev/null; then
+  root=(); [ "$(id -u)" -eq 0 ] && root=(--allow-run-as-root)
+  run mpirun-n2-jobs1 mpirun "${root[@]}" -n 2 "$bin" "${sweep[@]}" --jobs 1
+else
+  echo "mpirun-n2-jobs1: skipped (no mpirun)"
+fi
+echo "rows: $(($(wc -l <"$out/serial-jobs1.csv") - 1)), errors: $(grep -c ',error: ' "$out/serial-jobs1.csv" || true)"
+status=0
+for f in "$out"/threads-jobs2.csv "$out"/mpirun-n2-jobs1.csv; do
+  [ -f "$f" ] || continue
+  if cmp "$out/serial-jobs1.csv" "$f"; then echo "identical: $(basename "$f") = serial-jobs1.csv"; else status=1; fi
+done
+exit $status
