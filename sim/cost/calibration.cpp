@@ -657,6 +657,13 @@ std::optional<double> CalibrationTables::lookup(const Op& op) const {
   return t;
 }
 
+bool CalibrationTables::has_tables(KernelFamily f, Dtype math) const {
+  if (!index_) return false;
+  if (math == Dtype::fp16 && fp16_as_bf16_) math = Dtype::bf16;
+  const auto& tabs = index_->fam[static_cast<std::size_t>(f)];
+  return std::any_of(tabs.begin(), tabs.end(), [&](const KeyTable& t) { return t.dtype == math; });
+}
+
 bool CalibrationTables::covers(const Op& op) const {
   if (!index_) return false;
   Query q;

@@ -95,6 +95,10 @@ class CalibrationTables {
   // True when `op` maps to a table key that was measured and its shape lies inside the grid
   // (no roofline scaling involved).
   bool covers(const Op& op) const;
+  // True when family `f` has a measured table of the dtype an op of math dtype `math` is looked up
+  // in (fp16 -> bf16 where the profile says so). False means lookup() answers nullopt for every
+  // gemm / attention op of that math dtype.
+  bool has_tables(KernelFamily f, Dtype math) const;
 
   const std::vector<KernelPoint>& points() const { return points_; }
   const std::vector<Ceiling>& ceilings() const { return ceilings_; }

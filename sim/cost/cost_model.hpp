@@ -3,9 +3,9 @@
 // (hw_profiles/<gpu>/*.csv) answer where they cover the shape; the roofline answers elsewhere.
 // Callers never know which: they ask op_seconds() or iteration().
 #include <array>
+#include <cstdint>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "sim/cost/roofline.hpp"
@@ -50,20 +50,42 @@ class CostModel {
   // One line saying what answers op times: which tables, or "roofline only (no measurements)".
   std::string describe() const;
 
+  // Memo statistics (lookups that went through the memo, and how many of them had to compute).
+  std::uint64_t memo_lookups() const { return memo_lookups_; }
+  std::uint64_t memo_misses() const { return memo_misses_; }
+
  private:
   OpCost compute(const Op& op) const;
+  // roofline_terms(gpu, op).total() with the per-(class, dtype) denominators precomputed: the same
+  // arithmetic (same operands, same order), so the same bits, without the std::map lookups.
+  double roofline_s(const Op& op) const;
+  // True when no measured table can answer `op` (its family has no table of its dtype): the
+  // roofline answers directly, without the memo.
+  bool roofline_only(const Op& op) const;
 
   HardwareProfile hw_;
   std::unique_ptr<CalibrationTables> tables_;
-  // Memo of op costs by shape: a serving run costs the same shapes over and over (GEMMs of the
-  // same token count, norms, ...). One CostModel per thread; not shared across threads.
-  struct ShapeHash {
-    std::size_t operator()(const Op& op) const noexcept;
+
+  // roofline_s: compute denominators (peak x efficiency) per [class][dtype]; 0 = not available
+  // (roofline_terms is called, and throws the missing-peak error as before).
+  std::array<std::array<double, 4>, kNumOpClasses> roof_compute_{};
+  double roof_memory_ = 0;  // HBM bandwidth x efficiency
+  // Which (table family, dtype) pairs have at least one measured table; see roofline_only().
+  std::array<std::array<bool, 4>, kNumOpClasses> has_table_{};
+
+  // Memo of op costs by shape, for ops that the measured tables answer (interpolation, logs and
+  // roofline scaling cost ~0.1-1 us; a serving run asks the same GEMM, norm and copy shapes over and
+  // over). Open addressing, linear probing, the full hash kept per slot; bounded: cleared when it
+  // holds kMemoMax entries. One CostModel per thread; not shared across threads.
+  struct Slot {
+    std::uint64_t hash = 0;  // 0 = empty
+    Op op;
+    OpCost cost;
   };
-  struct ShapeEq {
-    bool operator()(const Op& a, const Op& b) const noexcept;
-  };
-  mutable std::unordered_map<Op, OpCost, ShapeHash, ShapeEq> memo_;
+  static constexpr std::size_t kMemoMax = std::size_t{1} << 16;
+  mutable std::vector<Slot> memo_;
+  mutable std::size_t memo_size_ = 0;
+  mutable std::uint64_t memo_lookups_ = 0, memo_misses_ = 0;
 };
 
 }  // namespace moska
