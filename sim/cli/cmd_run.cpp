@@ -64,7 +64,7 @@ void add_run(CLI::App& app, int& result) {
   auto o = std::make_shared<Opts>();
   cmd->add_option("scenario", o->scenario, "Scenario name (workloads/<name>.json) or path; omitted: the built-in default");
   cmd->add_option("--set", o->sets, "Override a scenario key: KEY=VALUE (e.g. system=vllm, sparsity=0.9, shared_tokens=4M)");
-  cmd->add_option("--out", o->out, "Folder to write summary.json and requests.csv into");
+  cmd->add_option("--out", o->out, "Folder to write summary.json, scenario.json, requests.csv (and load_timeline.csv for mooncake) into");
   cmd->add_option("--slo-ttft", o->slo_ttft, "SLO bound on time to first token, seconds (0 = unbounded; overrides the scenario's slo.ttft_s)");
   cmd->add_option("--slo-tbt", o->slo_tbt, "SLO bound on a request's mean time between tokens, seconds (0 = unbounded; overrides slo.tbt_s)");
   cmd->add_flag("--json", o->json, "Print the summary as JSON instead of a table");
@@ -90,6 +90,7 @@ void add_run(CLI::App& app, int& result) {
       std::ofstream(o->out + "/summary.json") << sj.dump(2) << "\n";
       std::ofstream(o->out + "/scenario.json") << j.dump(2) << "\n";
       write_requests_csv(r, o->out + "/requests.csv");
+      if (!r.load_timeline.empty()) write_load_timeline_csv(r, o->out + "/load_timeline.csv");
     }
     result = 0;
   });

@@ -239,4 +239,12 @@ void write_requests_csv(const RunResult& r, const std::string& path) {
   std::fclose(f);
 }
 
+void write_load_timeline_csv(const RunResult& r, const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (!f) throw InputError(fmt::format("{}: cannot write file", path));
+  std::fputs("t_s,prefill_queue_s,decode_batch\n", f);
+  for (const auto& x : r.load_timeline) std::fprintf(f, "%.3f,%.6f,%.4f\n", x.t, x.prefill, x.decode);
+  std::fclose(f);
+}
+
 }  // namespace moska

@@ -87,6 +87,9 @@ nlohmann::json summary_json(const RunResult& r, const Summary& s);  // has "slo"
 nlohmann::json slo_json(const SloResult& slo);  // bounds (null = unbounded), attainment, goodput, counts
 std::string summary_table(const RunResult& r, const Summary& s);
 void write_requests_csv(const RunResult& r, const std::string& path);
+// The load timeline (Mooncake): time, mean queued prefill work per prefill instance (s), mean
+// running decode batch per decode instance.
+void write_load_timeline_csv(const RunResult& r, const std::string& path);
 // Header and one row of flat metrics, for sweeps (same columns as summary_json's scalars). The SLO
 // columns are always there, empty when the summary has no SLO.
 std::vector<std::string> summary_columns();

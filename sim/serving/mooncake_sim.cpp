@@ -93,7 +93,7 @@ class DecodeInst {
   std::int64_t reserved() const { return reserved_; }
   std::int64_t queued() const { return queued_; }
   const DecodeSet& running() const { return running_; }
-  std::int64_t incoming = 0, incoming_kv = 0;  // assigned, still in prefill or transfer
+  std::int64_t incoming = 0, incoming_kv = 0, incoming_reserve = 0;  // assigned, still in prefill or transfer
   // Predictor state: decode start of each running request (admission "predicted").
   std::vector<std::pair<std::uint32_t, TimeNs>> started;
   double last_step_s = 0;
@@ -134,6 +134,21 @@ class Mooncake {
   std::int64_t done = 0;
   double out_tokens_sum = 0;
   std::int64_t out_tokens_n = 0;
+  // Output lengths of finished requests (a Fenwick tree of counts by length): the predictor's
+  // survival function P(output > k).
+  std::vector<std::int64_t> out_hist;
+  void add_output(std::int64_t len) {
+    for (auto i = static_cast<std::size_t>(len); i < out_hist.size(); i += i & (~i + 1)) ++out_hist[i];
+  }
+  std::int64_t outputs_at_most(std::int64_t len) const {
+    std::int64_t n = 0;
+    for (auto i = static_cast<std::size_t>(std::clamp<std::int64_t>(len, 0, static_cast<std::int64_t>(out_hist.size()) - 1)); i > 0;
+         i -= i & (~i + 1))
+      n += out_hist[i];
+    return n;
+  }
+  // Probability that a request which has made `made` tokens makes more than `made + ahead`.
+  double survives(double made, double ahead) const;
   // Counters.
   std::int64_t rejected_arrival_ttft = 0, rejected_arrival_decode = 0, rejected_at_decode = 0, never_fits = 0;
   std::int64_t prompt_tokens = 0, local_hit_tokens = 0, fetched_tokens = 0, prefilled_tokens = 0, wasted_tokens = 0;
@@ -252,6 +267,7 @@ void DecodeInst::arrive(std::uint32_t r) {
   const auto& q = m_.reqs[r];
   --incoming;
   incoming_kv -= q.input_tokens;
+  incoming_reserve -= q.input_tokens + q.output_tokens;
   waiting_.push_back(r);
   queued_ += q.input_tokens + q.output_tokens;
   if (!busy_) start_iteration();
@@ -378,6 +394,11 @@ Mooncake::Mooncake(const Scenario& scenario, const std::vector<Request>& request
   out.pools.push_back(dps[0]);
   out.requests.resize(reqs.size());
   st.resize(reqs.size());
+  if (admission == Admission::predicted) {
+    std::int64_t longest = 1;
+    for (const auto& q : reqs) longest = std::max(longest, q.output_tokens);
+    out_hist.assign(static_cast<std::size_t>(longest) + 2, 0);
+  }
   for (std::size_t i = 0; i < reqs.size(); ++i) {
     auto& rec = out.requests[i];
     rec.id = reqs[i].id;
@@ -411,27 +432,40 @@ std::pair<double, double> Mooncake::prefill_time(std::int64_t n_new, std::int64_
   return {sum * stage, sum * stage + (cpp - 1) * (mx * stage + nic_latency_s)};
 }
 
+double Mooncake::survives(double made, double ahead) const {
+  // Until enough requests have finished, every request is assumed to make the prior mean
+  // (`predicted_output_tokens`; Mooncake's uniform-decode-time assumption).
+  if (out_tokens_n < 100) return made + ahead < mean_output() ? 1.0 : 0.0;
+  const auto a = static_cast<std::int64_t>(made), b = static_cast<std::int64_t>(made + ahead);
+  const double alive_now = static_cast<double>(out_tokens_n - outputs_at_most(a));
+  if (alive_now <= 0) return 0.0;  // longer than any finished request: no evidence it goes on
+  return static_cast<double>(out_tokens_n - outputs_at_most(b)) / alive_now;
+}
+
 bool Mooncake::decode_overloaded(int d, std::int64_t ctx, std::int64_t reserve, TimeNs predict_at) const {
   const auto& di = *D[static_cast<std::size_t>(d)];
-  if (di.reserved() + di.queued() + reserve > dcm.capacity_tokens()) return true;
-  std::int64_t count = di.running().count(), kv = di.running().kv_tokens();
+  double count = static_cast<double>(di.running().count()), kv = static_cast<double>(di.running().kv_tokens());
+  double held = static_cast<double>(di.reserved() + di.queued());  // KV reserved by running and waiting requests
   if (predict_at >= 0) {
-    // Each running request is expected to run mean_output - 1 steps at the current step time;
-    // those expected to finish before `predict_at` leave, assigned ones in prefill join.
+    // The expected load when this request would reach decode: each running request is still there
+    // with the probability that its output is longer than what it has made plus the steps until
+    // then (at the current step time), from the output lengths of the requests finished so far;
+    // the requests already assigned to this instance (in prefill or transfer) will have joined.
     const double step = std::max(di.last_step_s, 1e-6);
-    const double mean_steps = std::max(1.0, mean_output() - 1.0);
-    const double dt = ns_to_seconds(predict_at - sim.now());
-    count = di.incoming;
-    kv = di.incoming_kv;
+    const double ahead = ns_to_seconds(predict_at - sim.now()) / step;
+    count = static_cast<double>(di.incoming);
+    kv = static_cast<double>(di.incoming_kv);
+    held = static_cast<double>(di.queued() + di.incoming_reserve);
     for (const auto& [r, t0] : di.started) {
-      const double ran = ns_to_seconds(sim.now() - t0) / step;
-      if (mean_steps - ran > dt / step) {
-        ++count;
-        kv += reqs[r].input_tokens + static_cast<std::int64_t>(ran + dt / step);
-      }
+      const double made = 1.0 + ns_to_seconds(sim.now() - t0) / step;
+      const double p = survives(made, ahead);
+      count += p;
+      kv += p * (static_cast<double>(reqs[r].input_tokens) + made + ahead);
+      held += p * static_cast<double>(reqs[r].input_tokens + reqs[r].output_tokens);
     }
   }
-  return decode_step_s(count + 1, kv + ctx + 1) > sc.slo.tbt_s;
+  if (held + static_cast<double>(reserve) > static_cast<double>(dcm.capacity_tokens())) return true;
+  return decode_step_s(std::llround(count) + 1, std::llround(kv) + ctx + 1) > sc.slo.tbt_s;
 }
 
 void Mooncake::on_arrival(std::size_t i) {
@@ -518,10 +552,10 @@ void Mooncake::on_arrival(std::size_t i) {
   double dbest = 0;
   for (int d = 0; d < static_cast<int>(D.size()); ++d) {
     const auto& di = *D[static_cast<std::size_t>(d)];
-    const bool room = di.reserved() + di.queued() + reserve <= dcm.capacity_tokens();
+    const bool room = di.reserved() + di.queued() + di.incoming_reserve + reserve <= dcm.capacity_tokens();
     const double t = decode_step_s(di.running().count() + di.incoming + 1,
                                    di.running().kv_tokens() + di.incoming_kv + q.input_tokens + 1) +
-                     (room ? 0.0 : 1e9 + static_cast<double>(di.reserved() + di.queued()));
+                     (room ? 0.0 : 1e9 + static_cast<double>(di.reserved() + di.queued() + di.incoming_reserve));
     if (dpick < 0 || t < dbest) {
       dbest = t;
       dpick = d;
@@ -547,6 +581,7 @@ void Mooncake::on_arrival(std::size_t i) {
   auto& di = *D[static_cast<std::size_t>(dpick)];
   ++di.incoming;
   di.incoming_kv += q.input_tokens;
+  di.incoming_reserve += reserve;
   auto [occ, lat] = prefill_time(q.input_tokens - s.cached, s.cached);
   s.occupancy_s = occ;
   s.latency_s = lat;
@@ -586,8 +621,10 @@ void Mooncake::prefill_finished(std::uint32_t r, int p) {
   if (!q.block_hashes.empty()) P[static_cast<std::size_t>(p)]->store.insert(q.block_hashes);
   s.prefill_done = true;
   if (q.output_tokens <= 1) {
-    --D[static_cast<std::size_t>(s.decode)]->incoming;
-    D[static_cast<std::size_t>(s.decode)]->incoming_kv -= q.input_tokens;
+    auto& di = *D[static_cast<std::size_t>(s.decode)];
+    --di.incoming;
+    di.incoming_kv -= q.input_tokens;
+    di.incoming_reserve -= q.input_tokens + q.output_tokens;
     finish(r, now);
     return;
   }
@@ -616,6 +653,7 @@ void Mooncake::handoff(std::uint32_t r) {
     // Rejected after its prefill (Mooncake's baseline): the prefill was wasted.
     --di.incoming;
     di.incoming_kv -= q.input_tokens;
+    di.incoming_reserve -= q.input_tokens + q.output_tokens;
     ++rejected_at_decode;
     wasted_tokens += q.input_tokens - s.cached;
     reject(r);
@@ -628,6 +666,7 @@ void Mooncake::finish(std::uint32_t r, TimeNs t) {
   out.requests[r].finish = t;
   out_tokens_sum += static_cast<double>(reqs[r].output_tokens);
   ++out_tokens_n;
+  if (admission == Admission::predicted) add_output(reqs[r].output_tokens);
   ++done;
 }
 
