@@ -15,19 +15,23 @@ rm -f "$out"/*.csv
 sweep=(sweep default --set requests=500 --set sparsity=0.5,0.625,0.75,0.875,0.95
        --set shared_tokens=128K,256K,512K,1M,2M --set rate=1,2,3,4 --set seed=1,2,3,4,5,6,7,8,9,10)
 
-now() { date +%s.%N; }
-# run NAME COMMAND...: times COMMAND, whose CSV goes to $out/NAME.csv.
+# run NAME COMMAND...: times COMMAND (wall, and CPU of it and its children), CSV to $out/NAME.csv.
 run() {
   local name=$1; shift
-  local t0 t1
-  t0=$(now)
-  "$@" --out "$out/$name.csv"
-  t1=$(now)
-  awk -v n="$name" -v a="$t0" -v b="$t1" 'BEGIN { printf "%-18s %7.1f s\n", n, b - a }'
+  local TIMEFORMAT="%R %U %S"
+  { time "$@" --out "$out/$name.csv" 2>"$out/$name.err"; } 2>"$out/$name.time"
+  read -r wall user sys <"$out/$name.time"
+  awk -v n="$name" -v w="$wall" -v u="$user" -v s="$sys" \
+    'BEGIN { printf "%-18s wall %6.1f s   cpu %6.1f s\n", n, w, u + s }'
 }
-
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- sim CMakeLists.txt 2>/dev/null || echo ' (sim/ has uncommitted changes)')"
+if git rev-parse --git-dir >/dev/null 2>&1; then
+  commit=$(git rev-parse --short HEAD)
+  git diff --quiet HEAD -- sim CMakeLists.txt || commit+=" (plus uncommitted changes in sim/ or CMakeLists.txt)"
+else
+  commit="unknown (not a git checkout)"
+fi
+echo "commit: $commit; binary: $bin"
 run serial-jobs1 "$bin" "${sweep[@]}" --jobs 1
 run threads-jobs2 "$bin" "${sweep[@]}" --jobs 2
 if command -v mpirun >/dev/null; then
@@ -36,6 +40,7 @@ if command -v mpirun >/dev/null; then
 else
   echo "mpirun-n2-jobs1: skipped (no mpirun)"
 fi
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "rows: $(($(wc -l <"$out/serial-jobs1.csv") - 1)), errors: $(grep -c ',error: ' "$out/serial-jobs1.csv" || true)"
 status=0
 for f in "$out"/threads-jobs2.csv "$out"/mpirun-n2-jobs1.csv; do
