@@ -131,7 +131,8 @@ def plot_capacity(src, png, xkey, title):
     fig, ax = plt.subplots(figsize=(8, 4.5))
     w = 0.8 / len(systems)
     for k, s in enumerate(systems):
-        ys = [next((float(r["capacity_req_s"] or 0) for r in rows if r["system"] == s and r[xkey] == x), 0) for x in xs]
+        # The best configuration of each system at each x (rows may list several).
+        ys = [max([float(r["capacity_req_s"] or 0) for r in rows if r["system"] == s and r[xkey] == x] or [0]) for x in xs]
         ax.bar([i + k * w for i in range(len(xs))], ys, w, label=s)
     ax.set_xticks([i + 0.4 - w / 2 for i in range(len(xs))])
     ax.set_xticklabels(xs)

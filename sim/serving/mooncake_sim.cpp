@@ -106,6 +106,7 @@ class DecodeInst {
   int id_;
   DecodeSet running_;
   std::deque<std::uint32_t> waiting_;
+  std::vector<std::uint32_t> joined_;  // admitted at the start of this iteration
   std::int64_t reserved_ = 0, queued_ = 0;
   std::uint64_t iter_ = 0;
   bool busy_ = false;
@@ -287,6 +288,7 @@ void DecodeInst::start_iteration() {
     // The first token came from the prefill; this instance makes the other output - 1.
     running_.add(r, q.input_tokens + 1, iter_, q.output_tokens - 1);
     if (m_.admission == Admission::predicted) started.push_back({r, now});
+    joined_.push_back(r);
   }
   if (running_.empty()) {
     busy_ = false;
@@ -310,7 +312,15 @@ void DecodeInst::start_iteration() {
   m_.out.batch_seconds += static_cast<double>(n) * c.seconds;
   m_.out.busy_seconds += c.seconds;
   m_.out.max_batch = std::max(m_.out.max_batch, n);
-  m_.out.token_gaps.push_back({static_cast<float>(c.seconds), static_cast<std::uint32_t>(n)});
+  // A request's second token comes at the end of its first decode step: its gap since the first
+  // token (made by the prefill) includes the KV transfer tail and any wait for a decode slot.
+  const TimeNs end = now + seconds_to_ns(c.seconds);
+  for (std::uint32_t r : joined_) {
+    m_.out.token_gaps.push_back({static_cast<float>(ns_to_seconds(end - m_.out.requests[r].first_token)), 1u});
+  }
+  const auto steady = n - static_cast<std::int64_t>(joined_.size());
+  if (steady > 0) m_.out.token_gaps.push_back({static_cast<float>(c.seconds), static_cast<std::uint32_t>(steady)});
+  joined_.clear();
   m_.sim.schedule_in(seconds_to_ns(c.seconds), [this] { end_iteration(); });
 }
 
