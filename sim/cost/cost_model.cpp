@@ -112,6 +112,10 @@ bool CostModel::roofline_only(const Op& op) const {
 
 OpCost CostModel::op_cost(const Op& op) const {
   if (roofline_only(op)) return {roofline_s(op), CostBasis::roofline};
+  // Decode and prefill attention change shape every step (KV grows by a token): their shapes
+  // rarely repeat soon enough for a memo to pay for the cache misses of a large one, and their
+  // lookup (two log-interpolations) costs ~50 ns. They are looked up directly.
+  if (op.cls == OpClass::attn_decode || op.cls == OpClass::attn_prefill) return compute(op);
   ++memo_lookups_;
   const std::uint64_t h = shape_hash(op);
   if (!memo_.empty()) {

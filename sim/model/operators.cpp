@@ -192,96 +192,111 @@ SharedAttention balanced_routing(std::int64_t requests, std::int64_t total_chunk
   return s;
 }
 
-std::vector<Op> build_iteration_ops(const ModelSpec& model, const Precision& prec, const BatchSpec& b,
-                                    const OpFilter& f) {
-  std::vector<Op> ops;
-  const int tp = b.tp;
+Op make_kv_append(const ModelSpec& model, const Precision& prec, int tp, std::int64_t appended) {
+  Precision kvp = prec;
+  kvp.act = prec.kv;
+  return make_elementwise("kv_append", appended, shard(model.n_kv_heads, tp) * model.head_dim, 1, 1, 0, kvp,
+                          2 * model.n_layers);
+}
+
+void append_dense_ops(const ModelSpec& model, const Precision& prec, const BatchSpec& b, int tp, std::vector<Op>& ops) {
   const std::int64_t L = model.n_layers;
   const std::int64_t T = b.tokens();
-  if (T <= 0) return ops;
+  if (T <= 0) return;
   const std::int64_t H = model.hidden;
   const std::int64_t qkv_n = (shard(model.n_heads, tp) + 2 * shard(model.n_kv_heads, tp)) * model.head_dim;
   const std::int64_t rope_w = (shard(model.n_heads, tp) + shard(model.n_kv_heads, tp)) * model.head_dim;
   const double act_b = dtype_bytes(prec.act);
 
-  if (f.dense) {
-    ops.push_back(make_elementwise("embedding", T, H, 0, 1, 0, prec, 1));
-    ops.push_back(make_elementwise("rmsnorm", T, H, 1, 1, 4, prec, 2 * L));
-    ops.push_back(make_gemm("qkv", T, qkv_n, H, prec, L));
-    ops.push_back(make_elementwise("rope", T, rope_w, 1, 1, 6, prec, L));
-    ops.push_back(make_gemm("o", T, H, model.q_dim() / tp, prec, L));
-    ops.push_back(make_elementwise("residual_add", T, H, 2, 1, 1, prec, 2 * L));
-    if (model.is_moe()) {
-      ops.push_back(make_gemm("moe_gate", T, model.n_experts, H, prec, L));
-      // Balanced expert load: each expert gets T*topk/E tokens; experts with no token are not read.
-      double e = d(model.n_experts);
-      double p_unused = std::pow(1.0 - d(model.experts_per_token) / e, d(T));
-      auto active = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::llround(e * (1.0 - p_unused))));
-      std::int64_t per_expert = std::max<std::int64_t>(1, (T * model.experts_per_token + active - 1) / active);
-      ops.push_back(make_gemm("expert_gate_up", per_expert, 2 * model.ffn / tp, H, prec, L * active));
-      ops.push_back(make_elementwise("silu_mul", per_expert, model.ffn / tp, 2, 1, 5, prec, L * active));
-      ops.push_back(make_gemm("expert_down", per_expert, H, model.ffn / tp, prec, L * active));
-    } else {
-      ops.push_back(make_gemm("gate_up", T, 2 * model.ffn / tp, H, prec, L));
-      ops.push_back(make_elementwise("silu_mul", T, model.ffn / tp, 2, 1, 5, prec, L));
-      ops.push_back(make_gemm("down", T, H, model.ffn / tp, prec, L));
-    }
-    if (tp > 1) {
-      ops.push_back(make_allreduce(static_cast<std::int64_t>(d(T) * d(H) * act_b), tp, 2 * L));
-    }
-    // Logits only for the last token of each sequence: every decode request, one per prefill
-    // that reaches its prompt's end (we count every prefill chunk; see docs/ARCHITECTURE.md).
-    std::int64_t rows = b.decode_requests + static_cast<std::int64_t>(b.prefills.size());
-    ops.push_back(make_elementwise("final_norm", rows, H, 1, 1, 4, prec, 1));
-    ops.push_back(make_gemm("lm_head", rows, model.vocab / tp, H, prec, 1));
+  ops.push_back(make_elementwise("embedding", T, H, 0, 1, 0, prec, 1));
+  ops.push_back(make_elementwise("rmsnorm", T, H, 1, 1, 4, prec, 2 * L));
+  ops.push_back(make_gemm("qkv", T, qkv_n, H, prec, L));
+  ops.push_back(make_elementwise("rope", T, rope_w, 1, 1, 6, prec, L));
+  ops.push_back(make_gemm("o", T, H, model.q_dim() / tp, prec, L));
+  ops.push_back(make_elementwise("residual_add", T, H, 2, 1, 1, prec, 2 * L));
+  if (model.is_moe()) {
+    ops.push_back(make_gemm("moe_gate", T, model.n_experts, H, prec, L));
+    // Balanced expert load: each expert gets T*topk/E tokens; experts with no token are not read.
+    double e = d(model.n_experts);
+    double p_unused = std::pow(1.0 - d(model.experts_per_token) / e, d(T));
+    auto active = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::llround(e * (1.0 - p_unused))));
+    std::int64_t per_expert = std::max<std::int64_t>(1, (T * model.experts_per_token + active - 1) / active);
+    ops.push_back(make_gemm("expert_gate_up", per_expert, 2 * model.ffn / tp, H, prec, L * active));
+    ops.push_back(make_elementwise("silu_mul", per_expert, model.ffn / tp, 2, 1, 5, prec, L * active));
+    ops.push_back(make_gemm("expert_down", per_expert, H, model.ffn / tp, prec, L * active));
+  } else {
+    ops.push_back(make_gemm("gate_up", T, 2 * model.ffn / tp, H, prec, L));
+    ops.push_back(make_elementwise("silu_mul", T, model.ffn / tp, 2, 1, 5, prec, L));
+    ops.push_back(make_gemm("down", T, H, model.ffn / tp, prec, L));
   }
-  if (f.unique_attn) {
-    // The new tokens' K and V are written into the cache, one copy each per layer (as in the measured
-    // reference iteration, tools/profile_kernels.py Model.decode; vLLM's reshape_and_cache does both in one).
-    std::int64_t appended = b.decode_requests;
-    for (const auto& p : b.prefills) appended += p.new_tokens;
-    if (appended > 0) {
-      Precision kvp = prec;
-      kvp.act = prec.kv;
-      ops.push_back(make_elementwise("kv_append", appended, shard(model.n_kv_heads, tp) * model.head_dim, 1, 1, 0,
-                                     kvp, 2 * L));
-    }
-    if (b.decode_requests > 0) {
-      ops.push_back(make_decode_attention(model, prec, tp, b.decode_requests, b.decode_kv_tokens, L));
-    }
-    for (const auto& p : b.prefills) {
-      if (p.new_tokens > 0) ops.push_back(make_prefill_attention(model, prec, tp, p.new_tokens, p.past_tokens, L));
-    }
+  if (tp > 1) {
+    ops.push_back(make_allreduce(static_cast<std::int64_t>(d(T) * d(H) * act_b), tp, 2 * L));
   }
-  if (f.shared_attn && !b.shared.groups.empty()) {
-    const auto& s = b.shared;
-    if (s.total_chunks > 0 && s.top_k < s.total_chunks) {
-      ops.push_back(make_router(model, prec, tp, s.requests, s.total_chunks, s.top_k, L));
-    }
-    // Queries are gathered per chunk before the batched launch; the partial outputs and their
-    // log-sum-exps are scattered back to request order after it and concatenated with the unique
-    // partial before the merge (tools/profile_kernels.py Model.moska: index_select, index_copy x2,
-    // torch.cat x2). These are counted as merge work (OpClass::merge), except the gather. The
-    // reference also makes layout-only copies (permute -> reshape) that a fused kernel would not;
-    // those are not modelled.
-    const std::int64_t hq = shard(model.n_heads, tp);
-    std::int64_t routed = 0;
-    for (const auto& g : s.groups) routed += g.n_chunks * g.queries;
-    ops.push_back(make_elementwise("shared_gather", routed, hq * model.head_dim, 1, 1, 0, prec, L));
-    for (const auto& g : s.groups) ops.push_back(make_shared_attention(model, prec, tp, g, L));
-    std::int64_t parts = std::max<std::int64_t>(s.top_k, 1) + 1;  // each chunk's partial + the unique one
-    auto data_move = [&](const char* name, std::int64_t rows, std::int64_t width, double elem_bytes) {
-      Op op = make_elementwise(name, rows, width, 1, 1, 0, prec, L);
-      op.cls = OpClass::merge;
-      op.bytes = 2.0 * d(rows) * d(width) * elem_bytes;
-      ops.push_back(op);
-    };
-    data_move("merge_scatter", routed, hq * model.head_dim, act_b);
-    data_move("merge_scatter_lse", routed, hq, 4.0);
-    data_move("merge_concat", s.requests * parts, hq * model.head_dim, act_b);
-    data_move("merge_concat_lse", s.requests * parts, hq, 4.0);
-    ops.push_back(make_merge(model, prec, tp, s.requests, parts, L));
+  // Logits only for the last token of each sequence: every decode request, one per prefill
+  // that reaches its prompt's end (we count every prefill chunk; see docs/ARCHITECTURE.md).
+  std::int64_t rows = b.decode_requests + static_cast<std::int64_t>(b.prefills.size());
+  ops.push_back(make_elementwise("final_norm", rows, H, 1, 1, 4, prec, 1));
+  ops.push_back(make_gemm("lm_head", rows, model.vocab / tp, H, prec, 1));
+}
+
+void append_unique_attention_ops(const ModelSpec& model, const Precision& prec, const BatchSpec& b, int tp,
+                                 std::vector<Op>& ops) {
+  const std::int64_t L = model.n_layers;
+  if (b.tokens() <= 0) return;
+  // The new tokens' K and V are written into the cache, one copy each per layer (as in the measured
+  // reference iteration, tools/profile_kernels.py Model.decode; vLLM's reshape_and_cache does both in one).
+  std::int64_t appended = b.decode_requests;
+  for (const auto& p : b.prefills) appended += p.new_tokens;
+  if (appended > 0) ops.push_back(make_kv_append(model, prec, tp, appended));
+  if (b.decode_requests > 0) {
+    ops.push_back(make_decode_attention(model, prec, tp, b.decode_requests, b.decode_kv_tokens, L));
   }
+  for (const auto& p : b.prefills) {
+    if (p.new_tokens > 0) ops.push_back(make_prefill_attention(model, prec, tp, p.new_tokens, p.past_tokens, L));
+  }
+}
+
+void append_shared_ops(const ModelSpec& model, const Precision& prec, const SharedAttention& s, int tp,
+                       std::vector<Op>& ops) {
+  const std::int64_t L = model.n_layers;
+  if (s.groups.empty()) return;
+  const double act_b = dtype_bytes(prec.act);
+  if (s.total_chunks > 0 && s.top_k < s.total_chunks) {
+    ops.push_back(make_router(model, prec, tp, s.requests, s.total_chunks, s.top_k, L));
+  }
+  // Queries are gathered per chunk before the batched launch; the partial outputs and their
+  // log-sum-exps are scattered back to request order after it and concatenated with the unique
+  // partial before the merge (tools/profile_kernels.py Model.moska: index_select, index_copy x2,
+  // torch.cat x2). These are counted as merge work (OpClass::merge), except the gather. The
+  // reference also makes layout-only copies (permute -> reshape) that a fused kernel would not;
+  // those are not modelled.
+  const std::int64_t hq = shard(model.n_heads, tp);
+  std::int64_t routed = 0;
+  for (const auto& g : s.groups) routed += g.n_chunks * g.queries;
+  ops.push_back(make_elementwise("shared_gather", routed, hq * model.head_dim, 1, 1, 0, prec, L));
+  for (const auto& g : s.groups) ops.push_back(make_shared_attention(model, prec, tp, g, L));
+  std::int64_t parts = std::max<std::int64_t>(s.top_k, 1) + 1;  // each chunk's partial + the unique one
+  auto data_move = [&](const char* name, std::int64_t rows, std::int64_t width, double elem_bytes) {
+    Op op = make_elementwise(name, rows, width, 1, 1, 0, prec, L);
+    op.cls = OpClass::merge;
+    op.bytes = 2.0 * d(rows) * d(width) * elem_bytes;
+    ops.push_back(op);
+  };
+  data_move("merge_scatter", routed, hq * model.head_dim, act_b);
+  data_move("merge_scatter_lse", routed, hq, 4.0);
+  data_move("merge_concat", s.requests * parts, hq * model.head_dim, act_b);
+  data_move("merge_concat_lse", s.requests * parts, hq, 4.0);
+  ops.push_back(make_merge(model, prec, tp, s.requests, parts, L));
+}
+
+std::vector<Op> build_iteration_ops(const ModelSpec& model, const Precision& prec, const BatchSpec& b,
+                                    const OpFilter& f) {
+  std::vector<Op> ops;
+  if (b.tokens() <= 0) return ops;
+  ops.reserve(32);
+  if (f.dense) append_dense_ops(model, prec, b, b.tp, ops);
+  if (f.unique_attn) append_unique_attention_ops(model, prec, b, b.tp, ops);
+  if (f.shared_attn) append_shared_ops(model, prec, b.shared, b.tp, ops);
   return ops;
 }
 

@@ -76,6 +76,21 @@ struct OpFilter {
 std::vector<Op> build_iteration_ops(const ModelSpec& model, const Precision& prec, const BatchSpec& batch,
                                     const OpFilter& filter = {});
 
+// The parts of build_iteration_ops, appended to `out` (nothing is cleared), with tensor parallelism
+// `tp` (batch.tp is ignored), in the order build_iteration_ops emits them: dense, unique attention,
+// shared attention. The dense and unique parts emit nothing when the batch has no token. A caller
+// that reuses `out` allocates nothing per iteration.
+void append_dense_ops(const ModelSpec& model, const Precision& prec, const BatchSpec& batch, int tp,
+                      std::vector<Op>& out);
+void append_unique_attention_ops(const ModelSpec& model, const Precision& prec, const BatchSpec& batch, int tp,
+                                 std::vector<Op>& out);
+// The shared part takes the step's routing alone (the caller checks that the batch has tokens).
+void append_shared_ops(const ModelSpec& model, const Precision& prec, const SharedAttention& shared, int tp,
+                       std::vector<Op>& out);
+// The cache write of `appended` new tokens' K and V, one copy each per layer (the first operator
+// append_unique_attention_ops emits when appended > 0).
+Op make_kv_append(const ModelSpec& model, const Precision& prec, int tp, std::int64_t appended);
+
 // Single-operator constructors (used by the op builder, calibration and tests).
 Op make_gemm(std::string_view name, std::int64_t m, std::int64_t n, std::int64_t k, const Precision& prec,
              std::int64_t count);

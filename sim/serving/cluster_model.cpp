@@ -165,37 +165,154 @@ const SharedAttention& ClusterModel::route(const std::vector<std::int64_t>& requ
   return mixed_;
 }
 
+namespace {
+std::uint64_t key_hash(const std::vector<std::int64_t>& key) {
+  std::uint64_t h = 0x9e3779b97f4a7c15ULL * (key.size() + 1);
+  for (std::int64_t v : key) {
+    h = (h ^ static_cast<std::uint64_t>(v)) * 0xff51afd7ed558ccdULL;
+    h ^= h >> 32;
+  }
+  return h;
+}
+}  // namespace
+
+const std::vector<ClusterModel::Term>* ClusterModel::TermCache::find(const std::vector<std::int64_t>& key) const {
+  auto it = map_.find(key_hash(key));
+  return it != map_.end() && it->second.key == key ? &it->second.terms : nullptr;
+}
+
+void ClusterModel::TermCache::insert(const std::vector<std::int64_t>& key, const std::vector<Term>& terms) {
+  if (map_.size() >= (1u << 16)) map_.clear();
+  map_[key_hash(key)] = Entry{key, terms};  // a colliding key replaces the other
+}
+
+ClusterModel::Term ClusterModel::term(int pool, const Op& op) const {
+  const auto n = static_cast<double>(op.count);
+  const double s = cms_[static_cast<std::size_t>(pool)].op_seconds(op) * n;
+  if (op.cls == OpClass::comm) return {s, 0.0, 0.0};
+  return {s, op.flops * n, op.bytes * n};
+}
+
+void ClusterModel::fold(int pool, const std::vector<Op>& ops, Acc& acc) const {
+  for (const auto& op : ops) acc.add(term(pool, op));
+}
+
+void ClusterModel::fold_unique_attention(const BatchSpec& b, int tp, Acc& acc) const {
+  // append_unique_attention_ops, without building the kv_append op every step.
+  std::int64_t appended = b.decode_requests;
+  for (const auto& p : b.prefills) appended += p.new_tokens;
+  if (appended > 0) {
+    if (appended < (1 << 20)) {
+      const auto i = static_cast<std::size_t>(appended);
+      if (kv_append_.size() <= i) kv_append_.resize(std::max(i + 1, 2 * kv_append_.size()), Term{-1.0, 0.0, 0.0});
+      if (kv_append_[i].seconds < 0) kv_append_[i] = term(0, make_kv_append(model_, prec_, tp, appended));
+      acc.add(kv_append_[i]);
+    } else {
+      acc.add(term(0, make_kv_append(model_, prec_, tp, appended)));
+    }
+  }
+  const std::int64_t L = model_.n_layers;
+  if (b.decode_requests > 0) {
+    acc.add(term(0, make_decode_attention(model_, prec_, tp, b.decode_requests, b.decode_kv_tokens, L)));
+  }
+  for (const auto& p : b.prefills) {
+    if (p.new_tokens > 0) acc.add(term(0, make_prefill_attention(model_, prec_, tp, p.new_tokens, p.past_tokens, L)));
+  }
+}
+
+void ClusterModel::fold_shared(int pool, const SharedAttention& s, int tp, Acc& acc) const {
+  if (s.groups.empty()) return;
+  key_.clear();
+  key_.insert(key_.end(), {s.requests, s.total_chunks, s.top_k});
+  for (const auto& g : s.groups) key_.insert(key_.end(), {g.n_chunks, g.chunk_tokens, g.queries});
+  auto& cache = shared_terms_[pool];
+  const auto* terms = cache.find(key_);
+  if (!terms) {
+    ops_.clear();
+    append_shared_ops(model_, prec_, s, tp, ops_);
+    terms_.clear();
+    for (const auto& op : ops_) terms_.push_back(term(pool, op));
+    cache.insert(key_, terms_);
+    terms = &terms_;
+  }
+  for (const auto& t : *terms) acc.add(t);
+}
+
+const ClusterModel::DenseCost& ClusterModel::dense_cost(const BatchSpec& b) const {
+  // The dense part (GEMMs, norms, LM head, collectives) depends only on the token count and the
+  // rows that produce logits: cost it once per such pair.
+  const std::int64_t T = b.tokens();
+  const std::int64_t rows = b.decode_requests + static_cast<std::int64_t>(b.prefills.size());
+  DenseCost* dc = nullptr;
+  if (rows == T && T >= 0 && T < (1 << 20)) {
+    const auto i = static_cast<std::size_t>(T);
+    if (dense_rows_eq_tokens_.size() <= i) dense_rows_eq_tokens_.resize(std::max(i + 1, 2 * dense_rows_eq_tokens_.size()));
+    dc = &dense_rows_eq_tokens_[i];
+  } else {
+    const std::uint64_t key = (static_cast<std::uint64_t>(T) << 24) ^ static_cast<std::uint64_t>(rows);
+    auto it = dense_memo_.find(key);
+    if (it == dense_memo_.end()) {
+      if (dense_memo_.size() > (1u << 20)) dense_memo_.clear();
+      it = dense_memo_.emplace(key, DenseCost{}).first;
+    }
+    dc = &it->second;
+  }
+  if (!dc->known) {
+    ops_.clear();
+    append_dense_ops(model_, prec_, b, tp_unique_, ops_);
+    auto d = cms_[0].iteration(ops_);
+    *dc = DenseCost{d.seconds - d.overhead_s, d.flops, d.bytes, true};
+  }
+  return *dc;
+}
+
 IterStats ClusterModel::cost(const BatchSpec& batch) const {
   IterStats st;
   const auto& prec = prec_;
   const double sched_overhead = sched_overhead_s_;
+  // Every part below adds its operators' terms in the order build_iteration_ops emits them, then the
+  // host overhead, as CostModel::iteration does: the same bits as costing the operator list.
   if (!sys_.disaggregated) {
-    BatchSpec b = batch;
-    b.tp = tp_unique_;
-    // The dense part (GEMMs, norms, LM head, collectives) depends only on the token count and the
-    // rows that produce logits: cost it once per such pair. Attention is costed every step.
-    const std::int64_t rows = b.decode_requests + static_cast<std::int64_t>(b.prefills.size());
-    const std::uint64_t key = (static_cast<std::uint64_t>(b.tokens()) << 24) ^ static_cast<std::uint64_t>(rows);
-    auto it = dense_memo_.find(key);
-    if (it == dense_memo_.end()) {
-      auto d = cms_[0].iteration(build_iteration_ops(model_, prec, b, OpFilter{true, false, false}));
-      if (dense_memo_.size() > (1u << 20)) dense_memo_.clear();
-      it = dense_memo_.emplace(key, DenseCost{d.seconds - d.overhead_s, d.flops, d.bytes}).first;
+    const int tp = tp_unique_;
+    const DenseCost& dense = dense_cost(batch);
+    // Attention is costed every step (the shared part is cached by its routing).
+    Acc c;
+    if (batch.tokens() > 0) {
+      fold_unique_attention(batch, tp, c);
+      fold_shared(0, batch.shared, tp, c);
     }
-    auto c = cms_[0].iteration(build_iteration_ops(model_, prec, b, OpFilter{false, true, true}));
-    st.seconds = it->second.seconds + c.seconds + sched_overhead;
-    st.flops[0] = (it->second.flops + c.flops) * tp_unique_;  // ops are per GPU
-    st.bytes[0] = (it->second.bytes + c.bytes) * tp_unique_;
+    c.seconds += cms_[0].gpu().roofline.iteration_overhead_s;
+    st.seconds = dense.seconds + c.seconds + sched_overhead;
+    st.flops[0] = (dense.flops + c.flops) * tp_unique_;  // ops are per GPU
+    st.bytes[0] = (dense.bytes + c.bytes) * tp_unique_;
     return st;
   }
   // Disaggregated: unique pool's share per TP group (requests spread evenly), shared pool's per group.
   const auto nA = static_cast<std::int64_t>(unique_groups_);
-  BatchSpec a;
+  BatchSpec& a = a_;
   a.tp = tp_unique_;
   a.decode_requests = (batch.decode_requests + nA - 1) / nA;
   a.decode_kv_tokens = (batch.decode_kv_tokens + nA - 1) / nA;
+  a.prefills.clear();
   for (std::size_t i = 0; i < batch.prefills.size(); i += static_cast<std::size_t>(nA)) a.prefills.push_back(batch.prefills[i]);
-  auto a_ops = build_iteration_ops(model_, prec, a, OpFilter{true, true, false});
+  Acc ca;
+  const bool a_tokens = a.tokens() > 0;
+  if (a_tokens) {
+    // Dense part of the unique pool's share: its terms cached by (tokens, logit rows).
+    key_.clear();
+    key_.insert(key_.end(), {a.tokens(), a.decode_requests + static_cast<std::int64_t>(a.prefills.size())});
+    const auto* dterms = dense_terms_.find(key_);
+    if (!dterms) {
+      ops_.clear();
+      append_dense_ops(model_, prec, a, tp_unique_, ops_);
+      terms_.clear();
+      for (const auto& op : ops_) terms_.push_back(term(0, op));
+      dense_terms_.insert(key_, terms_);
+      dterms = &terms_;
+    }
+    for (const auto& t : *dterms) ca.add(t);
+    fold_unique_attention(a, tp_unique_, ca);
+  }
   double tB = 0, tL = 0;
   if (!batch.shared.groups.empty()) {
     const auto& sh = batch.shared;
@@ -205,22 +322,23 @@ IterStats ClusterModel::cost(const BatchSpec& batch) const {
     // unique partial with the one pre-merged partial each shared group returns.
     const std::int64_t a_req = (sh.requests + nA - 1) / nA;
     if (sh.top_k < sh.total_chunks) {
-      a_ops.push_back(make_router(model_, prec, tp_unique_, a_req, sh.total_chunks, sh.top_k, L));
+      ca.add(term(0, make_router(model_, prec, tp_unique_, a_req, sh.total_chunks, sh.top_k, L)));
     }
-    a_ops.push_back(make_merge(model_, prec, tp_unique_, a_req, nB + 1, L));
+    ca.add(term(0, make_merge(model_, prec, tp_unique_, a_req, nB + 1, L)));
     // Placement by popularity: chunks of equal expected load (the router's groups, hottest first)
     // are striped over the shared groups, so each holds 1/nB of every popularity band (rounded up:
     // the busiest group is costed). It runs their batched launches for every query routed to them
     // and merges each request's partials over its own chunks (about k/nB). Replicating a chunk
     // hotter than a whole group's share is not modelled.
-    BatchSpec bb;
-    bb.tp = tp_shared_;
-    bb.decode_requests = sh.requests;
-    bb.shared = sh;
-    for (auto& g : bb.shared.groups) g.n_chunks = (g.n_chunks + nB - 1) / nB;
-    bb.shared.top_k = std::max<std::int64_t>(1, (sh.top_k + nB - 1) / nB);
-    bb.shared.total_chunks = bb.shared.top_k;  // no router on the shared pool
-    auto cb = cms_[1].iteration(build_iteration_ops(model_, prec, bb, OpFilter{false, false, true}));
+    SharedAttention& bs = mixed_b_;
+    bs.requests = sh.requests;
+    bs.groups.assign(sh.groups.begin(), sh.groups.end());
+    for (auto& g : bs.groups) g.n_chunks = (g.n_chunks + nB - 1) / nB;
+    bs.top_k = std::max<std::int64_t>(1, (sh.top_k + nB - 1) / nB);
+    bs.total_chunks = bs.top_k;  // no router on the shared pool
+    Acc cb;
+    if (sh.requests > 0) fold_shared(1, bs, tp_shared_, cb);
+    cb.seconds += cms_[1].gpu().roofline.iteration_overhead_s;
     tB = cb.seconds;
     st.flops[1] = cb.flops * static_cast<double>(nB * tp_shared_);
     st.bytes[1] = cb.bytes * static_cast<double>(nB * tp_shared_);
@@ -233,7 +351,7 @@ IterStats ClusterModel::cost(const BatchSpec& batch) const {
     double bw = node.nic_bw_bps * static_cast<double>(nA * tp_unique_);
     tL = static_cast<double>(model_.n_layers) * (per_layer / bw + 2.0 * node.nic_latency_s);
   }
-  auto ca = cms_[0].iteration(a_ops);
+  ca.seconds += cms_[0].gpu().roofline.iteration_overhead_s;
   double tA = ca.seconds;
   double mx = std::max({tA, tB, tL});
   st.seconds = mx + (tA + tB + tL - mx) / micro_batches_ + sched_overhead;

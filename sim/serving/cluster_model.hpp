@@ -78,10 +78,57 @@ class ClusterModel {
   std::vector<std::int64_t> corpus_attended_;
   std::vector<double> corpus_weight_;
   mutable SharedAttention mixed_;
-  struct DenseCost {
-    double seconds, flops, bytes;
+
+  // Costing an iteration without rebuilding what repeats. An operator's contribution to an
+  // iteration, as CostModel::iteration adds it up (seconds x count; FLOPs and bytes x count, 0 for
+  // collectives): folding these in operator order gives the same bits as iteration() over the list.
+  struct Term {
+    double seconds = 0, flops = 0, bytes = 0;
   };
+  struct Acc {
+    double seconds = 0, flops = 0, bytes = 0;
+    void add(const Term& t) {
+      seconds += t.seconds;
+      flops += t.flops;
+      bytes += t.bytes;
+    }
+  };
+  // Term lists by a key of integers (bounded: cleared when it holds 64K keys).
+  class TermCache {
+   public:
+    const std::vector<Term>* find(const std::vector<std::int64_t>& key) const;
+    void insert(const std::vector<std::int64_t>& key, const std::vector<Term>& terms);
+
+   private:
+    struct Entry {
+      std::vector<std::int64_t> key;
+      std::vector<Term> terms;
+    };
+    std::unordered_map<std::uint64_t, Entry> map_;
+  };
+  Term term(int pool, const Op& op) const;
+  // Folds the terms of `ops` (costed on `pool`) into `acc`.
+  void fold(int pool, const std::vector<Op>& ops, Acc& acc) const;
+  // Unique attention of the batch (kv_append, decode, prefills; append_unique_attention_ops' order).
+  void fold_unique_attention(const BatchSpec& b, int tp, Acc& acc) const;
+  // The shared part of a step (append_shared_ops), cached by the routing's content per pool.
+  void fold_shared(int pool, const SharedAttention& s, int tp, Acc& acc) const;
+
+  struct DenseCost {
+    double seconds = 0, flops = 0, bytes = 0;
+    bool known = false;
+  };
+  const DenseCost& dense_cost(const BatchSpec& b) const;  // colocated: the dense part, cached
   mutable std::unordered_map<std::uint64_t, DenseCost> dense_memo_;  // by (tokens, logit rows)
+  mutable std::vector<DenseCost> dense_rows_eq_tokens_;  // rows == tokens (decode-only batches), by tokens
+  mutable TermCache dense_terms_;                // moska-disagg unique pool: by (tokens, rows)
+  mutable TermCache shared_terms_[2];            // per pool
+  mutable std::vector<Term> kv_append_;          // by appended tokens; seconds < 0: not computed
+  mutable std::vector<Op> ops_;                  // scratch
+  mutable std::vector<Term> terms_;              // scratch
+  mutable std::vector<std::int64_t> key_;        // scratch
+  mutable BatchSpec a_;                          // scratch (moska-disagg unique pool share)
+  mutable SharedAttention mixed_b_;              // scratch (moska-disagg shared pool share)
 };
 
 }  // namespace moska
