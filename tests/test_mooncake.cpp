@@ -10,6 +10,7 @@
 #include "sim/model/model_spec.hpp"
 #include "sim/serving/serving_sim.hpp"
 #include "sim/util/error.hpp"
+#include "tests/cli_run.hpp"
 
 using namespace moska;
 
@@ -267,4 +268,22 @@ TEST_CASE("vllm prefix caching: a cached prefix is not prefilled again") {
   j["scheduler"]["prefix_caching"] = false;
   r = run(j, reqs);
   CHECK(ttft(r.requests[1]) == Approx(c.prefill(3000, 0)).epsilon(1e-6));
+}
+
+TEST_CASE("mooncake: end to end from the CLI on 500 real requests, deterministic") {
+  const std::string args =
+      "run workloads/mooncake-conversation.json --set workload.trace.path=fixtures/mooncake_conversation_head500.jsonl "
+      "--set admission=early --set speedup=4";
+  auto a = moska::test::run(args);
+  REQUIRE(a.rc == 0);
+  for (const char* s : {"system: mooncake", "SLO: TTFT <= 30 s", "prefill", "decode", "rejected_at_arrival_ttft",
+                        "prompt_tokens_fetched_remote"}) {
+    CHECK(a.out.find(s) != std::string::npos);
+  }
+  auto j1 = moska::test::run(args + " --json"), j2 = moska::test::run(args + " --json");
+  REQUIRE(j1.rc == 0);
+  CHECK(j1.out == j2.out);
+  auto bad = moska::test::run("run workloads/mooncake-conversation.json --set mooncake.admission=sometimes");
+  CHECK(bad.rc == 2);
+  CHECK(bad.out.find("admission") != std::string::npos);
 }
