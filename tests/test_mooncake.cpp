@@ -272,7 +272,7 @@ TEST_CASE("vllm prefix caching: a cached prefix is not prefilled again") {
 
 TEST_CASE("mooncake: end to end from the CLI on 500 real requests, deterministic") {
   const std::string args =
-      "run workloads/mooncake-conversation.json --set workload.trace.path=fixtures/mooncake_conversation_head500.jsonl "
+      "run mooncake-conversation --set workload.trace.path=fixtures/mooncake_conversation_head500.jsonl "
       "--set admission=early --set speedup=4";
   auto a = moska::test::run(args);
   REQUIRE(a.rc == 0);
@@ -283,7 +283,7 @@ TEST_CASE("mooncake: end to end from the CLI on 500 real requests, deterministic
   auto j1 = moska::test::run(args + " --json"), j2 = moska::test::run(args + " --json");
   REQUIRE(j1.rc == 0);
   CHECK(j1.out == j2.out);
-  auto bad = moska::test::run("run workloads/mooncake-conversation.json --set mooncake.admission=sometimes");
+  auto bad = moska::test::run("run mooncake-conversation --set mooncake.admission=sometimes");
   CHECK(bad.rc == 2);
   CHECK(bad.out.find("admission") != std::string::npos);
 }
