@@ -118,36 +118,38 @@ OpCost CostModel::op_cost(const Op& op) const {
   if (op.cls == OpClass::attn_decode || op.cls == OpClass::attn_prefill) return compute(op);
   ++memo_lookups_;
   const std::uint64_t h = shape_hash(op);
-  if (!memo_.empty()) {
-    const std::size_t mask = memo_.size() - 1;
-    for (std::size_t i = h & mask;; i = (i + 1) & mask) {
-      const Slot& s = memo_[i];
-      if (s.hash == 0) break;
-      if (s.hash == h && same_shape(s.op, op)) return s.cost;
+  if (!memo_hash_.empty()) {
+    const std::size_t mask = memo_hash_.size() - 1;
+    for (std::size_t i = h & mask; memo_hash_[i] != 0; i = (i + 1) & mask) {
+      if (memo_hash_[i] == h && same_shape(memo_[i].op, op)) return memo_[i].cost;
     }
   }
   ++memo_misses_;
   const OpCost c = compute(op);
   // Insert: bounded (cleared when full), grown to keep the load at most 1/2.
   if (memo_size_ >= kMemoMax) {
-    std::fill(memo_.begin(), memo_.end(), Slot{});
+    std::fill(memo_hash_.begin(), memo_hash_.end(), 0);
     memo_size_ = 0;
   }
-  if (2 * (memo_size_ + 1) > memo_.size()) {
-    std::vector<Slot> old(std::max<std::size_t>(256, 2 * memo_.size()));
+  if (2 * (memo_size_ + 1) > memo_hash_.size()) {
+    std::vector<std::uint64_t> old_hash(std::max<std::size_t>(256, 2 * memo_hash_.size()), 0);
+    std::vector<Entry> old(old_hash.size());
+    old_hash.swap(memo_hash_);
     old.swap(memo_);
-    const std::size_t mask = memo_.size() - 1;
-    for (const Slot& s : old) {
-      if (s.hash == 0) continue;
-      std::size_t i = s.hash & mask;
-      while (memo_[i].hash != 0) i = (i + 1) & mask;
-      memo_[i] = s;
+    const std::size_t mask = memo_hash_.size() - 1;
+    for (std::size_t j = 0; j < old_hash.size(); ++j) {
+      if (old_hash[j] == 0) continue;
+      std::size_t i = old_hash[j] & mask;
+      while (memo_hash_[i] != 0) i = (i + 1) & mask;
+      memo_hash_[i] = old_hash[j];
+      memo_[i] = old[j];
     }
   }
-  const std::size_t mask = memo_.size() - 1;
+  const std::size_t mask = memo_hash_.size() - 1;
   std::size_t i = h & mask;
-  while (memo_[i].hash != 0) i = (i + 1) & mask;
-  memo_[i] = Slot{h, op, c};
+  while (memo_hash_[i] != 0) i = (i + 1) & mask;
+  memo_hash_[i] = h;
+  memo_[i] = Entry{op, c};
   ++memo_size_;
   return c;
 }

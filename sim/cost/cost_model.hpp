@@ -75,15 +75,16 @@ class CostModel {
 
   // Memo of op costs by shape, for ops that the measured tables answer (interpolation, logs and
   // roofline scaling cost ~0.1-1 us; a serving run asks the same GEMM, norm and copy shapes over and
-  // over). Open addressing, linear probing, the full hash kept per slot; bounded: cleared when it
-  // holds kMemoMax entries. One CostModel per thread; not shared across threads.
-  struct Slot {
-    std::uint64_t hash = 0;  // 0 = empty
+  // over). Open addressing, linear probing over an array of full hashes (8 bytes a slot, so probing
+  // stays in cache), each slot's op and cost beside it; bounded: cleared when it holds kMemoMax
+  // entries. One CostModel per thread; not shared across threads.
+  struct Entry {
     Op op;
     OpCost cost;
   };
   static constexpr std::size_t kMemoMax = std::size_t{1} << 16;
-  mutable std::vector<Slot> memo_;
+  mutable std::vector<std::uint64_t> memo_hash_;  // 0 = empty
+  mutable std::vector<Entry> memo_;
   mutable std::size_t memo_size_ = 0;
   mutable std::uint64_t memo_lookups_ = 0, memo_misses_ = 0;
 };

@@ -199,10 +199,9 @@ Op make_kv_append(const ModelSpec& model, const Precision& prec, int tp, std::in
                           2 * model.n_layers);
 }
 
-void append_dense_ops(const ModelSpec& model, const Precision& prec, const BatchSpec& b, int tp, std::vector<Op>& ops) {
+void append_dense_token_ops(const ModelSpec& model, const Precision& prec, std::int64_t T, int tp,
+                            std::vector<Op>& ops) {
   const std::int64_t L = model.n_layers;
-  const std::int64_t T = b.tokens();
-  if (T <= 0) return;
   const std::int64_t H = model.hidden;
   const std::int64_t qkv_n = (shard(model.n_heads, tp) + 2 * shard(model.n_kv_heads, tp)) * model.head_dim;
   const std::int64_t rope_w = (shard(model.n_heads, tp) + shard(model.n_kv_heads, tp)) * model.head_dim;
@@ -232,11 +231,20 @@ void append_dense_ops(const ModelSpec& model, const Precision& prec, const Batch
   if (tp > 1) {
     ops.push_back(make_allreduce(static_cast<std::int64_t>(d(T) * d(H) * act_b), tp, 2 * L));
   }
+}
+
+void append_logit_ops(const ModelSpec& model, const Precision& prec, std::int64_t rows, int tp, std::vector<Op>& ops) {
+  ops.push_back(make_elementwise("final_norm", rows, model.hidden, 1, 1, 4, prec, 1));
+  ops.push_back(make_gemm("lm_head", rows, model.vocab / tp, model.hidden, prec, 1));
+}
+
+void append_dense_ops(const ModelSpec& model, const Precision& prec, const BatchSpec& b, int tp, std::vector<Op>& ops) {
+  const std::int64_t T = b.tokens();
+  if (T <= 0) return;
+  append_dense_token_ops(model, prec, T, tp, ops);
   // Logits only for the last token of each sequence: every decode request, one per prefill
   // that reaches its prompt's end (we count every prefill chunk; see docs/ARCHITECTURE.md).
-  std::int64_t rows = b.decode_requests + static_cast<std::int64_t>(b.prefills.size());
-  ops.push_back(make_elementwise("final_norm", rows, H, 1, 1, 4, prec, 1));
-  ops.push_back(make_gemm("lm_head", rows, model.vocab / tp, H, prec, 1));
+  append_logit_ops(model, prec, b.decode_requests + static_cast<std::int64_t>(b.prefills.size()), tp, ops);
 }
 
 void append_unique_attention_ops(const ModelSpec& model, const Precision& prec, const BatchSpec& b, int tp,

@@ -87,6 +87,11 @@ void append_unique_attention_ops(const ModelSpec& model, const Precision& prec, 
 // The shared part takes the step's routing alone (the caller checks that the batch has tokens).
 void append_shared_ops(const ModelSpec& model, const Precision& prec, const SharedAttention& shared, int tp,
                        std::vector<Op>& out);
+// The dense part in two: the operators that depend on the token count T (all but the last two),
+// and those that depend on the rows that produce logits (final norm, LM head).
+void append_dense_token_ops(const ModelSpec& model, const Precision& prec, std::int64_t tokens, int tp,
+                            std::vector<Op>& out);
+void append_logit_ops(const ModelSpec& model, const Precision& prec, std::int64_t rows, int tp, std::vector<Op>& out);
 // The cache write of `appended` new tokens' K and V, one copy each per layer (the first operator
 // append_unique_attention_ops emits when appended > 0).
 Op make_kv_append(const ModelSpec& model, const Precision& prec, int tp, std::int64_t appended);

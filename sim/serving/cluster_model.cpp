@@ -166,24 +166,38 @@ const SharedAttention& ClusterModel::route(const std::vector<std::int64_t>& requ
 }
 
 namespace {
-std::uint64_t key_hash(const std::vector<std::int64_t>& key) {
-  std::uint64_t h = 0x9e3779b97f4a7c15ULL * (key.size() + 1);
-  for (std::int64_t v : key) {
-    h = (h ^ static_cast<std::uint64_t>(v)) * 0xff51afd7ed558ccdULL;
-    h ^= h >> 32;
+constexpr std::int64_t kDirectMax = std::int64_t{1} << 20;  // integer keys cached up to this
+bool same_routing(const SharedAttention& a, const SharedAttention& b) {
+  if (a.requests != b.requests || a.total_chunks != b.total_chunks || a.top_k != b.top_k ||
+      a.groups.size() != b.groups.size()) {
+    return false;
   }
-  return h;
+  for (std::size_t i = 0; i < a.groups.size(); ++i) {
+    const auto& x = a.groups[i];
+    const auto& y = b.groups[i];
+    if (x.n_chunks != y.n_chunks || x.chunk_tokens != y.chunk_tokens || x.queries != y.queries) return false;
+  }
+  return true;
 }
 }  // namespace
 
-const std::vector<ClusterModel::Term>* ClusterModel::TermCache::find(const std::vector<std::int64_t>& key) const {
-  auto it = map_.find(key_hash(key));
-  return it != map_.end() && it->second.key == key ? &it->second.terms : nullptr;
+const std::vector<ClusterModel::Term>* ClusterModel::SharedTermCache::find(const SharedAttention& s) const {
+  if (s.requests < 0 || s.requests >= static_cast<std::int64_t>(slots_.size())) return nullptr;
+  const auto& e = slots_[static_cast<std::size_t>(s.requests)];
+  return e.used && same_routing(e.s, s) ? &e.terms : nullptr;
 }
 
-void ClusterModel::TermCache::insert(const std::vector<std::int64_t>& key, const std::vector<Term>& terms) {
-  if (map_.size() >= (1u << 16)) map_.clear();
-  map_[key_hash(key)] = Entry{key, terms};  // a colliding key replaces the other
+void ClusterModel::SharedTermCache::insert(const SharedAttention& s, const std::vector<Term>& terms) {
+  if (s.requests < 0 || s.requests >= kDirectMax) return;
+  const auto i = static_cast<std::size_t>(s.requests);
+  if (slots_.size() <= i) slots_.resize(std::max(i + 1, 2 * slots_.size()));
+  auto& e = slots_[i];
+  e.s.requests = s.requests;
+  e.s.total_chunks = s.total_chunks;
+  e.s.top_k = s.top_k;
+  e.s.groups.assign(s.groups.begin(), s.groups.end());
+  e.terms.assign(terms.begin(), terms.end());
+  e.used = true;
 }
 
 ClusterModel::Term ClusterModel::term(int pool, const Op& op) const {
@@ -193,8 +207,37 @@ ClusterModel::Term ClusterModel::term(int pool, const Op& op) const {
   return {s, op.flops * n, op.bytes * n};
 }
 
-void ClusterModel::fold(int pool, const std::vector<Op>& ops, Acc& acc) const {
-  for (const auto& op : ops) acc.add(term(pool, op));
+void ClusterModel::fold_dense(std::int64_t T, std::int64_t rows, Acc& acc) const {
+  if (T <= 0) return;
+  // Terms of the operators that depend on x, from `table` (built by `emit` on first use).
+  auto fold_by = [&](TermTable& table, std::int64_t x, auto&& emit) {
+    if (x < 0 || x >= kDirectMax) {
+      ops_.clear();
+      emit(x);
+      for (const auto& op : ops_) acc.add(term(0, op));
+      return;
+    }
+    const auto i = static_cast<std::size_t>(x);
+    if (table.known.size() <= i) table.known.resize(std::max(i + 1, 2 * table.known.size()), 0);
+    if (!table.known[i]) {
+      ops_.clear();
+      emit(x);
+      if (table.stride < 0) table.stride = static_cast<int>(ops_.size());
+      if (static_cast<int>(ops_.size()) != table.stride) {  // not expected: the list's length is fixed per pool
+        for (const auto& op : ops_) acc.add(term(0, op));
+        return;
+      }
+      if (table.terms.size() < table.known.size() * static_cast<std::size_t>(table.stride)) {
+        table.terms.resize(table.known.size() * static_cast<std::size_t>(table.stride));
+      }
+      for (std::size_t k = 0; k < ops_.size(); ++k) table.terms[i * static_cast<std::size_t>(table.stride) + k] = term(0, ops_[k]);
+      table.known[i] = 1;
+    }
+    const Term* t = &table.terms[i * static_cast<std::size_t>(table.stride)];
+    for (int k = 0; k < table.stride; ++k) acc.add(t[k]);
+  };
+  fold_by(token_terms_, T, [&](std::int64_t x) { append_dense_token_ops(model_, prec_, x, tp_unique_, ops_); });
+  fold_by(logit_terms_, rows, [&](std::int64_t x) { append_logit_ops(model_, prec_, x, tp_unique_, ops_); });
 }
 
 void ClusterModel::fold_unique_attention(const BatchSpec& b, int tp, Acc& acc) const {
@@ -222,17 +265,14 @@ void ClusterModel::fold_unique_attention(const BatchSpec& b, int tp, Acc& acc) c
 
 void ClusterModel::fold_shared(int pool, const SharedAttention& s, int tp, Acc& acc) const {
   if (s.groups.empty()) return;
-  key_.clear();
-  key_.insert(key_.end(), {s.requests, s.total_chunks, s.top_k});
-  for (const auto& g : s.groups) key_.insert(key_.end(), {g.n_chunks, g.chunk_tokens, g.queries});
   auto& cache = shared_terms_[pool];
-  const auto* terms = cache.find(key_);
+  const auto* terms = cache.find(s);
   if (!terms) {
     ops_.clear();
     append_shared_ops(model_, prec_, s, tp, ops_);
     terms_.clear();
     for (const auto& op : ops_) terms_.push_back(term(pool, op));
-    cache.insert(key_, terms_);
+    cache.insert(s, terms_);
     terms = &terms_;
   }
   for (const auto& t : *terms) acc.add(t);
@@ -258,10 +298,12 @@ const ClusterModel::DenseCost& ClusterModel::dense_cost(const BatchSpec& b) cons
     dc = &it->second;
   }
   if (!dc->known) {
-    ops_.clear();
-    append_dense_ops(model_, prec_, b, tp_unique_, ops_);
-    auto d = cms_[0].iteration(ops_);
-    *dc = DenseCost{d.seconds - d.overhead_s, d.flops, d.bytes, true};
+    // As CostModel::iteration over append_dense_ops: the fold plus the host overhead, less it.
+    Acc d;
+    fold_dense(T, rows, d);
+    const double overhead = cms_[0].gpu().roofline.iteration_overhead_s;
+    d.seconds += overhead;
+    *dc = DenseCost{d.seconds - overhead, d.flops, d.bytes, true};
   }
   return *dc;
 }
@@ -298,19 +340,7 @@ IterStats ClusterModel::cost(const BatchSpec& batch) const {
   Acc ca;
   const bool a_tokens = a.tokens() > 0;
   if (a_tokens) {
-    // Dense part of the unique pool's share: its terms cached by (tokens, logit rows).
-    key_.clear();
-    key_.insert(key_.end(), {a.tokens(), a.decode_requests + static_cast<std::int64_t>(a.prefills.size())});
-    const auto* dterms = dense_terms_.find(key_);
-    if (!dterms) {
-      ops_.clear();
-      append_dense_ops(model_, prec, a, tp_unique_, ops_);
-      terms_.clear();
-      for (const auto& op : ops_) terms_.push_back(term(0, op));
-      dense_terms_.insert(key_, terms_);
-      dterms = &terms_;
-    }
-    for (const auto& t : *dterms) ca.add(t);
+    fold_dense(a.tokens(), a.decode_requests + static_cast<std::int64_t>(a.prefills.size()), ca);
     fold_unique_attention(a, tp_unique_, ca);
   }
   double tB = 0, tL = 0;

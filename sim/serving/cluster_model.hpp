@@ -93,42 +93,49 @@ class ClusterModel {
       bytes += t.bytes;
     }
   };
-  // Term lists by a key of integers (bounded: cleared when it holds 64K keys).
-  class TermCache {
+  // Term lists of the shared part by the step's routing: slot = routed requests, the full routing
+  // kept and compared (another routing of the same request count replaces it).
+  class SharedTermCache {
    public:
-    const std::vector<Term>* find(const std::vector<std::int64_t>& key) const;
-    void insert(const std::vector<std::int64_t>& key, const std::vector<Term>& terms);
+    const std::vector<Term>* find(const SharedAttention& s) const;
+    void insert(const SharedAttention& s, const std::vector<Term>& terms);
 
    private:
     struct Entry {
-      std::vector<std::int64_t> key;
+      SharedAttention s;
       std::vector<Term> terms;
+      bool used = false;
     };
-    std::unordered_map<std::uint64_t, Entry> map_;
+    std::vector<Entry> slots_;
+  };
+  // Terms by a small integer (token count, logit rows): `stride` terms per value, computed on first use.
+  struct TermTable {
+    int stride = -1;  // operators per value; -1 until the first value is built
+    std::vector<Term> terms;
+    std::vector<char> known;
   };
   Term term(int pool, const Op& op) const;
-  // Folds the terms of `ops` (costed on `pool`) into `acc`.
-  void fold(int pool, const std::vector<Op>& ops, Acc& acc) const;
+  // The dense part of the serve / unique pool (append_dense_ops' order): token ops, then logit ops.
+  void fold_dense(std::int64_t tokens, std::int64_t rows, Acc& acc) const;
   // Unique attention of the batch (kv_append, decode, prefills; append_unique_attention_ops' order).
   void fold_unique_attention(const BatchSpec& b, int tp, Acc& acc) const;
-  // The shared part of a step (append_shared_ops), cached by the routing's content per pool.
+  // The shared part of a step (append_shared_ops), cached by its routing per pool.
   void fold_shared(int pool, const SharedAttention& s, int tp, Acc& acc) const;
 
   struct DenseCost {
     double seconds = 0, flops = 0, bytes = 0;
     bool known = false;
   };
-  const DenseCost& dense_cost(const BatchSpec& b) const;  // colocated: the dense part, cached
+  const DenseCost& dense_cost(const BatchSpec& b) const;  // colocated: the dense part's sum, cached
   mutable std::unordered_map<std::uint64_t, DenseCost> dense_memo_;  // by (tokens, logit rows)
   mutable std::vector<DenseCost> dense_rows_eq_tokens_;  // rows == tokens (decode-only batches), by tokens
-  mutable TermCache dense_terms_;                // moska-disagg unique pool: by (tokens, rows)
-  mutable TermCache shared_terms_[2];            // per pool
-  mutable std::vector<Term> kv_append_;          // by appended tokens; seconds < 0: not computed
-  mutable std::vector<Op> ops_;                  // scratch
-  mutable std::vector<Term> terms_;              // scratch
-  mutable std::vector<std::int64_t> key_;        // scratch
-  mutable BatchSpec a_;                          // scratch (moska-disagg unique pool share)
-  mutable SharedAttention mixed_b_;              // scratch (moska-disagg shared pool share)
+  mutable TermTable token_terms_, logit_terms_;       // dense part, pool 0: by tokens, by logit rows
+  mutable SharedTermCache shared_terms_[2];           // per pool
+  mutable std::vector<Term> kv_append_;               // by appended tokens; seconds < 0: not computed
+  mutable std::vector<Op> ops_;                       // scratch
+  mutable std::vector<Term> terms_;                   // scratch
+  mutable BatchSpec a_;                               // scratch (moska-disagg unique pool share)
+  mutable SharedAttention mixed_b_;                   // scratch (moska-disagg shared pool share)
 };
 
 }  // namespace moska
