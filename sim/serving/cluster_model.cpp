@@ -278,34 +278,26 @@ void ClusterModel::fold_shared(int pool, const SharedAttention& s, int tp, Acc& 
   for (const auto& t : *terms) acc.add(t);
 }
 
-const ClusterModel::DenseCost& ClusterModel::dense_cost(const BatchSpec& b) const {
+ClusterModel::DenseCost ClusterModel::dense_cost(const BatchSpec& b) const {
   // The dense part (GEMMs, norms, LM head, collectives) depends only on the token count and the
-  // rows that produce logits: cost it once per such pair.
+  // rows that produce logits; its terms are cached by each (fold_dense). The sum, as
+  // CostModel::iteration over append_dense_ops gives it (the fold plus the host overhead, less it),
+  // is kept for decode-only batches (rows == tokens) and folded again otherwise (~14 additions).
   const std::int64_t T = b.tokens();
   const std::int64_t rows = b.decode_requests + static_cast<std::int64_t>(b.prefills.size());
-  DenseCost* dc = nullptr;
-  if (rows == T && T >= 0 && T < (1 << 20)) {
-    const auto i = static_cast<std::size_t>(T);
-    if (dense_rows_eq_tokens_.size() <= i) dense_rows_eq_tokens_.resize(std::max(i + 1, 2 * dense_rows_eq_tokens_.size()));
-    dc = &dense_rows_eq_tokens_[i];
-  } else {
-    const std::uint64_t key = (static_cast<std::uint64_t>(T) << 24) ^ static_cast<std::uint64_t>(rows);
-    auto it = dense_memo_.find(key);
-    if (it == dense_memo_.end()) {
-      if (dense_memo_.size() > (1u << 20)) dense_memo_.clear();
-      it = dense_memo_.emplace(key, DenseCost{}).first;
-    }
-    dc = &it->second;
-  }
-  if (!dc->known) {
-    // As CostModel::iteration over append_dense_ops: the fold plus the host overhead, less it.
+  auto sum = [&] {
     Acc d;
     fold_dense(T, rows, d);
     const double overhead = cms_[0].gpu().roofline.iteration_overhead_s;
     d.seconds += overhead;
-    *dc = DenseCost{d.seconds - overhead, d.flops, d.bytes, true};
-  }
-  return *dc;
+    return DenseCost{d.seconds - overhead, d.flops, d.bytes, true};
+  };
+  if (rows != T || T < 0 || T >= kDirectMax) return sum();
+  const auto i = static_cast<std::size_t>(T);
+  if (dense_rows_eq_tokens_.size() <= i) dense_rows_eq_tokens_.resize(std::max(i + 1, 2 * dense_rows_eq_tokens_.size()));
+  DenseCost& dc = dense_rows_eq_tokens_[i];
+  if (!dc.known) dc = sum();
+  return dc;
 }
 
 IterStats ClusterModel::cost(const BatchSpec& batch) const {
@@ -316,7 +308,7 @@ IterStats ClusterModel::cost(const BatchSpec& batch) const {
   // host overhead, as CostModel::iteration does: the same bits as costing the operator list.
   if (!sys_.disaggregated) {
     const int tp = tp_unique_;
-    const DenseCost& dense = dense_cost(batch);
+    const DenseCost dense = dense_cost(batch);
     // Attention is costed every step (the shared part is cached by its routing).
     Acc c;
     if (batch.tokens() > 0) {

@@ -4,7 +4,6 @@
 // across the unique and shared pools of moska-disagg). Built and validated from a scenario.
 #include <cstdint>
 #include <memory>
-#include <unordered_map>
 #include <vector>
 
 #include "sim/cost/cost_model.hpp"
@@ -126,8 +125,7 @@ class ClusterModel {
     double seconds = 0, flops = 0, bytes = 0;
     bool known = false;
   };
-  const DenseCost& dense_cost(const BatchSpec& b) const;  // colocated: the dense part's sum, cached
-  mutable std::unordered_map<std::uint64_t, DenseCost> dense_memo_;  // by (tokens, logit rows)
+  DenseCost dense_cost(const BatchSpec& b) const;  // colocated: the dense part's sum
   mutable std::vector<DenseCost> dense_rows_eq_tokens_;  // rows == tokens (decode-only batches), by tokens
   mutable TermTable token_terms_, logit_terms_;       // dense part, pool 0: by tokens, by logit rows
   mutable SharedTermCache shared_terms_[2];           // per pool
