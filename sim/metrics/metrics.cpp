@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "sim/engine/radix_sort.hpp"
 #include "sim/util/error.hpp"
 
 namespace moska {
@@ -64,7 +65,7 @@ Summary summarize(const RunResult& r, const SloSpec& slo) {
   s.req_tbt_p99 = pct(req_tbt, 0.99);
   // Token-weighted percentiles of the gap between consecutive tokens.
   auto gaps = r.token_gaps;
-  std::sort(gaps.begin(), gaps.end());
+  radix_sort_pairs(gaps);  // = std::sort, in O(n) (millions of gaps)
   double total = 0, weighted = 0;
   for (auto& g : gaps) {
     total += g.second;
