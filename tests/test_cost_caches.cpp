@@ -1,0 +1,131 @@
+// The speed-ups of issue 6 must not change a number: ClusterModel::cost (which caches per-op terms
+// and folds them) against costing the operator lists directly, bit for bit; the radix sort of
+// token gaps against std::sort.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <random>
+
+#include "sim/cost/cost_model.hpp"
+#include "sim/engine/radix_sort.hpp"
+#include "sim/model/model_spec.hpp"
+#include "sim/serving/cluster_model.hpp"
+
+using namespace moska;
+
+namespace {
+
+nlohmann::json scenario(const std::string& system, const std::string& dtype, int tp) {
+  auto j = nlohmann::json::parse(R"({
+    "name": "caches", "seed": 3, "model": "llama-3.1-8b",
+    "shared": {"tokens": 1048576, "chunk_tokens": 4096, "sparsity": 0.75, "routing": {"skew": "zipf", "zipf_s": 0.9}},
+    "scheduler": {"max_batch": 1024, "max_batched_tokens": 16384, "micro_batches": 4},
+    "workload": {"generator": {"requests": 1, "arrival": {"process": "burst"},
+                 "input_tokens": {"dist": "constant", "value": 100}, "output_tokens": {"dist": "constant", "value": 10}}}
+  })");
+  j["system"] = system;
+  j["dtype"] = dtype;
+  if (system == "moska-disagg") {
+    j["pools"] = nlohmann::json::parse(R"([{"name": "u", "role": "unique", "hw": "h100-sxm", "instances": 4, "tp": 1},
+                                           {"name": "s", "role": "shared", "hw": "h100-sxm", "instances": 2, "tp": 2}])");
+    j["pools"][0]["tp"] = tp;
+  } else {
+    j["pools"] = nlohmann::json::array({{{"name", "g"}, {"role", "serve"}, {"hw", "h100-sxm"}, {"instances", 2}, {"tp", tp}}});
+  }
+  if (system == "vllm") j.erase("shared");
+  return j;
+}
+
+// What ClusterModel::cost computed before its caches, from the operator lists (colocated).
+double colocated_reference(const ModelSpec& m, const Precision& p, int tp, const CostModel& cm, const BatchSpec& batch) {
+  BatchSpec b = batch;
+  b.tp = tp;
+  auto d = cm.iteration(build_iteration_ops(m, p, b, OpFilter{true, false, false}));
+  auto c = cm.iteration(build_iteration_ops(m, p, b, OpFilter{false, true, true}));
+  return (d.seconds - d.overhead_s) + c.seconds;
+}
+
+std::vector<BatchSpec> batches(const ClusterModel& cl) {
+  std::vector<BatchSpec> out;
+  for (std::int64_t n : {1, 2, 7, 64, 300}) {
+    for (std::int64_t ctx : {100, 4097, 30000}) {
+      BatchSpec b;
+      b.decode_requests = n;
+      b.decode_kv_tokens = n * ctx + 3;
+      out.push_back(b);
+      b.prefills = {{512, 0}, {1, 9000}, {2048, 4096}};
+      out.push_back(b);
+      if (cl.router()) {
+        b.shared = cl.route({n + 2561});
+        out.push_back(b);
+        b.prefills.clear();
+        b.shared = cl.route({n});
+        out.push_back(b);
+      }
+    }
+  }
+  BatchSpec only_prefill;
+  only_prefill.prefills = {{8000, 123}};
+  out.push_back(only_prefill);
+  out.push_back(BatchSpec{});
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("cost caches: colocated iteration cost is bit-identical to costing the operator lists") {
+  for (const auto& [system, dtype, tp] : {std::tuple{"vllm", "bf16", 1}, std::tuple{"moska", "fp8", 8},
+                                          std::tuple{"moska", "bf16", 2}, std::tuple{"sparse", "bf16", 4}}) {
+    CAPTURE(system, dtype, tp);
+    auto sc = parse_scenario(scenario(system, dtype, tp), "<test>", ".");
+    ClusterModel cl(sc);
+    CostModel cm(load_hardware("h100-sxm"));
+    const auto bs = batches(cl);
+    for (int pass = 0; pass < 2; ++pass) {  // first pass fills the caches, second reads them
+      for (const auto& b : bs) {
+        CAPTURE(pass, b.decode_requests, b.decode_kv_tokens, b.prefills.size(), b.shared.requests);
+        REQUIRE(cl.cost(b).seconds == colocated_reference(cl.model(), cl.precision(), tp, cm, b));
+      }
+    }
+  }
+}
+
+TEST_CASE("cost caches: moska-disagg iteration cost is the same on a second asking (cached terms)") {
+  auto sc = parse_scenario(scenario("moska-disagg", "fp8", 1), "<test>", ".");
+  ClusterModel cl(sc), fresh(sc);
+  const auto bs = batches(cl);
+  std::vector<IterStats> first;
+  for (const auto& b : bs) first.push_back(cl.cost(b));
+  for (std::size_t i = 0; i < bs.size(); ++i) {
+    ClusterModel one(sc);  // nothing cached: every term computed for this batch alone
+    auto a = one.cost(bs[i]);
+    auto c = cl.cost(bs[i]);
+    REQUIRE(a.seconds == first[i].seconds);
+    REQUIRE(c.seconds == first[i].seconds);
+    REQUIRE(c.flops[0] == a.flops[0]);
+    REQUIRE(c.flops[1] == a.flops[1]);
+    REQUIRE(c.bytes[1] == a.bytes[1]);
+  }
+}
+
+TEST_CASE("radix sort of token gaps: the order std::sort gives") {
+  std::mt19937 rng(7);
+  for (std::size_t n : {0u, 5u, 4095u, 4096u, 100000u}) {
+    std::vector<std::pair<float, std::uint32_t>> v(n);
+    std::uniform_int_distribution<int> pick(0, 50);
+    std::uniform_real_distribution<float> u(0.0f, 3.0f);
+    for (auto& p : v) {
+      const int k = pick(rng);
+      p.first = k == 0 ? 0.0f : k == 1 ? -0.0f : k < 10 ? 0.02f : k == 10 ? -1.5f : u(rng);  // ties, zeros, a negative
+      p.second = static_cast<std::uint32_t>(pick(rng)) * (k == 2 ? 100000u : 1u);
+    }
+    auto a = v, b = v;
+    std::sort(a.begin(), a.end());
+    radix_sort_pairs(b);
+    REQUIRE(a.size() == b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      REQUIRE(a[i].first == b[i].first);  // -0.0 == +0.0, as std::sort's comparison sees them
+      REQUIRE(a[i].second == b[i].second);
+    }
+  }
+}
