@@ -54,19 +54,23 @@ Op make_decode_attention(const ModelSpec& model, const Precision& prec, int tp, 
   op.cls = OpClass::attn_decode;
   op.name = "attn_decode";
   op.count = count;
-  op.batch = batch;
-  op.ctx = batch > 0 ? (kv_tokens_total + batch - 1) / batch : 0;
   op.heads = shard(model.n_heads, tp);
   op.kv_heads = shard(model.n_kv_heads, tp);
   op.head_dim = model.head_dim;
   op.math = prec.attn_math();
+  set_decode_batch(op, prec, batch, kv_tokens_total);
+  return op;
+}
+
+void set_decode_batch(Op& op, const Precision& prec, std::int64_t batch, std::int64_t kv_tokens_total) {
+  op.batch = batch;
+  op.ctx = batch > 0 ? (kv_tokens_total + batch - 1) / batch : 0;
   // QK^T and PV: 2 FLOPs per multiply-add, each over ctx x head_dim per query head.
   op.flops = 4.0 * d(kv_tokens_total) * d(op.heads) * d(op.head_dim);
   double kv = 2.0 * d(kv_tokens_total) * d(op.kv_heads) * d(op.head_dim) * dtype_bytes(prec.kv);
   double q_o = 2.0 * d(batch) * d(op.heads) * d(op.head_dim) * dtype_bytes(prec.act);
   // Writing the new token's K,V into the cache is its own operator (kv_append).
   op.bytes = kv + q_o;
-  return op;
 }
 
 Op make_prefill_attention(const ModelSpec& model, const Precision& prec, int tp, std::int64_t new_tokens,

@@ -101,6 +101,10 @@ Op make_gemm(std::string_view name, std::int64_t m, std::int64_t n, std::int64_t
              std::int64_t count);
 Op make_decode_attention(const ModelSpec& model, const Precision& prec, int tp, std::int64_t batch,
                          std::int64_t kv_tokens_total, std::int64_t count);
+// Re-targets a decode-attention op (made by make_decode_attention with the same precision) to
+// another batch: afterwards it equals make_decode_attention(..., batch, kv_tokens_total, count).
+// For callers costing one op per step (no 144-byte Op built from zero each time).
+void set_decode_batch(Op& op, const Precision& prec, std::int64_t batch, std::int64_t kv_tokens_total);
 Op make_prefill_attention(const ModelSpec& model, const Precision& prec, int tp, std::int64_t new_tokens,
                           std::int64_t past_tokens, std::int64_t count);
 Op make_shared_attention(const ModelSpec& model, const Precision& prec, int tp, const SharedChunkGroup& g,

@@ -256,7 +256,12 @@ void ClusterModel::fold_unique_attention(const BatchSpec& b, int tp, Acc& acc) c
   }
   const std::int64_t L = model_.n_layers;
   if (b.decode_requests > 0) {
-    acc.add(term(0, make_decode_attention(model_, prec_, tp, b.decode_requests, b.decode_kv_tokens, L)));
+    if (decode_op_tp_ != tp) {
+      decode_op_ = make_decode_attention(model_, prec_, tp, b.decode_requests, b.decode_kv_tokens, L);
+      decode_op_tp_ = tp;
+    }
+    set_decode_batch(decode_op_, prec_, b.decode_requests, b.decode_kv_tokens);
+    acc.add(term(0, decode_op_));
   }
   for (const auto& p : b.prefills) {
     if (p.new_tokens > 0) acc.add(term(0, make_prefill_attention(model_, prec_, tp, p.new_tokens, p.past_tokens, L)));

@@ -130,6 +130,8 @@ class ClusterModel {
   mutable TermTable token_terms_, logit_terms_;       // dense part, pool 0: by tokens, by logit rows
   mutable SharedTermCache shared_terms_[2];           // per pool
   mutable std::vector<Term> kv_append_;               // by appended tokens; seconds < 0: not computed
+  mutable Op decode_op_;                              // decode attention, re-targeted per step
+  mutable int decode_op_tp_ = 0;
   mutable std::vector<Op> ops_;                       // scratch
   mutable std::vector<Term> terms_;                   // scratch
   mutable BatchSpec a_;                               // scratch (moska-disagg unique pool share)
