@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 #include <fmt/format.h>
@@ -374,4 +375,28 @@ TEST_CASE("capacity: bad flags are input errors (exit 2, one line naming the fla
   auto r = run("run " + path + " --slo-tbt -0.1");
   REQUIRE(r.rc == 2);
   REQUIRE(r.out.find("--slo-tbt -0.1: expected a number >= 0") != std::string::npos);
+}
+
+TEST_CASE("slo: sweep fills the SLO columns from the scenario's slo, which --set can sweep") {
+  // A TTFT bound of 1 ns no request can meet, and one of 1000 s every finished request meets
+  // (the 500 requests all finish at this light load): attainment 0 and 1.
+  auto r = moska::test::run(
+      "sweep mooncake-conversation --set workload.trace.path=fixtures/mooncake_conversation_head500.jsonl "
+      "--set slo.ttft_s=1e-9,1000 --set slo.tbt_s=1000 --jobs 1");
+  REQUIRE(r.rc == 0);
+  std::vector<std::vector<std::string>> rows;
+  std::string line;
+  std::istringstream in(r.out);
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::string x;
+    std::istringstream ls(line);
+    while (std::getline(ls, x, ',')) f.push_back(x);
+    rows.push_back(f);
+  }
+  REQUIRE(rows.size() == 3);
+  const auto col = static_cast<std::size_t>(std::find(rows[0].begin(), rows[0].end(), "slo_attainment") - rows[0].begin());
+  REQUIRE(col < rows[0].size());
+  CHECK(std::stod(rows[1][col]) == 0.0);
+  CHECK(std::stod(rows[2][col]) == 1.0);
 }

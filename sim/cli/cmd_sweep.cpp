@@ -140,7 +140,7 @@ void add_sweep(CLI::App& app, int& result) {
           Scenario sc = parse_scenario(j, where, base);
           auto r = simulate(sc, load_workload(sc));
           row += "ok";
-          for (const auto& f : summary_row(summarize(r))) row += "," + f;
+          for (const auto& f : summary_row(summarize(r, sc.slo))) row += "," + f;
         } catch (const InputError& e) {
           row += csv_field(std::string("error: ") + e.what());
           for (std::size_t c = 0; c < summary_columns().size(); ++c) row += ",";
