@@ -80,19 +80,23 @@ Op make_prefill_attention(const ModelSpec& model, const Precision& prec, int tp,
   op.name = "attn_prefill";
   op.count = count;
   op.batch = 1;
-  op.m = new_tokens;
-  op.ctx = past_tokens;
   op.heads = shard(model.n_heads, tp);
   op.kv_heads = shard(model.n_kv_heads, tp);
   op.head_dim = model.head_dim;
   op.math = prec.attn_math();
+  set_prefill_chunk(op, prec, new_tokens, past_tokens);
+  return op;
+}
+
+void set_prefill_chunk(Op& op, const Precision& prec, std::int64_t new_tokens, std::int64_t past_tokens) {
+  op.m = new_tokens;
+  op.ctx = past_tokens;
   // Causal: token i attends past + i + 1 keys. Sum = n*past + n(n+1)/2.
   double pairs = d(new_tokens) * d(past_tokens) + d(new_tokens) * (d(new_tokens) + 1) / 2.0;
   op.flops = 4.0 * pairs * d(op.heads) * d(op.head_dim);
   double kv = 2.0 * d(new_tokens + past_tokens) * d(op.kv_heads) * d(op.head_dim) * dtype_bytes(prec.kv);
   double q_o = 2.0 * d(new_tokens) * d(op.heads) * d(op.head_dim) * dtype_bytes(prec.act);
   op.bytes = kv + q_o;
-  return op;
 }
 
 Op make_shared_attention(const ModelSpec& model, const Precision& prec, int tp, const SharedChunkGroup& g,

@@ -105,6 +105,9 @@ Op make_decode_attention(const ModelSpec& model, const Precision& prec, int tp, 
 // another batch: afterwards it equals make_decode_attention(..., batch, kv_tokens_total, count).
 // For callers costing one op per step (no 144-byte Op built from zero each time).
 void set_decode_batch(Op& op, const Precision& prec, std::int64_t batch, std::int64_t kv_tokens_total);
+// Likewise for a prefill-attention op: afterwards it equals make_prefill_attention(..., new_tokens,
+// past_tokens, count).
+void set_prefill_chunk(Op& op, const Precision& prec, std::int64_t new_tokens, std::int64_t past_tokens);
 Op make_prefill_attention(const ModelSpec& model, const Precision& prec, int tp, std::int64_t new_tokens,
                           std::int64_t past_tokens, std::int64_t count);
 Op make_shared_attention(const ModelSpec& model, const Precision& prec, int tp, const SharedChunkGroup& g,

@@ -264,7 +264,13 @@ void ClusterModel::fold_unique_attention(const BatchSpec& b, int tp, Acc& acc) c
     acc.add(term(0, decode_op_));
   }
   for (const auto& p : b.prefills) {
-    if (p.new_tokens > 0) acc.add(term(0, make_prefill_attention(model_, prec_, tp, p.new_tokens, p.past_tokens, L)));
+    if (p.new_tokens <= 0) continue;
+    if (prefill_op_tp_ != tp) {
+      prefill_op_ = make_prefill_attention(model_, prec_, tp, p.new_tokens, p.past_tokens, L);
+      prefill_op_tp_ = tp;
+    }
+    set_prefill_chunk(prefill_op_, prec_, p.new_tokens, p.past_tokens);
+    acc.add(term(0, prefill_op_));
   }
 }
 
@@ -306,6 +312,21 @@ ClusterModel::DenseCost ClusterModel::dense_cost(const BatchSpec& b) const {
 }
 
 IterStats ClusterModel::cost(const BatchSpec& batch) const {
+  // One prompt alone (Mooncake's prefill instances; its Conductor asks the same prompt's cost of
+  // every instance): answered from a small direct-mapped cache by (new tokens, cached tokens).
+  if (batch.decode_requests == 0 && batch.prefills.size() == 1 && batch.shared.groups.empty()) {
+    const auto& p = batch.prefills[0];
+    const std::uint64_t h = (static_cast<std::uint64_t>(p.new_tokens) * 0x9e3779b97f4a7c15ULL) ^
+                            (static_cast<std::uint64_t>(p.past_tokens) * 0xff51afd7ed558ccdULL);
+    auto& e = prompt_cache_[(h ^ (h >> 29)) & (kPromptCache - 1)];
+    if (e.known && e.new_tokens == p.new_tokens && e.past_tokens == p.past_tokens) return e.stats;
+    e = PromptEntry{p.new_tokens, p.past_tokens, cost_uncached(batch), true};
+    return e.stats;
+  }
+  return cost_uncached(batch);
+}
+
+IterStats ClusterModel::cost_uncached(const BatchSpec& batch) const {
   IterStats st;
   const auto& prec = prec_;
   const double sched_overhead = sched_overhead_s_;

@@ -130,8 +130,16 @@ class ClusterModel {
   mutable TermTable token_terms_, logit_terms_;       // dense part, pool 0: by tokens, by logit rows
   mutable SharedTermCache shared_terms_[2];           // per pool
   mutable std::vector<Term> kv_append_;               // by appended tokens; seconds < 0: not computed
-  mutable Op decode_op_;                              // decode attention, re-targeted per step
-  mutable int decode_op_tp_ = 0;
+  mutable Op decode_op_, prefill_op_;                 // attention ops, re-targeted per step
+  mutable int decode_op_tp_ = 0, prefill_op_tp_ = 0;
+  IterStats cost_uncached(const BatchSpec& batch) const;
+  struct PromptEntry {
+    std::int64_t new_tokens = 0, past_tokens = 0;
+    IterStats stats;
+    bool known = false;
+  };
+  static constexpr std::size_t kPromptCache = 4096;
+  mutable std::vector<PromptEntry> prompt_cache_ = std::vector<PromptEntry>(kPromptCache);
   mutable std::vector<Op> ops_;                       // scratch
   mutable std::vector<Term> terms_;                   // scratch
   mutable BatchSpec a_;                               // scratch (moska-disagg unique pool share)
