@@ -15,14 +15,19 @@ rm -f "$out"/*.csv
 sweep=(sweep default --set requests=500 --set sparsity=0.5,0.625,0.75,0.875,0.95
        --set shared_tokens=128K,256K,512K,1M,2M --set rate=1,2,3,4 --set seed=1,2,3,4,5,6,7,8,9,10)
 
+# Busy CPU seconds of the whole machine so far (all processes; /proc/stat counts in USER_HZ).
+busy() { awk -v hz="$(getconf CLK_TCK)" '/^cpu / { print ($2 + $3 + $4 + $7 + $8) / hz }' /proc/stat; }
 # run NAME COMMAND...: times COMMAND (wall, and CPU of it and its children), CSV to $out/NAME.csv.
+# "others" is the CPU that other processes used meanwhile (a shared machine: builds slow the run).
 run() {
   local name=$1; shift
-  local TIMEFORMAT="%R %U %S"
+  local TIMEFORMAT="%R %U %S" b0 b1
+  b0=$(busy)
   { time "$@" --out "$out/$name.csv" 2>"$out/$name.err"; } 2>"$out/$name.time"
+  b1=$(busy)
   read -r wall user sys <"$out/$name.time"
-  awk -v n="$name" -v w="$wall" -v u="$user" -v s="$sys" \
-    'BEGIN { printf "%-18s wall %6.1f s   cpu %6.1f s\n", n, w, u + s }'
+  awk -v n="$name" -v w="$wall" -v u="$user" -v s="$sys" -v b="$(awk -v a="$b0" -v b="$b1" 'BEGIN { print b - a }')" \
+    'BEGIN { o = b - u - s; if (o < 0) o = 0; printf "%-18s wall %6.1f s   cpu %6.1f s   others %6.1f s\n", n, w, u + s, o }'
 }
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 if git rev-parse --git-dir >/dev/null 2>&1; then
