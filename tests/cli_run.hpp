@@ -13,8 +13,8 @@ struct Run {
   std::string out;
 };
 
-inline Run run(const std::string& args) {
-  std::string cmd = std::string(MOSKA_SIM_BINARY) + " " + args + " 2>&1";
+// Runs a command with /bin/sh; captures its standard output only.
+inline Run shell(const std::string& cmd) {
   std::array<char, 4096> buf{};
   std::string out;
   FILE* p = popen(cmd.c_str(), "r");
@@ -22,5 +22,8 @@ inline Run run(const std::string& args) {
   int status = p ? pclose(p) : -1;
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
+
+// Runs moska-sim with `args`; captures standard output and error together.
+inline Run run(const std::string& args) { return shell(std::string(MOSKA_SIM_BINARY) + " " + args + " 2>&1"); }
 
 }  // namespace moska::test

@@ -15,21 +15,11 @@
 #include <sstream>
 #include <string>
 
+#include "tests/cli_run.hpp"
+
 namespace {
 
-struct Shell {
-  int rc;
-  std::string out;
-};
-// Runs a command with /bin/sh; captures its standard output only.
-Shell shell(const std::string& cmd) {
-  std::array<char, 4096> buf{};
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  while (p && fgets(buf.data(), buf.size(), p)) out += buf.data();
-  int status = p ? pclose(p) : -1;
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using moska::test::shell;
 std::string slurp(const std::string& path) {
   std::ifstream f(path);
   std::stringstream s;
