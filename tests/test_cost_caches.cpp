@@ -1,13 +1,11 @@
 // The speed-ups of issue 6 must not change a number: ClusterModel::cost (which caches per-op terms
-// and folds them) against costing the operator lists directly, bit for bit; the radix sort of
-// token gaps against std::sort.
+// and folds them) against costing the operator lists directly, bit for bit.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <random>
 
 #include "sim/cost/cost_model.hpp"
-#include "sim/engine/radix_sort.hpp"
 #include "sim/model/model_spec.hpp"
 #include "sim/serving/cluster_model.hpp"
 
@@ -108,28 +106,3 @@ TEST_CASE("cost caches: moska-disagg iteration cost is the same on a second aski
   }
 }
 
-TEST_CASE("radix sort of token gaps: the order std::sort gives") {
-  std::mt19937 rng(7);
-  for (std::size_t n : {0u, 5u, 4095u, 4096u, 100000u, 300000u}) {
-    std::vector<std::pair<float, std::uint32_t>> v(n);
-    std::uniform_int_distribution<int> pick(0, 50);
-    std::uniform_real_distribution<float> u(0.0f, 3.0f);
-    for (auto& p : v) {
-      const int k = pick(rng);
-      p.first = k == 0 ? 0.0f : k == 1 ? -0.0f : k < 10 ? 0.02f : k == 10 ? -1.5f : u(rng);  // ties, zeros, a negative
-      p.second = static_cast<std::uint32_t>(pick(rng)) * (k == 2 ? 100000u : 1u);
-    }
-    auto a = v, b = v, c = v;
-    std::sort(a.begin(), a.end());
-    radix_sort_pairs(b);     // through a buffer (LSD)
-    radix_sort_pairs(c, 0);  // in place (MSD), as for more than 2^24 pairs
-    REQUIRE(a.size() == b.size());
-    REQUIRE(a.size() == c.size());
-    for (std::size_t i = 0; i < a.size(); ++i) {
-      REQUIRE(a[i].first == b[i].first);  // -0.0 == +0.0, as std::sort's comparison sees them
-      REQUIRE(a[i].second == b[i].second);
-      REQUIRE(a[i].first == c[i].first);
-      REQUIRE(a[i].second == c[i].second);
-    }
-  }
-}

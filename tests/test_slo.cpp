@@ -400,3 +400,25 @@ TEST_CASE("slo: sweep fills the SLO columns from the scenario's slo, which --set
   CHECK(std::stod(rows[1][col]) == 0.0);
   CHECK(std::stod(rows[2][col]) == 1.0);
 }
+
+TEST_CASE("token gaps: token-weighted mean and percentiles in bounded memory") {
+  TokenGaps g;
+  CHECK(g.percentiles({0.5})[0] == 0);
+  // 3 tokens waited 10 ms, 1 waited 20 ms, 1 waited 500 ms: 5 tokens, mean (0.03 + 0.02 + 0.5) / 5.
+  g.add(0.01f, 3);
+  g.add(0.02f, 1);
+  g.add(0.5f, 1);
+  CHECK(g.tokens() == 5);
+  CHECK(g.mean() == Approx((3 * double(0.01f) + double(0.02f) + double(0.5f)) / 5));
+  // Cumulative tokens 3, 4, 5: p50 (2.5) is in the first bin, p70 (3.5) the second, p90 (4.5) the third.
+  auto p = g.percentiles({0.5, 0.7, 0.9});
+  CHECK(p[0] == double(0.01f));
+  CHECK(p[1] == double(0.02f));
+  CHECK(p[2] == double(0.5f));
+  // Gaps within 2^-15 of each other share a bin, which answers with the smaller; the bins stay few.
+  TokenGaps h;
+  for (int i = 0; i < 100000; ++i) h.add(1.0f + 1e-5f * static_cast<float>(i % 2), 1);
+  CHECK(h.bins() == 1);
+  CHECK(h.percentiles({0.99})[0] == 1.0);
+  CHECK(h.mean() == Approx(1.000005));
+}

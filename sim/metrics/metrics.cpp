@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 
 #include <fmt/format.h>
 
-#include "sim/engine/radix_sort.hpp"
 #include "sim/util/error.hpp"
 
 namespace moska {
@@ -24,6 +24,38 @@ double mean(const std::vector<double>& v) {
   return v.empty() ? 0 : s / static_cast<double>(v.size());
 }
 }  // namespace
+
+void TokenGaps::add(float gap, std::uint32_t tokens) {
+  if (tokens == 0) return;
+  std::uint32_t bits;
+  std::memcpy(&bits, &gap, sizeof bits);
+  auto [it, fresh] = bins_.try_emplace(bits >> 8, Bin{0, gap});
+  it->second.tokens += tokens;
+  if (gap < it->second.min) it->second.min = gap;
+  tokens_ += tokens;
+  weighted_ += static_cast<double>(gap) * tokens;
+}
+
+std::vector<double> TokenGaps::percentiles(const std::vector<double>& ps) const {
+  std::vector<double> out(ps.size(), 0.0);
+  if (tokens_ == 0) return out;
+  // Gaps are non-negative, so their bit patterns (and bins) sort as their values do.
+  std::vector<std::pair<std::uint32_t, Bin>> sorted(bins_.begin(), bins_.end());
+  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (std::size_t k = 0; k < ps.size(); ++k) {
+    const double target = ps[k] * static_cast<double>(tokens_);
+    double acc = 0;
+    out[k] = static_cast<double>(sorted.back().second.min);
+    for (const auto& [key, bin] : sorted) {
+      acc += static_cast<double>(bin.tokens);
+      if (acc >= target) {
+        out[k] = static_cast<double>(bin.min);
+        break;
+      }
+    }
+  }
+  return out;
+}
 
 Summary summarize(const RunResult& r, const SloSpec& slo) {
   Summary s;
@@ -64,25 +96,11 @@ Summary summarize(const RunResult& r, const SloSpec& slo) {
   s.req_tbt_p90 = pct(req_tbt, 0.9);
   s.req_tbt_p99 = pct(req_tbt, 0.99);
   // Token-weighted percentiles of the gap between consecutive tokens.
-  auto gaps = r.token_gaps;
-  radix_sort_pairs(gaps);  // = std::sort, in O(n) (millions of gaps)
-  double total = 0, weighted = 0;
-  for (auto& g : gaps) {
-    total += g.second;
-    weighted += static_cast<double>(g.first) * g.second;
-  }
-  auto wp = [&](double p) {
-    double target = p * total, acc = 0;
-    for (auto& g : gaps) {
-      acc += g.second;
-      if (acc >= target) return static_cast<double>(g.first);
-    }
-    return gaps.empty() ? 0.0 : static_cast<double>(gaps.back().first);
-  };
-  s.tbt_mean = total > 0 ? weighted / total : 0;
-  s.tbt_p50 = wp(0.5);
-  s.tbt_p90 = wp(0.9);
-  s.tbt_p99 = wp(0.99);
+  const auto tp = r.token_gaps.percentiles({0.5, 0.9, 0.99});
+  s.tbt_mean = r.token_gaps.mean();
+  s.tbt_p50 = tp[0];
+  s.tbt_p90 = tp[1];
+  s.tbt_p99 = tp[2];
   s.mean_batch = r.busy_seconds > 0 ? r.batch_seconds / r.busy_seconds : 0;
   s.max_batch = r.max_batch;
   for (const auto& p : r.pools) {

@@ -3,6 +3,7 @@
 // utilisation, iteration statistics; and the summaries and writers built from them.
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -11,6 +12,31 @@
 #include "sim/metrics/slo.hpp"
 
 namespace moska {
+
+// The token-weighted distribution of the gaps between consecutive tokens, in memory that does not
+// grow with the number of iterations: gaps are binned by the top 24 bits of their float (sign,
+// exponent and 15 mantissa bits, so a bin is 2^-15 ~ 0.003% wide); a bin keeps its token count and
+// the smallest gap it has seen, which is what a percentile returns (exact to within the bin's
+// width). The mean is exact (a running sum). A run has at most ~30 octaves x 32K bins.
+class TokenGaps {
+ public:
+  // `tokens` tokens each waited `gap` seconds since their previous token.
+  void add(float gap, std::uint32_t tokens);
+  std::uint64_t tokens() const { return tokens_; }
+  double mean() const { return tokens_ ? weighted_ / static_cast<double>(tokens_) : 0.0; }
+  // Token-weighted percentiles (p in [0, 1]), in the order asked; 0 when empty.
+  std::vector<double> percentiles(const std::vector<double>& ps) const;
+  std::size_t bins() const { return bins_.size(); }
+
+ private:
+  struct Bin {
+    std::uint64_t tokens = 0;
+    float min = 0;
+  };
+  std::unordered_map<std::uint32_t, Bin> bins_;
+  std::uint64_t tokens_ = 0;
+  double weighted_ = 0;
+};
 
 struct RequestRecord {
   std::uint64_t id = 0;
@@ -47,8 +73,8 @@ struct RunResult {
   double batch_seconds = 0;  // integral of decode batch size over busy time
   double busy_seconds = 0;   // summed over instances
   std::int64_t max_batch = 0;
-  // (gap, tokens) per iteration: every decode token of that iteration waited `gap` after its previous one.
-  std::vector<std::pair<float, std::uint32_t>> token_gaps;
+  // Every decode token of an iteration waited that iteration's duration after its previous one.
+  TokenGaps token_gaps;
   double wall_seconds = 0;
   // System-specific counters, in the order the system adds them (prefix-cache hits, KV bytes
   // moved, rejections by cause, ...): printed after the summary and written to the JSON.

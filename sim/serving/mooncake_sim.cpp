@@ -316,10 +316,10 @@ void DecodeInst::start_iteration() {
   // token (made by the prefill) includes the KV transfer tail and any wait for a decode slot.
   const TimeNs end = now + seconds_to_ns(c.seconds);
   for (std::uint32_t r : joined_) {
-    m_.out.token_gaps.push_back({static_cast<float>(ns_to_seconds(end - m_.out.requests[r].first_token)), 1u});
+    m_.out.token_gaps.add(static_cast<float>(ns_to_seconds(end - m_.out.requests[r].first_token)), 1u);
   }
   const auto steady = n - static_cast<std::int64_t>(joined_.size());
-  if (steady > 0) m_.out.token_gaps.push_back({static_cast<float>(c.seconds), static_cast<std::uint32_t>(steady)});
+  if (steady > 0) m_.out.token_gaps.add(static_cast<float>(c.seconds), static_cast<std::uint32_t>(steady));
   joined_.clear();
   m_.sim.schedule_in(seconds_to_ns(c.seconds), [this] { end_iteration(); });
 }

@@ -197,7 +197,7 @@ void Instance::start_iteration() {
   e_.out.batch_seconds += static_cast<double>(decode_count) * st.seconds;
   e_.out.busy_seconds += st.seconds;
   e_.out.max_batch = std::max(e_.out.max_batch, decode_count);
-  if (decode_count > 0) e_.out.token_gaps.push_back({static_cast<float>(st.seconds), static_cast<std::uint32_t>(decode_count)});
+  if (decode_count > 0) e_.out.token_gaps.add(static_cast<float>(st.seconds), static_cast<std::uint32_t>(decode_count));
   iter_start_ = e_.sim.now();
   e_.sim.schedule_in(seconds_to_ns(st.seconds), [this] { end_iteration(); });
 }
