@@ -422,3 +422,21 @@ TEST_CASE("token gaps: token-weighted mean and percentiles in bounded memory") {
   CHECK(h.percentiles({0.99})[0] == 1.0);
   CHECK(h.mean() == Approx(1.000005));
 }
+
+TEST_CASE("capacity: --criterion p90 judges P90 TTFT and token-level TBT; a bad criterion exits 2") {
+  auto bad = moska::test::run("capacity default --slo-ttft 2 --criterion median");
+  CHECK(bad.rc == 2);
+  CHECK(bad.out.find("--criterion") != std::string::npos);
+  // With only a TTFT bound, p90 passes a load exactly when P90 TTFT <= the bound: the capacity's
+  // own probe meets it and the next probe above misses it.
+  auto r = moska::test::run("capacity default --set requests=300 --slo-ttft 1 --criterion p90 --json");
+  REQUIRE(r.rc == 0);
+  auto j = nlohmann::json::parse(r.out);
+  REQUIRE(j["status"] == "ok");
+  CHECK(j["criterion"] == "p90");
+  const double cap = j["capacity"]["knob"].get<double>(), fails = j["capacity"]["fails_at_knob"].get<double>();
+  for (const auto& p : j["probes"]) {
+    if (p["knob"].get<double>() == cap) CHECK(p["ttft_p90_s"].get<double>() <= 1.0);
+    if (p["knob"].get<double>() == fails) CHECK(p["ttft_p90_s"].get<double>() > 1.0);
+  }
+}
