@@ -116,6 +116,7 @@ class Instance {
   bool busy_ = false;
   std::vector<std::pair<std::uint32_t, std::int64_t>> chunks_;  // this iteration's prefill chunks
   std::unique_ptr<KvStore> cache_;  // prefix cache (scheduler.prefix_caching)
+  BatchSpec batch_;                 // this iteration's work (reused)
   TimeNs iter_start_ = 0;
 
  public:
@@ -145,7 +146,13 @@ void Instance::start_iteration() {
     }
   }
   chunks_.clear();
-  BatchSpec b;
+  // One BatchSpec reused every step (its vectors keep their capacity: no allocation per step).
+  BatchSpec& b = batch_;
+  b.decode_requests = 0;
+  b.decode_kv_tokens = 0;
+  b.prefills.clear();
+  b.shared.requests = b.shared.total_chunks = b.shared.top_k = 0;
+  b.shared.groups.clear();
   b.tp = 1;  // ops are built per GPU group; TP handled by the cost function
   const std::int64_t decode_count = decoding_.count();
   std::int64_t budget = sched.max_batched_tokens - decode_count;
