@@ -19,6 +19,7 @@
 #include "sim/cli/mpi_sweep.hpp"
 #include "sim/serving/serving_sim.hpp"
 #include "sim/serving/workload_loader.hpp"
+#include "sim/util/csv.hpp"
 #include "sim/util/error.hpp"
 
 namespace moska::cli {
@@ -37,12 +38,6 @@ std::vector<std::string> split(const std::string& s, char sep) {
     start = p + 1;
   }
   return out;
-}
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
 }
 }  // namespace
 

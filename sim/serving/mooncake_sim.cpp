@@ -55,7 +55,6 @@ struct ReqState {
   std::int64_t fetch_blocks = 0;  // blocks fetched from another prefill instance
   std::int32_t fetch_from = -1;
   double occupancy_s = 0;  // how long the prefill keeps its instance (pipeline group) busy
-  double latency_s = 0;    // prefill start to first token
   TimeNs handoff_at = -1;  // earliest decode start after the prefill (layer-wise tail)
   bool fetched = true;     // remote prefix in place (or none needed)
   bool prefill_done = false, kv_delivered = false;
@@ -156,7 +155,13 @@ class Mooncake {
   double fetch_bytes = 0, kv_sent_bytes = 0, store_load_bytes = 0;
 
   // Prefill of `n_new` tokens after `past` cached ones on one pipeline group: (occupancy, latency).
-  std::pair<double, double> prefill_time(std::int64_t n_new, std::int64_t past) const;
+  // Prefill of `n_new` tokens after `past` cached ones on one pipeline group: how long it keeps the
+  // group busy, how long until its first token, and the work it does (whole group).
+  struct PrefillCost {
+    double occupancy = 0, latency = 0, flops = 0, bytes = 0;
+  };
+  PrefillCost prefill_cost(std::int64_t n_new, std::int64_t past) const;
+  mutable BatchSpec scratch_;  // one prompt, reused by prefill_cost (no allocation per call)
   double decode_step_s(std::int64_t count, std::int64_t kv) const {
     if (count == 0) return 0;
     BatchSpec b;
@@ -231,19 +236,16 @@ void PrefillInst::try_start() {
     // Evicted since the Conductor looked: prefill the part that is gone.
     s.cached = std::min(s.cached, lk.prefix_blocks * m_.B);
   }
-  auto [occ, lat] = m_.prefill_time(q.input_tokens - s.cached, s.cached);
-  occ = std::max(occ, load_s);
-  lat = std::max(lat, load_s);
+  const auto pc = m_.prefill_cost(q.input_tokens - s.cached, s.cached);
+  const double occ = std::max(pc.occupancy, load_s);
+  const double lat = std::max(pc.latency, load_s);
   m_.prefilled_tokens += q.input_tokens - s.cached;
   busy_until_ = now + seconds_to_ns(occ);
   busy_s += occ;
   auto& pool = m_.out.pools[0];
   pool.busy_s += occ * m_.cpp;
-  BatchSpec b;
-  b.prefills.push_back({q.input_tokens - s.cached, s.cached});
-  auto c = m_.pcm.cost(b);
-  pool.flops += c.flops[0];
-  pool.bytes += c.bytes[0];
+  pool.flops += pc.flops;
+  pool.bytes += pc.bytes;
   const double held = m_.pcm.fixed_bytes() + static_cast<double>(q.input_tokens) * m_.pcm.kv_held_per_token() / m_.cpp;
   pool.mem_byte_seconds += (held - m_.pcm.fixed_bytes()) * lat * m_.cpp;
   pool.peak_mem_fraction = std::max(pool.peak_mem_fraction, held / m_.pcm.instance_hbm_bytes());
@@ -418,15 +420,18 @@ Mooncake::Mooncake(const Scenario& scenario, const std::vector<Request>& request
   }
 }
 
-std::pair<double, double> Mooncake::prefill_time(std::int64_t n_new, std::int64_t past) const {
+Mooncake::PrefillCost Mooncake::prefill_cost(std::int64_t n_new, std::int64_t past) const {
+  PrefillCost pc;
   auto one = [&](std::int64_t n, std::int64_t p) {
-    BatchSpec b;
-    b.prefills.push_back({n, p});
-    return pcm.cost(b).seconds;
+    scratch_.prefills.assign(1, PrefillSeq{n, p});
+    const auto c = pcm.cost(scratch_);
+    pc.flops += c.flops[0];
+    pc.bytes += c.bytes[0];
+    return c.seconds;
   };
   if (cpp == 1) {
-    double t = one(n_new, past);
-    return {t, t};
+    pc.occupancy = pc.latency = one(n_new, past);
+    return pc;
   }
   // Chunked pipeline parallelism: the group's `cpp` instances each run 1/cpp of the layers; the
   // prompt's chunks flow through them. The bottleneck stage is busy sum(t_c)/cpp; the last chunk
@@ -439,7 +444,9 @@ std::pair<double, double> Mooncake::prefill_time(std::int64_t n_new, std::int64_
     mx = std::max(mx, t);
   }
   const double stage = 1.0 / static_cast<double>(cpp);
-  return {sum * stage, sum * stage + (cpp - 1) * (mx * stage + nic_latency_s)};
+  pc.occupancy = sum * stage;
+  pc.latency = sum * stage + (cpp - 1) * (mx * stage + nic_latency_s);
+  return pc;
 }
 
 double Mooncake::survives(double made, double ahead) const {
@@ -511,7 +518,7 @@ void Mooncake::on_arrival(std::size_t i) {
     lk.prefix_blocks += fetched;
     lk.per_tier[static_cast<int>(KvTier::dram)] += fetched;
     const std::int64_t c = cached_of(lk.prefix_blocks);
-    return std::max(prefill_time(q.input_tokens - c, c).second, P[static_cast<std::size_t>(p)]->store.load_time_s(lk));
+    return std::max(prefill_cost(q.input_tokens - c, c).latency, P[static_cast<std::size_t>(p)]->store.load_time_s(lk));
   };
   int pick = 0;
   double pick_ttft = 0;
@@ -592,9 +599,8 @@ void Mooncake::on_arrival(std::size_t i) {
   ++di.incoming;
   di.incoming_kv += q.input_tokens;
   di.incoming_reserve += reserve;
-  auto [occ, lat] = prefill_time(q.input_tokens - s.cached, s.cached);
-  s.occupancy_s = occ;
-  s.latency_s = lat;
+  const auto pc = prefill_cost(q.input_tokens - s.cached, s.cached);
+  s.occupancy_s = pc.occupancy;
   local_hit_tokens += cached_of(lb);
   if (pick_fetch > 0) {
     // Fetch the missing prefix blocks from the instance holding them over its NIC; they are then

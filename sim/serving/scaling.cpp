@@ -7,6 +7,7 @@
 
 #include "sim/serving/cluster_model.hpp"
 #include "sim/systems/system.hpp"
+#include "sim/util/csv.hpp"
 #include "sim/util/error.hpp"
 
 namespace moska {
@@ -117,12 +118,6 @@ ScalingRow analyse(const Scenario& base, const std::string& name, const ScalingO
 }
 
 std::string num(double x) { return fmt::format("{}", x); }
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
-}
 
 }  // namespace
 
