@@ -49,7 +49,7 @@ WARMUP = 3
 ALL_FAMILIES = ["ceilings", "composite", "attn_decode", "attn_shared", "attn_prefill",
                 "gemm", "elementwise", "router", "merge",
                 "cudnn_attn", "eager_prefill", "attn_partial", "kv_gather", "attn_decode_lse", "merge_fast",
-                "fp8_attn", "fp8_quant", "moe", "composite_ext", "flex"]
+                "fp8_attn", "fp8_quant", "moe", "composite_ext", "flex", "collectives"]
 
 # --------------------------------------------------------------------------- state
 T0 = time.time()
@@ -1043,7 +1043,7 @@ if triton is not None:
                       OUT, sout_b, OUTL, H,
                       G: tl.constexpr, HAS1: tl.constexpr, HASL: tl.constexpr, D: tl.constexpr,
                       BLOCK_H: tl.constexpr):
-        b = tl.program_id(0)
+        b = tl.program_id(0).to(tl.int64)
         hb = tl.program_id(1)
         h = hb * BLOCK_H + tl.arange(0, BLOCK_H)
         hm = h < H
@@ -1088,7 +1088,7 @@ if triton is not None:
         h = pid_zh % Hkv
         rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
         rd = tl.arange(0, D)
-        q = tl.load(Q + z * sqz + h * sqh + rm[:, None] * sqm + rd[None, :], mask=rm[:, None] < M, other=0.0)
+        q = tl.load(Q + z.to(tl.int64) * sqz + h * sqh + rm[:, None] * sqm + rd[None, :], mask=rm[:, None] < M, other=0.0)
         if QK8:
             q = q.to(tl.float8e4nv)
         n0 = pid_s * n_split
@@ -1096,8 +1096,8 @@ if triton is not None:
         m_i = tl.full([BLOCK_M], -1.0e30, tl.float32)
         l_i = tl.zeros([BLOCK_M], tl.float32)
         acc = tl.zeros([BLOCK_M, D], tl.float32)
-        kb = K + z * skz + h * skh
-        vb = V + z * svz + h * svh
+        kb = K + z.to(tl.int64) * skz + h.to(tl.int64) * skh      # int64: a KV tensor can exceed 2^31 elements
+        vb = V + z.to(tl.int64) * svz + h.to(tl.int64) * svh
         for start in range(n0, n1, BLOCK_N):
             rn = start + tl.arange(0, BLOCK_N)
             nm = rn < n1
@@ -1119,9 +1119,9 @@ if triton is not None:
             m_i = m_new
         o = acc * v_scale / l_i[:, None]
         lse = (m_i + tl.log2(l_i)) * 0.6931471805599453
-        tl.store(O + pid_s * sos + z * soz + h * soh + rm[:, None] * som + rd[None, :], o.to(O.dtype.element_ty),
+        tl.store(O + pid_s.to(tl.int64) * sos + z.to(tl.int64) * soz + h * soh + rm[:, None] * som + rd[None, :], o.to(O.dtype.element_ty),
                  mask=rm[:, None] < M)
-        tl.store(LSE + pid_s * sls + z * slz + h * slh + rm, lse, mask=rm < M)
+        tl.store(LSE + pid_s.to(tl.int64) * sls + z.to(tl.int64) * slz + h * slh + rm, lse, mask=rm < M)
 
 
 SMS = 132
@@ -1798,8 +1798,11 @@ class ModelX(Model):
         v = qkv[:, nqk:].view(T, self.HKV, self.D)
         return qk, v
 
+    ar = None   # a TP all-reduce (collectives family), applied after o and down
+
     def post(self, x, attn, Lw):
-        x = x + self.lin(attn, Lw["wo"])
+        y = self.lin(attn, Lw["wo"])
+        x = x + (self.ar(y) if self.ar else y)
         h = rmsnorm(x, Lw["n2"])
         if self.E:
             logits = torch.matmul(h, Lw["wg"].t())
@@ -1809,7 +1812,8 @@ class ModelX(Model):
             y = grouped_mm(silu_mul(gu), Lw["w2"].transpose(1, 2), offs)
             return x + moe_combine(y, order, w)
         gu = self.lin(h, Lw["wgu"])
-        return x + self.lin(silu_mul(gu), Lw["wd"])
+        y = self.lin(silu_mul(gu), Lw["wd"])
+        return x + (self.ar(y) if self.ar else y)
 
     def head(self, x):
         return self.lin(rmsnorm(x, self.nf), self.lm)
@@ -2162,6 +2166,175 @@ def fam_composite_ext(quick):
     return CEXT.n
 
 
+# --------------------------------------------------------------------------- collectives (2+ GPUs)
+COLL_SIZES = [1 << s for s in range(12, 30)]   # 4 KiB .. 512 MiB
+
+
+def _coll_worker(rank, world, out_dir, quick, deadline_left, port):
+    import torch.distributed as dist
+    os.environ.setdefault("NCCL_NVLS_ENABLE", "0")
+    os.environ.setdefault("TORCH_SYMM_MEM_DISABLE_MULTICAST", "1")
+    os.environ.setdefault("NVSHMEM_DISABLE_NVLS", "1")
+    torch.cuda.set_device(rank)
+    dist.init_process_group("nccl", init_method="tcp://127.0.0.1:%d" % port, rank=rank, world_size=world,
+                            device_id=torch.device("cuda", rank))
+    t_start = time.time()
+    dev = "cuda:%d" % rank
+    rows = []
+    sizes = COLL_SIZES if not quick else [1 << 12, 1 << 22, 1 << 27]
+
+    def op_fn(op, nbytes):
+        n = nbytes // 2
+        if op == "all_reduce":
+            x = torch.randn(n, dtype=BF16, device=dev)
+            return lambda: dist.all_reduce(x)
+        if op == "all_gather":
+            x = torch.randn(n // world, dtype=BF16, device=dev)
+            y = torch.empty(n, dtype=BF16, device=dev)
+            return lambda: dist.all_gather_into_tensor(y, x)
+        if op == "reduce_scatter":
+            x = torch.randn(n, dtype=BF16, device=dev)
+            y = torch.empty(n // world, dtype=BF16, device=dev)
+            return lambda: dist.reduce_scatter_tensor(y, x)
+        if op == "all_to_all":
+            x = torch.randn(n, dtype=BF16, device=dev)
+            y = torch.empty(n, dtype=BF16, device=dev)
+            return lambda: dist.all_to_all_single(y, x)
+        if op == "sendrecv":   # ring exchange: each rank sends n bytes to the next and receives from the previous
+            x = torch.randn(n, dtype=BF16, device=dev)
+            y = torch.empty(n, dtype=BF16, device=dev)
+            nxt, prv = (rank + 1) % world, (rank - 1) % world
+
+            def f():
+                reqs = dist.batch_isend_irecv([dist.P2POp(dist.isend, x, nxt), dist.P2POp(dist.irecv, y, prv)])
+                for r_ in reqs:
+                    r_.wait()
+            return f
+        raise ValueError(op)
+
+    for op in ("all_reduce", "all_gather", "reduce_scatter", "sendrecv", "all_to_all"):
+        for nb in sizes:
+            if time.time() - t_start > deadline_left:
+                break
+            try:
+                fn = op_fn(op, nb)
+                for _ in range(3):
+                    fn()
+                torch.cuda.synchronize()
+                dist.barrier()
+                s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                s.record()
+                fn()
+                e.record()
+                torch.cuda.synchronize()
+                est = s.elapsed_time(e) * 1000.0
+                k = int(max(2, min(20, 4000.0 / max(est, 1.0))))
+                st = torch.cuda.Stream()
+                st.wait_stream(torch.cuda.current_stream())
+                with torch.cuda.stream(st):
+                    fn()
+                torch.cuda.current_stream().wait_stream(st)
+                torch.cuda.synchronize()
+                g = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(g):
+                    for _ in range(k):
+                        fn()
+                torch.cuda.synchronize()
+                dist.barrier()
+                ts = []
+                for i in range(12):
+                    g.replay()   # warm
+                    torch.cuda.synchronize()
+                    dist.barrier()
+                    s.record()
+                    g.replay()
+                    e.record()
+                    torch.cuda.synchronize()
+                    ts.append(s.elapsed_time(e) * 1000.0 / k)
+                ts.sort()
+                t = ts[len(ts) // 2]
+                tt = torch.tensor([t], device=dev)
+                dist.all_reduce(tt, op=dist.ReduceOp.MAX)
+                rows.append((op, world, nb, float(tt.item()), "graph%d" % k))
+                del g
+            except Exception as exc:
+                rows.append((op, world, nb, -1.0, "FAIL " + str(exc).splitlines()[0][:120].replace(",", ";")))
+    if rank == 0:
+        with open(os.path.join(out_dir, "collectives.csv"), "w") as f:
+            f.write("op,ranks,bytes,time_us,method\n")
+            for r_ in rows:
+                if r_[3] > 0:
+                    f.write("%s,%d,%d,%.3f,%s\n" % (r_[0], r_[1], r_[2], r_[3], r_[4]))
+        with open(os.path.join(out_dir, "collectives_failures.txt"), "w") as f:
+            for r_ in rows:
+                if r_[3] <= 0:
+                    f.write("%s,%d,%s\n" % (r_[0], r_[2], r_[4]))
+    # ---- a whole Llama-3.1-70B TP step: each rank its shard, NCCL all-reduces after o and down (in the graph)
+    tp_rows = []
+    if not quick and time.time() - t_start < deadline_left - 20:
+        try:
+            global ONES_I32
+            ONES_I32 = torch.ones(1 << 20, dtype=torch.int32, device=dev)
+            global DEV
+            DEV = dev
+            model = ModelX(L=80, H=8192, HQ=64 // world, HKV=8 // world, D=128, FF=28672 // world, V=128256 // world)
+            model.ar = lambda y: (dist.all_reduce(y), y)[1]
+            free, _ = torch.cuda.mem_get_info()
+            pool = Pool(int(min(40 * GiB, free - 10 * GiB)))
+            for (b, cx) in ((1, 4096), (16, 4096), (64, 4096), (0, 2048)):
+                if time.time() - t_start > deadline_left:
+                    break
+                if b > 0:
+                    kv, mode = kv_views_x(model, pool, b, cx, 40 * GiB)
+                    tok = torch.randint(0, model.V, (b,), device=dev)
+                    cos, sin = rnd(b, 1, 64), rnd(b, 1, 64)
+                    fn = lambda: model.decode(tok, kv, cx, cos, sin)
+                else:
+                    tok = torch.randint(0, model.V, (cx,), device=dev)
+                    cos, sin = rnd(cx, 1, 64), rnd(cx, 1, 64)
+                    fn = lambda: model.prefill(tok, cos, sin)
+                dist.barrier()
+                tg, te = time_composite(fn)
+                tt = torch.tensor([tg, te], device=dev)
+                dist.all_reduce(tt, op=dist.ReduceOp.MAX)
+                tp_rows.append((b, cx, float(tt[0]), float(tt[1])))
+        except Exception as exc:
+            traceback.print_exc()
+            tp_rows.append((-1, 0, 0, str(exc).splitlines()[0][:200]))
+        if rank == 0:
+            with open(os.path.join(out_dir, "composite_tp.csv"), "w") as f:
+                f.write("kind,model,backend,dtype,kv_dtype,tp,batch,ctx,prefill,shared,chunk,sparsity,recompute,merge,"
+                        "time_us,time_us_eager\n")
+                for (b, cx, tg, te) in tp_rows:
+                    if b < 0:
+                        continue
+                    if b > 0:
+                        f.write("decode,llama-3.1-70b,flash2,bf16,bf16,%d,%d,%d,0,0,0,0,0,-,%.3f,%.3f\n" % (world, b, cx, tg, te))
+                    else:
+                        f.write("prefill,llama-3.1-70b,flash2,bf16,bf16,%d,1,0,%d,0,0,0,0,-,%.3f,%.3f\n" % (world, cx, tg, te))
+            log("tp rows:", tp_rows)
+    dist.destroy_process_group()
+
+
+def fam_collectives(quick):
+    """NCCL collectives over all visible GPUs (one process each), inside CUDA graphs: all_reduce, all_gather,
+    reduce_scatter, sendrecv (ring exchange), all_to_all at 4 KiB..512 MiB; then a whole Llama-3.1-70B TP step."""
+    import torch.multiprocessing as mp
+    world = torch.cuda.device_count()
+    if world < 2:
+        raise RuntimeError("collectives need 2+ GPUs (found %d)" % world)
+    left = (DEADLINE - (time.time() - T0)) if DEADLINE else 400
+    mp.spawn(_coll_worker, args=(world, OUT, quick, left, 29511), nprocs=world, join=True)
+    note("collectives", "impl", "torch.distributed NCCL, one process per GPU, bf16; bytes: all_reduce = the tensor on each "
+         "rank; all_gather = the gathered output; reduce_scatter = the input; sendrecv = what each rank sends to the next "
+         "while receiving from the previous (batch_isend_irecv); all_to_all = each rank's whole buffer. k calls captured "
+         "back to back in one CUDA graph (k = 2..20), time = median over 12 replays / k, max over ranks. "
+         "NCCL_NVLS_ENABLE=0 (NVLink SHARP off). composite_tp.csv: Llama-3.1-70B, each rank its TP shard, NCCL "
+         "all_reduce after o and down in the graph (time = max over ranks)")
+    note("collectives", "nccl", ".".join(str(v) for v in torch.cuda.nccl.version()))
+    return world
+
+
 # --------------------------------------------------------------------------- FP8 variant and new checks
 FP8_CHOSEN = False
 
@@ -2288,7 +2461,7 @@ def checks_new():
         lse = torch.stack(ls_).float()
         ro, _ = ref_attn(q, k, v)
         out = merge_parts_fast(o, lse)
-        r = {"parts": rel(out, ro[:, :, 0])}
+        r = {"parts": rel(out, ro[:, :, 0]), "reference_parts": rel(lse_merge(o, lse, 0), ro[:, :, 0])}
         # the fused MoSKA form: unique partial [B,Hkv,g,d] + shared rows of [N,Hkv,Qc*g,d] by index
         Bq, Hk, g, N, Qc, topk = 4, 8, 4, 8, 2, 4     # B*topk = N*Qc
         qf = rnd(Bq, Hk, g, d)
@@ -2318,10 +2491,8 @@ def checks_new():
             chunks = [(r_ * topk + j) % N for j in range(topk)]
             kk = torch.cat([ku[r_]] + [ks[c] for c in chunks], 1)
             vv = torch.cat([vu[r_]] + [vs[c] for c in chunks], 1)
-            ro, _ = ref_attn(qf[r_], kk, vv)
-            refs.append(ro)
+            refs.append(ref_attn(qf[r_], kk, vv)[0])
         r["moska_fused"] = rel(out.view(Bq, Hk, g, d), torch.stack(refs))
-        r["reference_parts"] = rel(lse_merge(o, lse, 0), ro[:, :, 0])
         return r
     run("merge_fast_relerr", merge_checks)
 
@@ -2486,6 +2657,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--checks", action="store_true", help="run the float64 correctness checks (as --quick does) first")
     ap.add_argument("--families", default=",".join(ALL_FAMILIES),
                     help="comma-separated families, run in the order given")
     ap.add_argument("--deadline-s", type=float, default=None,
@@ -2527,11 +2699,26 @@ def main():
                    "iteration captured in a CUDA graph (time_us, median of replays) and eager (time_us_eager)."
                    % (WARMUP, GRAPH_EAGER_US, GRAPH_CALLS, GRAPH_CALLS, GRAPH_CALLS)),
     })
+    prev = os.path.join(OUT, "meta.json")
+    if os.path.exists(prev):  # an earlier run into the same --out: keep its notes and timings
+        try:
+            with open(prev) as fh:
+                old = json.load(fh)
+            NOTES.update(old.get("notes", {}))
+            ATTN_NOTES.update(old.get("attention_backends", {}))
+            META["family_seconds"] = old.get("family_seconds", {})
+            for k in ("checks", "checks_new"):
+                if k in old:
+                    META[k] = old[k]
+            META["earlier_runs"] = old.get("earlier_runs", []) + [{"date_utc": old.get("date_utc"),
+                                                                  "families_run": old.get("families_run")}]
+        except Exception as exc:
+            log("could not read the earlier meta.json:", exc)
     log("GPU %s, %d SMs, L2 %d B, mem %.1f GiB, torch %s cuda %s" % (props.name, props.multi_processor_count, L2,
                                                                    props.total_memory / GiB, torch.__version__,
                                                                    torch.version.cuda))
     write_meta()
-    if args.quick:
+    if args.quick or args.checks:
         META["checks"] = checks()
         write_meta()
         META["checks_new"] = checks_new()
@@ -2542,7 +2729,7 @@ def main():
              "cudnn_attn": fam_cudnn_attn, "eager_prefill": fam_eager_prefill, "attn_partial": fam_attn_partial,
              "kv_gather": fam_kv_gather, "attn_decode_lse": fam_attn_decode_lse, "merge_fast": fam_merge_fast,
              "fp8_attn": fam_fp8_attn, "fp8_quant": fam_fp8_quant, "moe": fam_moe, "composite_ext": fam_composite_ext,
-             "flex": fam_flex}
+             "flex": fam_flex, "collectives": fam_collectives}
     timing = {}
     for f in fams:
         if f in ("composite", "gemm", "composite_ext", "fp8_attn", "moe"):
