@@ -116,14 +116,14 @@ PredictResult predict(const PredictRequest& req) {
     row("vllm", "each request holds and reads its own copy of the shared KV", per_req,
         unique + shared_kv_once * static_cast<double>(req.batch));
     row("prefix-cache", "shared KV stored once, read once per request", per_req, unique + shared_kv_once);
-    BatchSpec sparse = b;
-    sparse.shared = {};
-    sparse.decode_kv_tokens = b.decode_kv_tokens + req.batch * k * C;
-    row("sparse", "top-k chunks per request, read per request (Quest/MoBA)", sparse, unique + shared_kv_once);
     BatchSpec cascade = b;
     cascade.shared = balanced_routing(req.batch, n, n, C);
     row("cascade", "all chunks, queries batched per chunk (Hydragen/FlashInfer cascade)", cascade,
         unique + shared_kv_once);
+    BatchSpec sparse = b;
+    sparse.shared = {};
+    sparse.decode_kv_tokens = b.decode_kv_tokens + req.batch * k * C;
+    row("sparse", "top-k chunks per request, read per request (Quest/MoBA)", sparse, unique + shared_kv_once);
     row("moska", "top-k chunks, queries batched per chunk", b, unique + shared_kv_once);
   }
   return r;

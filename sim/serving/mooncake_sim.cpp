@@ -246,9 +246,9 @@ void PrefillInst::try_start() {
   pool.busy_s += occ * m_.cpp;
   pool.flops += pc.flops;
   pool.bytes += pc.bytes;
-  const double held = m_.pcm.fixed_bytes() + static_cast<double>(q.input_tokens) * m_.pcm.kv_held_per_token() / m_.cpp;
-  pool.mem_byte_seconds += (held - m_.pcm.fixed_bytes()) * lat * m_.cpp;
-  pool.peak_mem_fraction = std::max(pool.peak_mem_fraction, held / m_.pcm.instance_hbm_bytes());
+  const double kv_held = static_cast<double>(q.input_tokens) * m_.pcm.kv_held_per_token() / m_.cpp;
+  pool.mem_byte_seconds += kv_held * lat * m_.cpp;
+  pool.peak_mem_fraction = std::max(pool.peak_mem_fraction, (m_.pcm.fixed_bytes() + kv_held) / m_.pcm.instance_hbm_bytes());
   // KV of the whole prompt goes to the decode instance: streamed layer by layer from the prefill
   // start (it cannot finish before the last layer is computed), or sent after the prefill.
   const double kv_bytes = static_cast<double>(q.input_tokens) * m_.kv_bytes_tok;
@@ -307,9 +307,9 @@ void DecodeInst::start_iteration() {
   pool.busy_s += c.seconds;
   pool.flops += c.flops[0];
   pool.bytes += c.bytes[0];
-  const double mem = m_.dcm.fixed_bytes() + static_cast<double>(reserved_) * m_.dcm.kv_held_per_token();
-  pool.mem_byte_seconds += (mem - m_.dcm.fixed_bytes()) * c.seconds;
-  pool.peak_mem_fraction = std::max(pool.peak_mem_fraction, mem / m_.dcm.instance_hbm_bytes());
+  const double kv_bytes = static_cast<double>(reserved_) * m_.dcm.kv_held_per_token();
+  pool.mem_byte_seconds += kv_bytes * c.seconds;
+  pool.peak_mem_fraction = std::max(pool.peak_mem_fraction, (m_.dcm.fixed_bytes() + kv_bytes) / m_.dcm.instance_hbm_bytes());
   const auto n = running_.count();
   m_.out.batch_seconds += static_cast<double>(n) * c.seconds;
   m_.out.busy_seconds += c.seconds;

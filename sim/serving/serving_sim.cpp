@@ -118,9 +118,6 @@ class Instance {
   std::unique_ptr<KvStore> cache_;  // prefix cache (scheduler.prefix_caching)
   BatchSpec batch_;                 // this iteration's work (reused)
   TimeNs iter_start_ = 0;
-
- public:
-  double busy_s_ = 0;
 };
 
 void Instance::start_iteration() {
@@ -191,16 +188,16 @@ void Instance::start_iteration() {
   pool.bytes += st.bytes[0];
   // A disaggregated unique pool is one logical instance standing for all its TP groups.
   pool.busy_s += st.seconds * (e_.sys.disaggregated ? e_.cluster.unique_groups() : 1);
-  busy_s_ += st.seconds;
   if (e_.sys.disaggregated) {
     auto& sp = e_.out.pools[1];
     sp.flops += st.flops[1];
     sp.bytes += st.bytes[1];
     sp.busy_s += st.seconds * e_.cluster.shared_groups();
   }
-  double mem = fixed_bytes_ + static_cast<double>(reserved_) * e_.cluster.kv_held_per_token();
-  pool.mem_byte_seconds += mem * st.seconds;
-  pool.peak_mem_fraction = std::max(pool.peak_mem_fraction, mem / hbm_bytes_);
+  // HBM in use: the KV reserved now for this step (weights and shared KV count for the whole run, at its end).
+  const double kv_bytes = static_cast<double>(reserved_) * e_.cluster.kv_held_per_token();
+  pool.mem_byte_seconds += kv_bytes * st.seconds;
+  pool.peak_mem_fraction = std::max(pool.peak_mem_fraction, (fixed_bytes_ + kv_bytes) / hbm_bytes_);
   e_.out.batch_seconds += static_cast<double>(decode_count) * st.seconds;
   e_.out.busy_seconds += st.seconds;
   e_.out.max_batch = std::max(e_.out.max_batch, decode_count);
@@ -350,10 +347,8 @@ RunResult Engine::run() {
     sim.run();
   }
   out.sim_seconds = ns_to_seconds(sim.now());
-  // Idle instances still hold their weights (and shared KV): count them in the memory integral.
-  for (const auto& inst : instances_) {
-    out.pools[0].mem_byte_seconds += inst->fixed_bytes() * std::max(0.0, out.sim_seconds - inst->busy_s_);
-  }
+  // Every instance holds its weights (and shared KV) the whole run.
+  out.pools[0].mem_byte_seconds += cluster.fixed_bytes() * static_cast<double>(instances_.size()) * out.sim_seconds;
   if (sys.disaggregated) {
     double shared_bytes = static_cast<double>(shared_tokens) * model.kv_bytes_per_token(sc.precision.kv);
     out.pools[1].mem_byte_seconds = shared_bytes * out.sim_seconds;
