@@ -6,13 +6,11 @@
 #include <fmt/format.h>
 
 #include "sim/cli/commands.hpp"
-#include "sim/serving/scaling.hpp"
+#include "sim/cli/overrides.hpp"
+#include "sim/analysis/scaling.hpp"
 #include "sim/util/error.hpp"
 
 namespace moska::cli {
-
-nlohmann::json scenario_json_with_overrides(const std::string& name, const std::vector<std::string>& sets,
-                                            std::string& where, std::filesystem::path& base);
 
 void add_scaling(CLI::App& app, int& result) {
   auto* cmd = app.add_subcommand(
@@ -41,7 +39,7 @@ void add_scaling(CLI::App& app, int& result) {
     std::string where;
     std::filesystem::path base;
     auto j = scenario_json_with_overrides(o->scenario, o->sets, where, base);
-    Scenario sc = parse_scenario(j, where, base);
+    Scenario sc = parse_scenario_for_systems(j, where, base);
     ScalingOptions opt;
     double v = 0;
     if (!parse_scaled_number(o->ctx, v) || v < 1 || v != static_cast<double>(static_cast<std::int64_t>(v))) {
@@ -73,7 +71,7 @@ void add_scaling(CLI::App& app, int& result) {
     if (!o->csv.empty()) {
       std::ofstream f(o->csv);
       if (!f) throw InputError(fmt::format("--csv {}: cannot write file", o->csv));
-      auto cols = scaling_csv_columns();
+      auto cols = scaling_csv_columns(r);
       for (std::size_t i = 0; i < cols.size(); ++i) f << (i ? "," : "") << cols[i];
       f << "\n";
       for (const auto& row : scaling_csv_rows(r)) {

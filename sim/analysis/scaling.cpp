@@ -1,121 +1,16 @@
-#include "sim/serving/scaling.hpp"
+#include "sim/analysis/scaling.hpp"
 
 #include <algorithm>
 #include <memory>
 
 #include <fmt/format.h>
 
-#include "sim/serving/cluster_model.hpp"
-#include "sim/systems/system.hpp"
 #include "sim/util/csv.hpp"
 #include "sim/util/error.hpp"
 
 namespace moska {
 
 namespace {
-
-const std::vector<std::string>& default_systems() {
-  static const std::vector<std::string> s = {"vllm", "prefix-cache", "cascade", "sparse", "moska", "moska-disagg"};
-  return s;
-}
-
-bool is_baseline(const std::string& name) {
-  return name == "vllm" || name == "prefix-cache" || name == "cascade" || name == "sparse";
-}
-
-// GPUs of the pools a system would use, from the scenario alone (for rows that do not fit).
-int scenario_gpus(const Scenario& sc, const SystemTraits& sys) {
-  int n = 0;
-  for (const auto& p : sc.pools) {
-    bool used = sys.disaggregated ? (p.role == "unique" || p.role == "shared") : p.role == "serve";
-    if (used) n += p.instances * p.tp;
-  }
-  return n;
-}
-
-ScalingRow analyse(const Scenario& base, const std::string& name, const ScalingOptions& opt) {
-  ScalingRow row;
-  row.system = name;
-  const SystemTraits& traits = find_system(name);  // unknown names are input errors, not "does not fit"
-  Scenario sc = base;
-  sc.system = name;
-  row.gpus = scenario_gpus(sc, traits);
-  std::unique_ptr<ClusterModel> cm;
-  try {
-    cm = std::make_unique<ClusterModel>(sc);
-  } catch (const InputError& e) {
-    row.why = e.what();
-    return row;
-  }
-  const SystemTraits& sys = cm->system();
-  const double kv_tok = cm->model().kv_bytes_per_token(cm->precision().kv);
-  const std::int64_t shared = cm->shared_tokens();
-  const bool own_copy = shared > 0 && sys.storage == SharedStorage::per_request;
-
-  // What a request holds and what its decode reads itself (as the serving loop's SeqState does):
-  // vllm holds and reads its own copy of the shared context; prefix-cache and sparse read the one
-  // stored copy (all of it / its top-k chunks) per request; batched systems read it in the shared
-  // launches instead. Every request attends the shared context (attach_fraction is not applied).
-  row.tokens_per_request = opt.ctx + (own_copy ? shared : 0) + cm->recompute_tokens();
-  std::int64_t extra = own_copy ? shared : (shared > 0 && !sys.batched() ? cm->attended_shared() : 0);
-  row.read_per_request = opt.ctx + extra;
-
-  row.logical_instances = cm->logical_instances();
-  row.kv_groups = sys.disaggregated ? cm->unique_groups() : 1;
-  // A request's KV lives on one TP group: whole requests per group.
-  const std::int64_t per_group_capacity = cm->capacity_tokens() / row.kv_groups;
-  const std::int64_t per_instance = per_group_capacity / row.tokens_per_request * row.kv_groups;
-  row.capacity_tokens = cm->capacity_tokens() * row.logical_instances;
-  row.batch_capability = per_instance * row.logical_instances;
-  if (per_instance == 0) {
-    row.why = fmt::format("one request holds {} KV tokens but a TP group has room for {} (after weights{})",
-                          row.tokens_per_request, per_group_capacity,
-                          shared > 0 && sys.storage == SharedStorage::once_per_instance ? " and the shared KV" : "");
-    return row;
-  }
-  std::int64_t b = per_instance;
-  if (opt.max_batch > 0 && b > opt.max_batch) {
-    b = opt.max_batch;
-    row.capped = true;
-  }
-  row.fits = true;
-  row.batch = b * row.logical_instances;
-
-  // One decode step of the full batch on one logical instance.
-  BatchSpec batch;
-  batch.decode_requests = b;
-  batch.decode_kv_tokens = b * row.read_per_request;
-  if (sys.batched() && cm->router()) batch.shared = cm->router()->route(b);
-  IterStats st = cm->cost(batch);
-  row.step_s = st.seconds;
-  row.tokens_per_s = static_cast<double>(row.batch) / st.seconds;
-  row.gpus = 0;
-  auto pools = cm->pool_stats();
-  for (std::size_t i = 0; i < pools.size() && i < 2; ++i) {
-    const auto& p = pools[i];
-    ScalingPool sp;
-    sp.name = p.name;
-    sp.role = p.role;
-    sp.hw = p.hw;
-    sp.gpus = p.gpus;
-    // Pool 0's work is one logical instance's; its instances all run the same step.
-    double mult = i == 0 ? static_cast<double>(row.logical_instances) : 1.0;
-    sp.flops = st.flops[i] * mult;
-    sp.bytes = st.bytes[i] * mult;
-    sp.mfu = sp.flops / (st.seconds * p.gpus * p.peak_flops_per_gpu);
-    sp.hbm_bw_util = sp.bytes / (st.seconds * p.gpus * p.hbm_bw_per_gpu);
-    if (i == 0) {
-      double held = cm->fixed_bytes() + static_cast<double>(b) * static_cast<double>(row.tokens_per_request) * kv_tok;
-      sp.hbm_capacity_util = held / cm->instance_hbm_bytes();
-    } else {
-      sp.hbm_capacity_util = static_cast<double>(shared) * kv_tok / (p.gpus * p.hbm_bytes_per_gpu);
-    }
-    row.gpus += p.gpus;
-    row.pools.push_back(sp);
-  }
-  row.tokens_per_s_per_gpu = row.tokens_per_s / row.gpus;
-  return row;
-}
 
 std::string num(double x) { return fmt::format("{}", x); }
 
@@ -124,7 +19,12 @@ std::string num(double x) { return fmt::format("{}", x); }
 ScalingResult scaling_analysis(const Scenario& sc, const ScalingOptions& opt) {
   if (opt.ctx < 1) throw InputError("--ctx: expected an integer >= 1 (unique KV tokens per request)");
   if (opt.max_batch < 0) throw InputError("--max-batch: expected an integer >= 0 (0 = no cap)");
-  const auto& names = opt.systems.empty() ? default_systems() : opt.systems;
+  std::vector<std::string> names = opt.systems;
+  if (names.empty()) {
+    for (const System* s : all_systems()) {
+      if (s->compared_by_default()) names.emplace_back(s->name());
+    }
+  }
   for (const auto& n : names) find_system(n);
   if (!opt.baseline.empty()) {
     find_system(opt.baseline);
@@ -139,24 +39,25 @@ ScalingResult scaling_analysis(const Scenario& sc, const ScalingOptions& opt) {
   r.chunk_tokens = sc.shared.chunk_tokens;
   r.sparsity = sc.shared.sparsity;
   r.shared_tokens = sc.shared.tokens;
-  for (const auto& n : names) r.rows.push_back(analyse(sc, n, opt));
+  for (const auto& n : names) r.rows.push_back(find_system(n).scaling_row(sc, opt));
 
+  // The baseline: the one asked for, else the fitting row whose system is the most preferred
+  // baseline (vllm first), the first such row on a tie.
   const ScalingRow* base = nullptr;
-  auto find_row = [&](const std::string& n) -> const ScalingRow* {
-    for (const auto& row : r.rows) {
-      if (row.system == n) return &row;
-    }
-    return nullptr;
-  };
   if (!opt.baseline.empty()) {
-    base = find_row(opt.baseline);
+    for (const auto& row : r.rows) {
+      if (row.system == opt.baseline && !base) base = &row;
+    }
     if (base && !base->fits) base = nullptr;
   } else {
-    const ScalingRow* v = find_row("vllm");
-    if (v && v->fits) base = v;
+    int best_rank = -1;
     for (const auto& row : r.rows) {
-      if (base) break;
-      if (is_baseline(row.system) && row.fits) base = &row;
+      const int rank = find_system(row.system).baseline_rank();
+      if (!row.fits || rank < 0) continue;
+      if (!base || rank < best_rank) {
+        base = &row;
+        best_rank = rank;
+      }
     }
   }
   if (base) {
@@ -256,15 +157,23 @@ std::string scaling_table(const ScalingResult& r) {
   return out;
 }
 
-std::vector<std::string> scaling_csv_columns() {
+namespace {
+constexpr const char* kPoolFields[] = {"name", "gpus", "flops", "bytes", "mfu", "hbm_bw_util", "hbm_capacity_util"};
+// Pool column groups: every pool any row has, at least two (serve / unique, shared).
+std::size_t csv_pools(const ScalingResult& r) {
+  std::size_t n = 2;
+  for (const auto& x : r.rows) n = std::max(n, x.pools.size());
+  return n;
+}
+}  // namespace
+
+std::vector<std::string> scaling_csv_columns(const ScalingResult& r) {
   std::vector<std::string> c = {"system", "fits", "ctx", "shared_tokens", "chunk_tokens", "sparsity", "gpus",
                                 "logical_instances", "kv_groups", "capacity_tokens", "tokens_per_request",
                                 "read_per_request", "batch_capability", "batch", "capped", "step_s", "tokens_per_s",
                                 "tokens_per_s_per_gpu", "baseline", "normalized", "batch_ratio"};
-  for (const char* p : {"pool0", "pool1"}) {
-    for (const char* f : {"name", "gpus", "flops", "bytes", "mfu", "hbm_bw_util", "hbm_capacity_util"}) {
-      c.push_back(fmt::format("{}_{}", p, f));
-    }
+  for (std::size_t i = 0; i < csv_pools(r); ++i) {
+    for (const char* f : kPoolFields) c.push_back(fmt::format("pool{}_{}", i, f));
   }
   c.push_back("why");
   return c;
@@ -294,7 +203,7 @@ std::vector<std::vector<std::string>> scaling_csv_rows(const ScalingResult& r) {
                                   r.baseline,
                                   num(x.normalized),
                                   num(x.batch_ratio)};
-    for (std::size_t i = 0; i < 2; ++i) {
+    for (std::size_t i = 0; i < csv_pools(r); ++i) {
       if (i < x.pools.size()) {
         const auto& p = x.pools[i];
         for (const auto& v : {p.name, std::to_string(p.gpus), num(p.flops), num(p.bytes), num(p.mfu), num(p.hbm_bw_util),
@@ -302,7 +211,7 @@ std::vector<std::vector<std::string>> scaling_csv_rows(const ScalingResult& r) {
           f.push_back(csv_field(v));
         }
       } else {
-        for (int k = 0; k < 7; ++k) f.push_back("");
+        for (std::size_t k = 0; k < std::size(kPoolFields); ++k) f.push_back("");
       }
     }
     f.push_back(csv_field(x.why));
