@@ -8,6 +8,7 @@
 #include "sim/cli/commands.hpp"
 #include "sim/cli/overrides.hpp"
 #include "sim/analysis/scaling.hpp"
+#include "sim/systems/system.hpp"
 #include "sim/util/error.hpp"
 
 namespace moska::cli {
@@ -29,10 +30,15 @@ void add_scaling(CLI::App& app, int& result) {
   cmd->add_option("scenario", o->scenario, "Scenario name (workloads/<name>.json) or path; omitted: the built-in default");
   cmd->add_option("--set", o->sets, "Override a scenario key: KEY=VALUE (as in run), e.g. shared_tokens=4M");
   cmd->add_option("--ctx", o->ctx, "Unique KV tokens per request (K/M suffixes; default 65536)");
-  cmd->add_option("--systems", o->systems,
-                  "Comma-separated systems (default: vllm,prefix-cache,cascade,sparse,moska,moska-disagg)");
+  std::string defaults, baselines;
+  for (const System* s : all_systems()) {
+    if (s->compared_by_default()) defaults += (defaults.empty() ? "" : ",") + std::string(s->name());
+    if (s->baseline_rank() == 0) baselines += (baselines.empty() ? "" : ", ") + std::string(s->name());
+  }
+  cmd->add_option("--systems", o->systems, "Comma-separated systems (default: " + defaults + ")");
   cmd->add_option("--max-batch", o->max_batch, "Cap the decode batch per logical instance (0 = no cap)");
-  cmd->add_option("--baseline", o->baseline, "Normalise to this system (default: vllm, else the first baseline that fits)");
+  cmd->add_option("--baseline", o->baseline,
+                  "Normalise to this system (default: " + baselines + ", else the first baseline that fits)");
   cmd->add_option("--csv", o->csv, "Write one CSV row per system to FILE");
   cmd->add_flag("--json", o->json, "Print JSON instead of a table");
   cmd->callback([o, &result]() {

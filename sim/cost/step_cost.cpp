@@ -155,15 +155,19 @@ StepCostModel::DenseCost StepCostModel::dense_cost(const BatchSpec& b) const {
   return dc;
 }
 
+Work StepCostModel::prompt(std::int64_t new_tokens, std::int64_t past_tokens) const {
+  const std::uint64_t h = (static_cast<std::uint64_t>(new_tokens) * 0x9e3779b97f4a7c15ULL) ^
+                          (static_cast<std::uint64_t>(past_tokens) * 0xff51afd7ed558ccdULL);
+  auto& e = prompt_cache_[(h ^ (h >> 29)) & (kPromptCache - 1)];
+  if (e.known && e.new_tokens == new_tokens && e.past_tokens == past_tokens) return e.work;
+  prompt_batch_.prefills.assign(1, PrefillSeq{new_tokens, past_tokens});
+  e = PromptEntry{new_tokens, past_tokens, iteration_uncached(prompt_batch_), true};
+  return e.work;
+}
+
 Work StepCostModel::iteration(const BatchSpec& batch) const {
   if (batch.decode_requests == 0 && batch.prefills.size() == 1 && batch.shared.groups.empty()) {
-    const auto& p = batch.prefills[0];
-    const std::uint64_t h = (static_cast<std::uint64_t>(p.new_tokens) * 0x9e3779b97f4a7c15ULL) ^
-                            (static_cast<std::uint64_t>(p.past_tokens) * 0xff51afd7ed558ccdULL);
-    auto& e = prompt_cache_[(h ^ (h >> 29)) & (kPromptCache - 1)];
-    if (e.known && e.new_tokens == p.new_tokens && e.past_tokens == p.past_tokens) return e.work;
-    e = PromptEntry{p.new_tokens, p.past_tokens, iteration_uncached(batch), true};
-    return e.work;
+    return prompt(batch.prefills[0].new_tokens, batch.prefills[0].past_tokens);
   }
   return iteration_uncached(batch);
 }

@@ -43,6 +43,9 @@ class StepCostModel {
   // unique attention, shared part, and the GPU profile's host overhead. FLOPs and bytes are the
   // whole group's (per GPU x tp).
   Work iteration(const BatchSpec& batch) const;
+  // The same for one prompt alone: `new_tokens` prefilled after `past_tokens` cached ones (cached
+  // by the pair: a cache-aware scheduler asks the same prompt's cost of every instance).
+  Work prompt(std::int64_t new_tokens, std::int64_t past_tokens) const;
 
   // The parts, per GPU, added to `acc` in the order build_iteration_ops emits them.
   // Dense part: the operators that depend on the token count, then those of the logit rows.
@@ -103,6 +106,7 @@ class StepCostModel {
   };
   static constexpr std::size_t kPromptCache = 4096;
   mutable std::vector<PromptEntry> prompt_cache_ = std::vector<PromptEntry>(kPromptCache);
+  mutable BatchSpec prompt_batch_;  // scratch: one prompt
   mutable std::vector<Op> ops_;     // scratch
   mutable std::vector<Work> terms_;  // scratch
 };

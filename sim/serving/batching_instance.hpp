@@ -62,21 +62,22 @@ class BatchingInstance {
   void start_iteration();
   void end_iteration();
 
+  // What a dispatcher reads of every instance for every request first, together (one cache line).
+  DecodeSet decoding_;
+  std::int64_t reserved_ = 0, queued_ = 0;
+  double last_step_s_ = 0;
   ServingLoop& loop_;
   InstanceConfig cfg_;
   const IterationModel& model_;
   DecodeObserver* observer_;
-  std::int64_t reserved_ = 0, queued_ = 0;
   std::deque<std::uint32_t> waiting_;
   std::deque<std::uint32_t> prefilling_;
-  DecodeSet decoding_;
   std::int64_t routed_decodes_total_ = 0;
   std::vector<std::int64_t> routed_decodes_;  // per corpus: running decodes whose queries are routed
   std::vector<std::int64_t> routed_;          // per corpus, this iteration's routed queries
   std::vector<std::uint32_t> joined_;         // admitted straight into decode at this iteration's start
   std::uint64_t iter_ = 0;
   bool busy_ = false;
-  double last_step_s_ = 0;
   std::vector<std::pair<std::uint32_t, std::int64_t>> chunks_;  // this iteration's prefill chunks
   std::unique_ptr<KvStore> cache_;                              // prefix cache
   std::int64_t prefix_hit_ = 0, prefix_looked_up_ = 0;

@@ -7,8 +7,7 @@ namespace moska {
 PrefillCost PipelinePrefillModel::cost(std::int64_t n_new, std::int64_t past) const {
   PrefillCost pc;
   auto one = [&](std::int64_t n, std::int64_t p) {
-    scratch_.prefills.assign(1, PrefillSeq{n, p});
-    const Work w = step_.iteration(scratch_);
+    const Work w = step_.prompt(n, p);
     pc.flops += w.flops;
     pc.bytes += w.bytes;
     return w.seconds + overhead_s_;

@@ -37,7 +37,6 @@ class PipelinePrefillModel {
   int stages_;
   std::int64_t chunk_tokens_;
   double hop_latency_s_;
-  mutable BatchSpec scratch_;  // one prompt, reused (no allocation per call)
 };
 
 class PrefillHooks {

@@ -68,7 +68,7 @@ struct Scenario {
   std::uint64_t seed = 1;
   std::string model = "llama-3.1-8b";
   Precision precision;
-  std::string system = "moska";
+  std::string system;  // a registered system's name (sim/systems/ checks it)
   std::vector<PoolSpec> pools;
   SharedSpec shared;
   SchedulerSpec scheduler;
@@ -84,7 +84,5 @@ struct Scenario {
 // (sim/systems/ passes the registered ones).
 Scenario parse_scenario(const nlohmann::json& j, const std::string& where, const std::filesystem::path& base_dir,
                         const std::vector<std::string>& sections = {});
-// The scenario the CLI runs when none is named (a MoSKA what-if on H100s).
-nlohmann::json default_scenario_json();
 
 }  // namespace moska

@@ -139,6 +139,10 @@ std::vector<std::string> system_names();
 // A scenario file parsed with the sections registered systems read.
 Scenario parse_scenario_for_systems(const nlohmann::json& j, const std::string& where, const std::filesystem::path& base_dir);
 
+// The scenario the CLI runs when none is named: MoSKA serving FP8 Llama-3.1-8B on one 8xH100 node
+// with a 1M-token shared context at 75% sparsity.
+nlohmann::json default_scenario_json();
+
 // Runs `requests` through the scenario's system. Throws InputError on a configuration that cannot run.
 RunResult simulate(const Scenario& scenario, const std::vector<Request>& requests);
 

@@ -26,10 +26,12 @@ struct ReqState {
   bool prefill_done = false, kv_delivered = false;
 };
 
-// One prefill pipeline group: its prompt queue, KV-cache store and NICs.
+// One prefill pipeline group: its prompt queue, KV-cache store and NICs (in one object: the
+// Conductor reads every group's queue and store for every request).
 struct PrefillNode {
-  PrefillNode(Simulator& sim, const KvStoreConfig& store_cfg, double nic_bw, double nic_latency, int id);
-  std::unique_ptr<PrefillPipeline> pipe;
+  PrefillNode(ServingLoop& loop, const PrefillPipelineConfig& pc, const PipelinePrefillModel& model, PrefillHooks& hooks,
+              const KvStoreConfig& store_cfg, double nic_bw, double nic_latency);
+  PrefillPipeline pipe;
   KvStore store;
   Link nic;
 };

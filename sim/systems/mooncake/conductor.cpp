@@ -6,10 +6,18 @@ namespace moska::mooncake {
 
 void Conductor::holdings(const Request& q) {
   const auto nP = static_cast<int>(c_.P.size());
-  held_.assign(static_cast<std::size_t>(nP), KvLookup{});
   best_ = 0;
   best_at_ = -1;
-  if (q.block_hashes.empty()) return;
+  if (held_.size() != static_cast<std::size_t>(nP)) held_.resize(static_cast<std::size_t>(nP));
+  if (q.block_hashes.empty()) {
+    // Nothing to look up; only clear what an earlier request left (most traces: nothing).
+    if (dirty_) {
+      for (auto& h : held_) h = KvLookup{};
+      dirty_ = false;
+    }
+    return;
+  }
+  dirty_ = true;
   for (int p = 0; p < nP; ++p) {
     held_[static_cast<std::size_t>(p)] = c_.P[static_cast<std::size_t>(p)]->store.peek(q.block_hashes);
     if (held_[static_cast<std::size_t>(p)].prefix_blocks > best_) {
@@ -32,7 +40,7 @@ void Conductor::least_ttft(const Request& q, TimeNs now, bool global, Placement&
   // Least predicted TTFT = queue + (fetch of a longer remote prefix, overlapping the queue) + prefill.
   for (int p = 0; p < static_cast<int>(c_.P.size()); ++p) {
     const auto& node = *c_.P[static_cast<std::size_t>(p)];
-    const double qs = node.pipe->queue_s(now);
+    const double qs = node.pipe.queue_s(now);
     const std::int64_t lb = held_[static_cast<std::size_t>(p)].prefix_blocks;
     double ttft = qs + predicted_prefill(q, p, 0);
     std::int64_t fetch = 0;
@@ -59,7 +67,7 @@ int Conductor::least_queue(TimeNs now) const {
   int pick = 0;
   double lo = 0;
   for (int p = 0; p < static_cast<int>(c_.P.size()); ++p) {
-    const double qs = c_.P[static_cast<std::size_t>(p)]->pipe->queue_s(now);
+    const double qs = c_.P[static_cast<std::size_t>(p)]->pipe.queue_s(now);
     if (p == 0 || qs < lo) {
       lo = qs;
       pick = p;
@@ -99,7 +107,7 @@ Placement Conductor::place(const Request& q, TimeNs now) {
     case Policy::local: least_ttft(q, now, c_.opt.policy == Policy::global, out); break;
   }
   if (c_.opt.policy == Policy::random || c_.opt.policy == Policy::load_balance) {
-    out.ttft_s = c_.P[static_cast<std::size_t>(out.prefill)]->pipe->queue_s(now) + predicted_prefill(q, out.prefill, 0);
+    out.ttft_s = c_.P[static_cast<std::size_t>(out.prefill)]->pipe.queue_s(now) + predicted_prefill(q, out.prefill, 0);
   }
   out.local_blocks = held_[static_cast<std::size_t>(out.prefill)].prefix_blocks;
   if (out.fetch_blocks > 0) out.fetch_from = best_at_;

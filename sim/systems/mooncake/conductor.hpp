@@ -42,6 +42,7 @@ class Conductor {
   const Cluster& c_;
   Rng rng_;
   std::vector<KvLookup> held_;
+  bool dirty_ = true;  // held_ holds an earlier request's lookups
   std::int64_t best_ = 0;
   int best_at_ = -1;
 };

@@ -99,8 +99,9 @@ class Deployment final : public ConfiguredSystem, public PrefillHooks {
 
 }  // namespace
 
-PrefillNode::PrefillNode(Simulator& sim, const KvStoreConfig& store_cfg, double nic_bw, double nic_latency, int id)
-    : store(store_cfg), nic(sim, nic_bw, nic_latency, fmt::format("prefill{}.nic", id)) {}
+PrefillNode::PrefillNode(ServingLoop& loop, const PrefillPipelineConfig& pc, const PipelinePrefillModel& model,
+                         PrefillHooks& hooks, const KvStoreConfig& store_cfg, double nic_bw, double nic_latency)
+    : pipe(loop, pc, model, hooks), store(store_cfg), nic(loop.sim(), nic_bw, nic_latency, fmt::format("prefill{}.nic", pc.id)) {}
 
 namespace {
 
@@ -157,15 +158,13 @@ void Deployment::start(ServingLoop& loop) {
                                  "block): raise 'mooncake.dram_gib'", sc.file, dram / kGiB, ssd / kGiB, c_.block_bytes / 1048576.0));
   }
   for (int i = 0; i < pp.instances / cpp_; ++i) {
-    auto node = std::make_unique<PrefillNode>(loop.sim(), cfg, hw.node.nic_bw_bps * gpus, hw.node.nic_latency_s, i);
     PrefillPipelineConfig pc;
     pc.pool = 0;
     pc.id = i;
     pc.kv_held_per_token = ppool_.kv_held_per_token;
     pc.fixed_bytes = prefill_fixed_;
     pc.hbm_bytes = ppool_.group_hbm_bytes;
-    node->pipe = std::make_unique<PrefillPipeline>(loop, pc, *c_.prefill, *this);
-    c_.P.push_back(std::move(node));
+    c_.P.push_back(std::make_unique<PrefillNode>(loop, pc, *c_.prefill, *this, cfg, hw.node.nic_bw_bps * gpus, hw.node.nic_latency_s));
   }
   c_.D.resize(static_cast<std::size_t>(dp.instances));
   load_ = std::make_unique<DecodeLoad>(c_, loop.requests(), c_.opt.predicted_output_tokens, c_.opt.admission == Admission::predicted);
@@ -250,10 +249,10 @@ void Deployment::arrive(std::uint32_t r) {
       auto& dst = *c_.P[static_cast<std::size_t>(pick)];
       dst.store.insert(std::span(loop_->request(r).block_hashes.data(), nblocks));
       c_.st[r].fetched = true;
-      dst.pipe->wake();
+      dst.pipe.wake();
     });
   }
-  pn.pipe->enqueue(r, s.occupancy_s);
+  pn.pipe.enqueue(r, s.occupancy_s);
 }
 
 std::int64_t Deployment::cached_at_start(int inst, std::uint32_t r, double& load_s) {
@@ -348,7 +347,7 @@ void Deployment::handoff(std::uint32_t r) {
 void Deployment::sample(ServingLoop& loop) {
   const TimeNs now = loop.now();
   double pl = 0, dl = 0;
-  for (const auto& p : c_.P) pl += p->pipe->queue_s(now);
+  for (const auto& p : c_.P) pl += p->pipe.queue_s(now);
   for (const auto& d : c_.D) dl += static_cast<double>(d.inst->running().count());
   loop.out().load_timeline.push_back(
       {ns_to_seconds(now), pl / static_cast<double>(c_.P.size()), dl / static_cast<double>(c_.D.size())});
