@@ -33,7 +33,7 @@ class DisaggDeployment final : public BatchingDeployment {
   std::vector<PoolStats> pool_stats() const override { return {unique_->stats, shared_pool_->stats}; }
 
  protected:
-  InstanceConfig instance_config(int id) const override;
+  double kv_held_per_token() const override { return unique_->kv_held_per_token; }
 
  private:
   const PoolSpec& pool_spec(const Scenario& sc, const std::string& role) const;
@@ -77,19 +77,6 @@ DisaggDeployment::DisaggDeployment(const SharedKvSystem& sys, const Scenario& sc
   }
   capacity_ = per_group * unique_groups_;
   fixed_bytes_ = model_.weight_bytes(sc.precision.weights) * unique_groups_;
-}
-
-InstanceConfig DisaggDeployment::instance_config(int id) const {
-  InstanceConfig c;
-  c.pool = 0;
-  c.id = id;
-  c.capacity_tokens = capacity_;
-  c.fixed_bytes = fixed_bytes_;
-  c.hbm_bytes = instance_hbm_bytes();
-  c.kv_held_per_token = unique_->kv_held_per_token;
-  c.corpora = std::max(1, shared_.count());
-  c.prefix_cache = sc_.scheduler.prefix_caching;
-  return c;
 }
 
 void DisaggDeployment::finish_run(ServingLoop& loop) {

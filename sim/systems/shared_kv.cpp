@@ -101,7 +101,16 @@ void BatchingDeployment::start(ServingLoop& loop) {
     }
   }
   for (int i = 0; i < logical_instances(); ++i) {
-    instances_.push_back(std::make_unique<BatchingInstance>(loop, instance_config(i), *this));
+    InstanceConfig c;
+    c.pool = 0;
+    c.id = i;
+    c.capacity_tokens = capacity_tokens();
+    c.fixed_bytes = fixed_bytes();
+    c.hbm_bytes = instance_hbm_bytes();
+    c.kv_held_per_token = kv_held_per_token();
+    c.corpora = std::max(1, shared_.count());
+    c.prefix_cache = sc_.scheduler.prefix_caching;
+    instances_.push_back(std::make_unique<BatchingInstance>(loop, c, *this));
   }
 }
 
@@ -172,19 +181,6 @@ ColocatedDeployment::ColocatedDeployment(const SharedKvSystem& sys, const Scenar
 
 std::string ColocatedDeployment::resident_note() const {
   return shared_.tokens() > 0 && sys_.holds_shared_once() ? " and the shared KV" : "";
-}
-
-InstanceConfig ColocatedDeployment::instance_config(int id) const {
-  InstanceConfig c;
-  c.pool = 0;
-  c.id = id;
-  c.capacity_tokens = capacity_;
-  c.fixed_bytes = fixed_bytes_;
-  c.hbm_bytes = pool_.group_hbm_bytes;
-  c.kv_held_per_token = pool_.kv_held_per_token;
-  c.corpora = std::max(1, shared_.count());
-  c.prefix_cache = sc_.scheduler.prefix_caching;
-  return c;
 }
 
 void ColocatedDeployment::cost(const BatchSpec& batch, IterStats& out) const {

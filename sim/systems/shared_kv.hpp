@@ -62,8 +62,8 @@ class BatchingDeployment : public ConfiguredSystem, public IterationModel {
   void route(const std::vector<std::int64_t>& routed_per_corpus, SharedAttention& out) const override;
 
  protected:
-  // The instances' configuration (pool 0 is where they live).
-  virtual InstanceConfig instance_config(int id) const = 0;
+  // KV bytes one of its instances holds per token (pool 0 is where they live).
+  virtual double kv_held_per_token() const = 0;
 
   const SharedKvSystem& sys_;
   const Scenario& sc_;
@@ -89,7 +89,7 @@ class ColocatedDeployment : public BatchingDeployment {
   std::vector<PoolStats> pool_stats() const override { return {pool_.stats}; }
 
  protected:
-  InstanceConfig instance_config(int id) const override;
+  double kv_held_per_token() const override { return pool_.kv_held_per_token; }
 
  private:
   PoolLayout pool_;
