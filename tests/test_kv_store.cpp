@@ -109,35 +109,6 @@ TEST_CASE("kv store: load time sums blocks times size over bandwidth plus latenc
   REQUIRE(s.tier_of(1) == KvTier::ssd);  // no promotion by default
 }
 
-TEST_CASE("kv store: pinned blocks survive eviction, insert fails when all are pinned") {
-  KvStore s(cfg(2, 1, 0));
-  s.insert(H{1, 2});
-  s.pin(H{1});
-  REQUIRE(s.pin_count(1) == 1);
-  s.insert(H{3});  // LRU unpinned in HBM is 2: demoted to DRAM
-  REQUIRE(s.tier_of(1) == KvTier::hbm);
-  REQUIRE(s.tier_of(2) == KvTier::dram);
-  REQUIRE(s.tier_of(3) == KvTier::hbm);
-  s.pin(H{3});
-  auto f = s.insert(H{4});
-  REQUIRE_FALSE(f.ok());
-  REQUIRE(f.failed == 1);
-  REQUIRE_FALSE(s.contains(4));
-  // a pinned block in DRAM is not evicted out either: DRAM is full of pinned blocks, so the
-  // demotion skips to "out of the store"
-  s.pin(H{2});
-  s.unpin(H{3});
-  REQUIRE(s.insert(H{4}).ok());
-  REQUIRE(s.tier_of(2) == KvTier::dram);
-  REQUIRE_FALSE(s.contains(3));
-  REQUIRE(s.tier_of(4) == KvTier::hbm);
-  // unpin below zero is ignored; after unpinning 1 it becomes evictable (MRU of HBM)
-  s.unpin(H{1});
-  s.unpin(H{1});
-  REQUIRE(s.pin_count(1) == 0);
-  REQUIRE(s.lru_order(KvTier::hbm) == H{1, 4});
-}
-
 TEST_CASE("kv store: promotion of hit blocks to HBM only when asked") {
   for (bool promote : {false, true}) {
     KvStore s(cfg(1, 1, 0, promote));

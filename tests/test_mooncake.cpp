@@ -8,7 +8,7 @@
 
 #include "sim/cost/cost_model.hpp"
 #include "sim/model/model_spec.hpp"
-#include "sim/serving/serving_sim.hpp"
+#include "sim/systems/system.hpp"
 #include "sim/util/error.hpp"
 #include "tests/cli_run.hpp"
 
@@ -53,7 +53,7 @@ std::vector<std::uint64_t> blocks(std::uint64_t from, std::uint64_t to) {
 }
 
 RunResult run(const nlohmann::json& j, const std::vector<Request>& reqs) {
-  return simulate(parse_scenario(j, "<test>", "."), reqs);
+  return simulate(parse_scenario_for_systems(j, "<test>", "."), reqs);
 }
 
 struct Costs {

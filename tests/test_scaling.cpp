@@ -8,8 +8,8 @@
 #include <string>
 
 #include "sim/model/model_spec.hpp"
-#include "sim/serving/cluster_model.hpp"
-#include "sim/serving/scaling.hpp"
+#include "sim/analysis/scaling.hpp"
+#include "tests/system_helpers.hpp"
 #include "sim/util/error.hpp"
 
 using namespace moska;
@@ -108,7 +108,7 @@ TEST_CASE("scaling: a shared context larger than the node does not fit, with the
   REQUIRE(row(r, "moska-disagg").why.find("shared KV") != std::string::npos);
 }
 
-TEST_CASE("scaling: step is ClusterModel's cost of the full batch; throughput and utilisation follow from it") {
+TEST_CASE("scaling: step is the system's cost of the full batch; throughput and utilisation follow from it") {
   auto j = scenario(8, k1M);
   auto r = analyse(j, 65536);
   Scenario sc = parse_scenario(j, "<test>", ".");
@@ -116,21 +116,23 @@ TEST_CASE("scaling: step is ClusterModel's cost of the full batch; throughput an
     INFO(x.system);
     REQUIRE(x.fits);
     sc.system = x.system;
-    ClusterModel cm(sc);
+    const auto cm = test::configure(sc);
     BatchSpec b;
     const std::int64_t per_instance = x.batch / x.logical_instances;
     b.decode_requests = per_instance;
     b.decode_kv_tokens = per_instance * x.read_per_request;
-    if (cm.system().batched()) b.shared = cm.router()->route(per_instance);
+    const bool batched = x.system == "moska" || x.system == "cascade" || x.system == "moska-disagg";
+    if (batched) b.shared = cm.route(per_instance);
     auto st = cm.cost(b);
     REQUIRE(x.step_s == Approx(st.seconds));
     REQUIRE(x.tokens_per_s == Approx(static_cast<double>(x.batch) / st.seconds));
     REQUIRE(x.tokens_per_s_per_gpu == Approx(x.tokens_per_s / 8));
     REQUIRE(x.gpus == 8);
-    const auto ps = cm.pool_stats();
+    const auto ps = cm.sys->pool_stats();
     for (std::size_t i = 0; i < x.pools.size(); ++i) {
-      REQUIRE(x.pools[i].mfu == Approx(st.flops[i] / (st.seconds * ps[i].gpus * ps[i].peak_flops_per_gpu)));
-      REQUIRE(x.pools[i].hbm_bw_util == Approx(st.bytes[i] / (st.seconds * ps[i].gpus * ps[i].hbm_bw_per_gpu)));
+      const auto flops = test::charged(st, static_cast<int>(i), true), bytes = test::charged(st, static_cast<int>(i), false);
+      REQUIRE(x.pools[i].mfu == Approx(flops / (st.seconds * ps[i].gpus * ps[i].peak_flops_per_gpu)));
+      REQUIRE(x.pools[i].hbm_bw_util == Approx(bytes / (st.seconds * ps[i].gpus * ps[i].hbm_bw_per_gpu)));
       REQUIRE(x.pools[i].mfu > 0);
       REQUIRE(x.pools[i].mfu < 1);
       REQUIRE(x.pools[i].hbm_bw_util < 1);

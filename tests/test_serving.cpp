@@ -6,8 +6,10 @@
 #include "sim/cost/cost_model.hpp"
 #include "sim/cost/roofline.hpp"
 #include "sim/model/model_spec.hpp"
-#include "sim/serving/cluster_model.hpp"
-#include "sim/serving/serving_sim.hpp"
+#include "sim/cli/overrides.hpp"
+#include "sim/serving/pool_layout.hpp"
+#include "tests/system_helpers.hpp"
+#include "sim/systems/system.hpp"
 #include "sim/serving/workload_loader.hpp"
 
 using namespace moska;
@@ -163,9 +165,9 @@ TEST_CASE("scenario: unknown keys, bad systems and pools that cannot hold the mo
   auto sc2 = parse_scenario(big, "s.json", ".");
   REQUIRE_THROWS_WITH(simulate(sc2, {}), Catch::Contains("does not fit"));
   auto o = base("moska", 0);
-  apply_override(o, "shared_tokens", "1M");
+  cli::apply_override(o, "shared_tokens", "1M");
   REQUIRE(o["shared"]["tokens"] == 1048576);
-  apply_override(o, "hw", "h200");
+  cli::apply_override(o, "hw", "h200");
   REQUIRE(o["pools"][0]["hw"] == "h200");
 }
 
@@ -201,27 +203,29 @@ TEST_CASE("universal-moska: modules composed per request, popular ones batched, 
       R"({"count": 64, "tokens": 16384, "per_request": 4, "recompute_tokens": 32, "popularity": {"skew": "zipf", "zipf_s": 1.0}})");
   auto sc = parse_scenario(j, "<test>", ".");
   REQUIRE(sc.shared.tokens == 64 * 16384);
-  ClusterModel cm(sc);
+  const auto ctx = test::shared_context(sc);
   // By hand: 4 modules x 4 chunks x (1 - 0.75) = 4 chunks = 16384 tokens attended; 4 x 32 recomputed.
-  REQUIRE(cm.attended_shared() == 16384);
-  REQUIRE(cm.recompute_tokens() == 128);
+  REQUIRE(ctx.attended() == 16384);
+  REQUIRE(ctx.recompute_tokens() == 128);
   double kept = 0;
-  for (double p : cm.router()->keep_probability()) kept += p;
+  for (double p : ctx.router()->keep_probability()) kept += p;
   REQUIRE(kept == Approx(4.0));
   auto r = run_json(j);
   auto s = summarize(r);
   REQUIRE(s.finished == s.requests);
   auto no_lib = base("universal-moska", 65536);
-  REQUIRE_THROWS_WITH(ClusterModel(parse_scenario(no_lib, "<t>", ".")), Catch::Contains("module library"));
+  REQUIRE_THROWS_WITH(test::configure(parse_scenario(no_lib, "<t>", ".")), Catch::Contains("module library"));
 }
 
 TEST_CASE("cluster: past TP = KV heads, KV heads are replicated, so a group holds more bytes per token") {
   auto j = base("moska", 0);
-  j["pools"][0]["tp"] = 16;  // 8 KV heads on 16 GPUs: each GPU keeps one head, 16 in all = 2x
-  ClusterModel cm(parse_scenario(j, "<t>", "."));
-  REQUIRE(cm.kv_held_per_token() == 2.0 * 65536);
-  j["pools"][0]["tp"] = 8;
-  REQUIRE(ClusterModel(parse_scenario(j, "<t>", ".")).kv_held_per_token() == 65536.0);
+  const auto m = load_model("llama-3.1-8b");  // 8 KV heads
+  // 8 KV heads on 16 GPUs: each GPU keeps one head, 16 in all = 2x the FP8 64 KiB per token.
+  REQUIRE(kv_held_per_token(m, Dtype::fp8, 16) == 2.0 * 65536);
+  REQUIRE(kv_held_per_token(m, Dtype::fp8, 8) == 65536.0);
+  j["pools"][0]["tp"] = 16;
+  auto sc = parse_scenario(j, "<t>", ".");
+  REQUIRE(make_pool(sc, sc.pools[0], m).kv_held_per_token == 2.0 * 65536);
 }
 
 TEST_CASE("cluster: moska-disagg splits shared-pool work over its groups instead of repeating it") {
@@ -230,13 +234,13 @@ TEST_CASE("cluster: moska-disagg splits shared-pool work over its groups instead
     j["pools"] = nlohmann::json::array();
     j["pools"].push_back({{"name", "u"}, {"role", "unique"}, {"hw", "h100-sxm"}, {"instances", 4}, {"tp", 1}});
     j["pools"].push_back({{"name", "s"}, {"role", "shared"}, {"hw", "h100-sxm"}, {"instances", groups}, {"tp", 1}});
-    ClusterModel cm(parse_scenario(j, "<t>", "."));
+    const auto cm = test::configure(parse_scenario(j, "<t>", "."));
     BatchSpec b;
     b.decode_requests = 512;
     b.decode_kv_tokens = 512 * 4096;
-    b.shared = cm.router()->route(512);
+    b.shared = cm.route(512);
     auto st = cm.cost(b);
-    return std::pair<double, double>(st.flops[1], st.bytes[1]);
+    return std::pair<double, double>(test::charged(st, 1, true), test::charged(st, 1, false));
   };
   // The same queries against the same chunks: total shared-pool FLOPs and bytes barely depend on
   // the split (before, every group also merged and concatenated all k + 1 partials of every request).
@@ -251,15 +255,15 @@ TEST_CASE("corpora: several shared corpora with popularity, each routed over its
   j["shared"]["corpora"] = nlohmann::json::parse(R"([{"tokens": 262144, "weight": 3}, {"tokens": 65536, "weight": 1}])");
   auto sc = parse_scenario(j, "<t>", ".");
   REQUIRE(sc.shared.tokens == 262144 + 65536);
-  ClusterModel cm(sc);
-  REQUIRE(cm.corpora() == 2);
+  const auto ctx = test::shared_context(sc);
+  REQUIRE(ctx.count() == 2);
   // By hand: 64 chunks x 25% = 16 chunks = 65536 tokens; 16 chunks x 25% = 4 chunks = 16384 tokens.
-  REQUIRE(cm.attended_shared(0) == 65536);
-  REQUIRE(cm.attended_shared(1) == 16384);
-  REQUIRE(cm.corpus_weight(0) == Approx(0.75));
+  REQUIRE(ctx.attended(0) == 65536);
+  REQUIRE(ctx.attended(1) == 16384);
+  REQUIRE(ctx.weight(0) == Approx(0.75));
   j["system"] = "moska";
-  ClusterModel mk(parse_scenario(j, "<t>", "."));
-  const auto& s = mk.route({10, 20});
+  const auto mk = test::configure(parse_scenario(j, "<t>", "."));
+  const auto s = mk.route(std::vector<std::int64_t>{10, 20});
   std::int64_t routed = 0;
   for (const auto& g : s.groups) routed += g.n_chunks * g.queries;
   REQUIRE(s.requests == 30);

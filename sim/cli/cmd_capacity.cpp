@@ -16,18 +16,13 @@
 #include <fmt/format.h>
 
 #include "sim/cli/commands.hpp"
+#include "sim/cli/overrides.hpp"
 #include "sim/metrics/slo.hpp"
-#include "sim/serving/serving_sim.hpp"
+#include "sim/systems/system.hpp"
 #include "sim/serving/workload_loader.hpp"
 #include "sim/util/error.hpp"
 
 namespace moska::cli {
-
-// Defined in cmd_run.cpp.
-nlohmann::json scenario_json_with_overrides(const std::string& name, const std::vector<std::string>& sets,
-                                            std::string& where, std::filesystem::path& base);
-double parse_flag_number(const std::string& flag, const std::string& text, bool allow_zero);
-SloSpec slo_with_flags(const Scenario& sc, const std::string& ttft, const std::string& tbt);
 
 namespace {
 
@@ -110,7 +105,7 @@ void add_capacity(CLI::App& app, int& result) {
     std::string where;
     std::filesystem::path base;
     const auto j = scenario_json_with_overrides(o->scenario, o->sets, where, base);
-    const Scenario sc = parse_scenario(j, where, base);
+    const Scenario sc = parse_scenario_for_systems(j, where, base);
     const SloSpec slo = slo_with_flags(sc, o->slo_ttft, o->slo_tbt);
     if (!slo.any()) {
       throw InputError("capacity needs an SLO: --slo-ttft and/or --slo-tbt (seconds), or \"slo\" in the scenario");
@@ -142,7 +137,7 @@ void add_capacity(CLI::App& app, int& result) {
       if (auto it = seen.find(x); it != seen.end()) return probes[it->second];
       auto jx = j;
       apply_override(jx, knob, fmt::format("{}", x));
-      Scenario scx = parse_scenario(jx, where, base);
+      Scenario scx = parse_scenario_for_systems(jx, where, base);
       auto reqs = load_workload(scx);
       Probe p;
       p.knob = x;

@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "sim/cli/commands.hpp"
+#include "sim/cli/overrides.hpp"
+#include "sim/analysis/strategies.hpp"
 #include "sim/cost/predict.hpp"
 #include "sim/serving/scenario.hpp"
 #include "sim/util/error.hpp"
@@ -64,6 +66,7 @@ void add_predict(CLI::App& app, int& result) {
     req.tp = o->tp;
     req.use_calibration = !o->no_calibration;
     PredictResult r = predict(req);
+    add_strategies(r);
     if (o->json) {
       std::cout << predict_json(r).dump(2) << "\n";
     } else {

@@ -8,49 +8,14 @@
 #include <fmt/format.h>
 
 #include "sim/cli/commands.hpp"
-#include "sim/serving/serving_sim.hpp"
+#include "sim/cli/overrides.hpp"
+#include "sim/systems/system.hpp"
 #include "sim/serving/workload_loader.hpp"
 #include "sim/util/error.hpp"
 #include "sim/util/json_reader.hpp"
 #include "sim/util/paths.hpp"
 
 namespace moska::cli {
-
-nlohmann::json scenario_json_with_overrides(const std::string& name, const std::vector<std::string>& sets,
-                                            std::string& where, std::filesystem::path& base) {
-  nlohmann::json j;
-  if (name.empty() || name == "default") {
-    j = default_scenario_json();
-    where = "<default scenario>";
-    base = data_root() / "workloads";
-  } else {
-    auto path = resolve_named_json(name, "workloads", "scenario");
-    j = load_json_file(path);
-    where = path.string();
-    base = path.parent_path();
-  }
-  for (const auto& s : sets) {
-    auto eq = s.find('=');
-    if (eq == std::string::npos || eq == 0) throw InputError(fmt::format("--set '{}': expected KEY=VALUE", s));
-    apply_override(j, s.substr(0, eq), s.substr(eq + 1));
-  }
-  return j;
-}
-
-double parse_flag_number(const std::string& flag, const std::string& text, bool allow_zero) {
-  double v = 0;
-  if (!parse_scaled_number(text, v) || !std::isfinite(v) || (allow_zero ? v < 0 : v <= 0)) {
-    throw InputError(fmt::format("{} {}: expected a number {}", flag, text, allow_zero ? ">= 0" : "> 0"));
-  }
-  return v;
-}
-
-SloSpec slo_with_flags(const Scenario& sc, const std::string& ttft, const std::string& tbt) {
-  SloSpec slo = sc.slo;
-  if (!ttft.empty()) slo.ttft_s = parse_flag_number("--slo-ttft", ttft, true);
-  if (!tbt.empty()) slo.tbt_s = parse_flag_number("--slo-tbt", tbt, true);
-  return slo;
-}
 
 void add_run(CLI::App& app, int& result) {
   auto* cmd = app.add_subcommand("run", "Simulate a scenario (default: a MoSKA what-if on H100s) and print its summary");
@@ -72,7 +37,7 @@ void add_run(CLI::App& app, int& result) {
     std::string where;
     std::filesystem::path base;
     auto j = scenario_json_with_overrides(o->scenario, o->sets, where, base);
-    Scenario sc = parse_scenario(j, where, base);
+    Scenario sc = parse_scenario_for_systems(j, where, base);
     SloSpec slo = slo_with_flags(sc, o->slo_ttft, o->slo_tbt);
     auto reqs = load_workload(sc);
     RunResult r = simulate(sc, reqs);

@@ -6,13 +6,12 @@
 #include <fmt/format.h>
 
 #include "sim/cli/commands.hpp"
-#include "sim/serving/scaling.hpp"
+#include "sim/cli/overrides.hpp"
+#include "sim/analysis/scaling.hpp"
+#include "sim/systems/system.hpp"
 #include "sim/util/error.hpp"
 
 namespace moska::cli {
-
-nlohmann::json scenario_json_with_overrides(const std::string& name, const std::vector<std::string>& sets,
-                                            std::string& where, std::filesystem::path& base);
 
 void add_scaling(CLI::App& app, int& result) {
   auto* cmd = app.add_subcommand(
@@ -31,17 +30,22 @@ void add_scaling(CLI::App& app, int& result) {
   cmd->add_option("scenario", o->scenario, "Scenario name (workloads/<name>.json) or path; omitted: the built-in default");
   cmd->add_option("--set", o->sets, "Override a scenario key: KEY=VALUE (as in run), e.g. shared_tokens=4M");
   cmd->add_option("--ctx", o->ctx, "Unique KV tokens per request (K/M suffixes; default 65536)");
-  cmd->add_option("--systems", o->systems,
-                  "Comma-separated systems (default: vllm,prefix-cache,cascade,sparse,moska,moska-disagg)");
+  std::string defaults, baselines;
+  for (const System* s : all_systems()) {
+    if (s->compared_by_default()) defaults += (defaults.empty() ? "" : ",") + std::string(s->name());
+    if (s->baseline_rank() == 0) baselines += (baselines.empty() ? "" : ", ") + std::string(s->name());
+  }
+  cmd->add_option("--systems", o->systems, "Comma-separated systems (default: " + defaults + ")");
   cmd->add_option("--max-batch", o->max_batch, "Cap the decode batch per logical instance (0 = no cap)");
-  cmd->add_option("--baseline", o->baseline, "Normalise to this system (default: vllm, else the first baseline that fits)");
+  cmd->add_option("--baseline", o->baseline,
+                  "Normalise to this system (default: " + baselines + ", else the first baseline that fits)");
   cmd->add_option("--csv", o->csv, "Write one CSV row per system to FILE");
   cmd->add_flag("--json", o->json, "Print JSON instead of a table");
   cmd->callback([o, &result]() {
     std::string where;
     std::filesystem::path base;
     auto j = scenario_json_with_overrides(o->scenario, o->sets, where, base);
-    Scenario sc = parse_scenario(j, where, base);
+    Scenario sc = parse_scenario_for_systems(j, where, base);
     ScalingOptions opt;
     double v = 0;
     if (!parse_scaled_number(o->ctx, v) || v < 1 || v != static_cast<double>(static_cast<std::int64_t>(v))) {
@@ -73,7 +77,7 @@ void add_scaling(CLI::App& app, int& result) {
     if (!o->csv.empty()) {
       std::ofstream f(o->csv);
       if (!f) throw InputError(fmt::format("--csv {}: cannot write file", o->csv));
-      auto cols = scaling_csv_columns();
+      auto cols = scaling_csv_columns(r);
       for (std::size_t i = 0; i < cols.size(); ++i) f << (i ? "," : "") << cols[i];
       f << "\n";
       for (const auto& row : scaling_csv_rows(r)) {

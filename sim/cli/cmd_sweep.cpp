@@ -16,16 +16,14 @@
 #include <fmt/format.h>
 
 #include "sim/cli/commands.hpp"
+#include "sim/cli/overrides.hpp"
 #include "sim/cli/mpi_sweep.hpp"
-#include "sim/serving/serving_sim.hpp"
+#include "sim/systems/system.hpp"
 #include "sim/serving/workload_loader.hpp"
 #include "sim/util/csv.hpp"
 #include "sim/util/error.hpp"
 
 namespace moska::cli {
-
-nlohmann::json scenario_json_with_overrides(const std::string& name, const std::vector<std::string>& sets,
-                                            std::string& where, std::filesystem::path& base);
 
 namespace {
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -91,7 +89,7 @@ void add_sweep(CLI::App& app, int& result) {
         std::string where;
         std::filesystem::path base;
         auto j = scenario_json_with_overrides(o->scenario, sets, where, base);
-        parse_scenario(j, where, base);
+        parse_scenario_for_systems(j, where, base);
       }
       // The writer checks --out before the work too (append mode: nothing is truncated yet).
       if (ranks.rank() == 0 && !o->out.empty() && !std::ofstream(o->out, std::ios::app)) {
@@ -132,7 +130,7 @@ void add_sweep(CLI::App& app, int& result) {
           std::string where;
           std::filesystem::path base;
           auto j = scenario_json_with_overrides(o->scenario, sets, where, base);
-          Scenario sc = parse_scenario(j, where, base);
+          Scenario sc = parse_scenario_for_systems(j, where, base);
           auto r = simulate(sc, load_workload(sc));
           row += "ok";
           for (const auto& f : summary_row(summarize(r, sc.slo))) row += "," + f;

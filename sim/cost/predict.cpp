@@ -23,6 +23,8 @@ double kv_bytes_per_gpu(const ModelSpec& m, const Precision& p, int tp, double t
   return tokens * 2.0 * static_cast<double>(m.n_layers) * heads_per_gpu * static_cast<double>(m.head_dim) * dtype_bytes(p.kv);
 }
 
+}  // namespace
+
 double attention_seconds(const CostModel& cm, const std::vector<Op>& ops) {
   double s = 0;
   for (const auto& op : ops) {
@@ -33,8 +35,6 @@ double attention_seconds(const CostModel& cm, const std::vector<Op>& ops) {
   }
   return s;
 }
-
-}  // namespace
 
 PredictResult predict(const PredictRequest& req) {
   PredictResult r;
@@ -47,7 +47,8 @@ PredictResult predict(const PredictRequest& req) {
   Dtype w = parse_dtype(req.dtype, "--dtype");
   r.prec = Precision::uniform(w);
   if (!req.kv_dtype.empty()) r.prec.kv = parse_dtype(req.kv_dtype, "--kv-dtype");
-  CostModel cm(load_hardware(req.hw), req.use_calibration);
+  r.cost_model = std::make_shared<const CostModel>(load_hardware(req.hw), req.use_calibration);
+  const CostModel& cm = *r.cost_model;
   const auto& gpu = cm.gpu();
   r.hw_name = gpu.name;
   r.cost_basis = cm.describe();
@@ -98,34 +99,6 @@ PredictResult predict(const PredictRequest& req) {
   r.hbm_bw_bps = gpu.hbm_bw_bps * req.tp;
   r.tokens_per_iteration = b.tokens();
 
-  if (r.mode == "moska-decode") {
-    // The same batch under each way of attending the shared context.
-    const std::int64_t n = b.shared.total_chunks, k = b.shared.top_k, C = req.chunk_tokens;
-    const double shared_kv_once = r.memory.shared_kv_bytes;
-    auto row = [&](const std::string& name, const std::string& what, BatchSpec bs, double kv_needed) {
-      auto ops = build_iteration_ops(r.model, r.prec, bs);
-      auto c = cm.iteration(ops);
-      StrategyRow s{name, what, c.seconds, attention_seconds(cm, ops), kv_needed,
-                    kv_needed + r.memory.weights_bytes <= r.memory.capacity_bytes};
-      r.strategies.push_back(s);
-    };
-    const double unique = r.memory.kv_bytes;
-    BatchSpec per_req = b;
-    per_req.shared = {};
-    per_req.decode_kv_tokens = b.decode_kv_tokens + req.batch * n * C;
-    row("vllm", "each request holds and reads its own copy of the shared KV", per_req,
-        unique + shared_kv_once * static_cast<double>(req.batch));
-    row("prefix-cache", "shared KV stored once, read once per request", per_req, unique + shared_kv_once);
-    BatchSpec sparse = b;
-    sparse.shared = {};
-    sparse.decode_kv_tokens = b.decode_kv_tokens + req.batch * k * C;
-    row("sparse", "top-k chunks per request, read per request (Quest/MoBA)", sparse, unique + shared_kv_once);
-    BatchSpec cascade = b;
-    cascade.shared = balanced_routing(req.batch, n, n, C);
-    row("cascade", "all chunks, queries batched per chunk (Hydragen/FlashInfer cascade)", cascade,
-        unique + shared_kv_once);
-    row("moska", "top-k chunks, queries batched per chunk", b, unique + shared_kv_once);
-  }
   return r;
 }
 

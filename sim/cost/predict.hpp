@@ -1,8 +1,9 @@
 #pragma once
 // One iteration's prediction, as `moska-sim predict` shows it: the operator list costed on one GPU
-// (or TP group), the memory it needs, and for a shared context the same batch under each way of
-// attending it (per-request, sparse per-request, batched dense, MoSKA).
+// (or TP group) and the memory it needs. For a shared context, sim/analysis/strategies.* adds the
+// same batch under each system's way of attending it (`strategies`), which the writers print.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -60,12 +61,15 @@ struct PredictResult {
   std::string hw_name;
   double peak_flops = 0;     // of the GEMM math dtype, whole TP group
   double hbm_bw_bps = 0;     // whole TP group
-  std::vector<StrategyRow> strategies;  // filled when a shared context is given
+  std::vector<StrategyRow> strategies;  // filled by add_strategies (sim/analysis/strategies.hpp)
+  std::shared_ptr<const CostModel> cost_model;  // the one that costed it
   std::int64_t tokens_per_iteration = 0;
 };
 
 // Validates the request (throws InputError naming the flag) and costs it.
 PredictResult predict(const PredictRequest& req);
+// Seconds of the attention work among `ops` (unique and shared attention, router, merge, gather).
+double attention_seconds(const CostModel& cm, const std::vector<Op>& ops);
 nlohmann::json predict_json(const PredictResult& r);
 std::string predict_table(const PredictResult& r, bool list_ops);
 

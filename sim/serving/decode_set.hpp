@@ -2,7 +2,7 @@
 // The running decodes of one instance, advanced one token per iteration in O(1) amortised: only
 // their count, the sum of their KV lengths and a min-heap of the iteration at which each finishes
 // are kept (every running decode appends one token per iteration, so a request's KV length is
-// base + iterations since it joined). Shared by the colocated loop and Mooncake's decode pool.
+// base + iterations since it joined). Used by BatchingInstance.
 #include <cstdint>
 #include <queue>
 #include <vector>
@@ -34,10 +34,6 @@ class DecodeSet {
   std::int64_t count() const { return count_; }
   std::int64_t kv_tokens() const { return kv_; }
   bool empty() const { return count_ == 0; }
-  // Iterations until the earliest finish (after iteration `iter`), or -1 when empty.
-  std::int64_t next_finish_in(std::uint64_t iter) const {
-    return heap_.empty() ? -1 : static_cast<std::int64_t>(heap_.top().finish - iter);
-  }
 
  private:
   struct Entry {
@@ -46,8 +42,8 @@ class DecodeSet {
     std::int64_t kv_offset;  // KV length at iteration i is kv_offset + i
     bool operator>(const Entry& o) const { return finish != o.finish ? finish > o.finish : r > o.r; }
   };
-  std::priority_queue<Entry, std::vector<Entry>, std::greater<>> heap_;
   std::int64_t count_ = 0, kv_ = 0;
+  std::priority_queue<Entry, std::vector<Entry>, std::greater<>> heap_;
 };
 
 }  // namespace moska

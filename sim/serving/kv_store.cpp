@@ -32,11 +32,6 @@ std::optional<KvTier> KvStore::tier_of(std::uint64_t h) const {
   return static_cast<KvTier>(nodes_[it->second].tier);
 }
 
-int KvStore::pin_count(std::uint64_t h) const {
-  auto it = index_.find(h);
-  return it == index_.end() ? 0 : nodes_[it->second].pins;
-}
-
 std::vector<std::uint64_t> KvStore::lru_order(KvTier t) const {
   std::vector<std::uint64_t> out;
   for (auto n = lists_[idx(t)].head; n != kNil; n = nodes_[n].next) out.push_back(nodes_[n].hash);
@@ -65,7 +60,6 @@ void KvStore::unlink(std::uint32_t n) {
 }
 
 void KvStore::touch(std::uint32_t n) {
-  if (nodes_[n].pins > 0) return;  // pinned blocks are off the LRU lists
   unlink(n);
   link_front(n);
 }
@@ -79,7 +73,7 @@ int KvStore::next_tier(int t) const {
 void KvStore::place(std::uint32_t n, int t) {
   nodes_[n].tier = static_cast<std::uint8_t>(t);
   ++used_[t];
-  if (nodes_[n].pins == 0) link_front(n);
+  link_front(n);
 }
 
 void KvStore::drop(std::uint32_t n) {
@@ -93,7 +87,7 @@ void KvStore::drop(std::uint32_t n) {
 bool KvStore::make_room(int t) {
   if (used_[t] < cfg_.tiers[t].capacity_blocks) return true;
   auto victim = lists_[t].tail;
-  if (victim == kNil) return false;  // full of pinned blocks
+  if (victim == kNil) return false;
   unlink(victim);
   --used_[t];
   for (int u = next_tier(t); u < kKvTiers; u = next_tier(u)) {
@@ -188,25 +182,6 @@ KvInsert KvStore::insert(std::span<const std::uint64_t> hashes) {
     }
   r.evicted = static_cast<std::int64_t>(stats_.evicted - evicted_before);
   return r;
-}
-
-void KvStore::pin(std::span<const std::uint64_t> hashes) {
-  for (auto h : hashes) {
-    auto it = index_.find(h);
-    if (it == index_.end()) continue;
-    auto& node = nodes_[it->second];
-    if (node.pins++ == 0) unlink(it->second);
-  }
-}
-
-void KvStore::unpin(std::span<const std::uint64_t> hashes) {
-  for (auto h : hashes) {
-    auto it = index_.find(h);
-    if (it == index_.end()) continue;
-    auto& node = nodes_[it->second];
-    if (node.pins == 0) continue;
-    if (--node.pins == 0) link_front(it->second);
-  }
 }
 
 double KvStore::load_time_s(const KvLookup& l) const {

@@ -5,15 +5,13 @@
 //
 // Tiers, fastest first: HBM, host DRAM, SSD; each has a capacity in blocks (0 = tier absent), a
 // read bandwidth and a latency. New blocks go to HBM; a full tier demotes its least recently used
-// unpinned block to the next present tier (HBM -> DRAM -> SSD -> out of the store).
+// block to the next present tier (HBM -> DRAM -> SSD -> out of the store).
 //
 // Order conventions (they decide which block goes first, so they are part of the contract):
 //   - insert() and lookup() walk a chain from its LAST block to its FIRST, so after either call a
 //     chain's first block is the most recently used and its leaves are evicted before its root
 //     (evicting a root first would strand every block after it);
 //   - a block demoted to a lower tier becomes that tier's most recently used block.
-// Pinned blocks (pin count > 0) are taken off their tier's LRU list and are never evicted; when a
-// tier's every block is pinned, a block that needs room there cannot be placed (insert reports it).
 //
 // Cost: O(1) average per block (one hash map + intrusive doubly linked LRU lists over a node pool).
 // Deterministic: the hash map is only probed, never iterated.
@@ -52,7 +50,7 @@ struct KvLookup {
 struct KvInsert {
   std::int64_t inserted = 0;  // new blocks placed in HBM
   std::int64_t present = 0;   // blocks already held (touched, and moved up to HBM where there was room)
-  std::int64_t failed = 0;    // blocks that could not be placed: every block in the way is pinned
+  std::int64_t failed = 0;    // blocks that could not be placed: the store has no tier
   std::int64_t evicted = 0;   // blocks pushed out of the store (from its last tier) by this call
   bool ok() const { return failed == 0; }
 };
@@ -82,20 +80,15 @@ class KvStore {
   // where room can be made). See the order conventions above.
   KvInsert insert(std::span<const std::uint64_t> hashes);
 
-  // Pin counts: a block with count > 0 is never evicted or demoted. Hashes not held are ignored.
-  void pin(std::span<const std::uint64_t> hashes);
-  void unpin(std::span<const std::uint64_t> hashes);  // a count already at 0 stays 0
-
   // Seconds to read a looked-up prefix: sum over tiers holding some of it of
   // blocks x block_bytes / tier bandwidth + tier latency.
   double load_time_s(const KvLookup& l) const;
 
   bool contains(std::uint64_t h) const { return index_.count(h) != 0; }
   std::optional<KvTier> tier_of(std::uint64_t h) const;
-  int pin_count(std::uint64_t h) const;
   std::int64_t size(KvTier t) const { return used_[idx(t)]; }
   std::int64_t capacity(KvTier t) const { return cfg_.tiers[idx(t)].capacity_blocks; }
-  // Unpinned blocks of a tier, most recently used first (for tests and debugging; O(n)).
+  // Blocks of a tier, most recently used first (for tests and debugging; O(n)).
   std::vector<std::uint64_t> lru_order(KvTier t) const;
   const KvStoreStats& stats() const { return stats_; }
   const KvStoreConfig& config() const { return cfg_; }
@@ -105,9 +98,8 @@ class KvStore {
   struct Node {
     std::uint64_t hash = 0;
     std::uint32_t prev = kNil, next = kNil;
-    std::int32_t pins = 0;
     std::uint8_t tier = 0;
-    bool linked = false;  // on its tier's LRU list (false while pinned)
+    bool linked = false;  // on its tier's LRU list
   };
   struct List {
     std::uint32_t head = kNil, tail = kNil;  // head = most recently used
@@ -117,8 +109,8 @@ class KvStore {
   void link_front(std::uint32_t n);
   void unlink(std::uint32_t n);
   void touch(std::uint32_t n);
-  // Makes one free slot in tier `t` (>= t_min present tiers), demoting down the chain. Returns false
-  // if it cannot (every block in the way pinned).
+  // Makes one free slot in tier `t`, demoting down the chain. Returns false if it cannot (the tier
+  // holds no block to demote).
   bool make_room(int t);
   // Moves node n (already removed from its tier's accounting) into tier t as MRU; room must exist.
   void place(std::uint32_t n, int t);

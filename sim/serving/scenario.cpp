@@ -10,43 +10,6 @@
 
 namespace moska {
 
-bool parse_scaled_number(const std::string& s, double& out) {
-  if (s.empty()) return false;
-  std::string body = s;
-  double scale = 1;
-  char last = body.back();
-  if (last == 'K' || last == 'k') scale = 1024.0;
-  if (last == 'M' || last == 'm') scale = 1024.0 * 1024.0;
-  if (last == 'G' || last == 'g') scale = 1024.0 * 1024.0 * 1024.0;
-  if (scale != 1) body.pop_back();
-  try {
-    std::size_t pos = 0;
-    double v = std::stod(body, &pos);
-    if (pos != body.size()) return false;
-    out = v * scale;
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
-
-nlohmann::json default_scenario_json() {
-  return nlohmann::json::parse(R"({
-    "name": "default: MoSKA on 8 H100s, FP8 Llama-3.1-8B, 1M shared tokens, 75% sparsity",
-    "seed": 1,
-    "model": "llama-3.1-8b",
-    "dtype": "fp8",
-    "system": "moska",
-    "pools": [{"name": "gpus", "role": "serve", "hw": "h100-sxm", "instances": 1, "tp": 8}],
-    "shared": {"tokens": 1048576, "chunk_tokens": 4096, "sparsity": 0.75, "routing": {"skew": "uniform"}},
-    "scheduler": {"max_batch": 512, "max_batched_tokens": 16384},
-    "workload": {"generator": {"requests": 2000, "seed": 1,
-                 "arrival": {"process": "poisson", "rate_per_s": 3},
-                 "input_tokens": {"dist": "uniform", "min": 1024, "max": 8192},
-                 "output_tokens": {"dist": "uniform", "min": 128, "max": 512}}}
-  })");
-}
-
 namespace {
 
 RoutingSpec parse_routing(const JsonReader& r) {
@@ -68,7 +31,8 @@ RoutingSpec parse_routing(const JsonReader& r) {
 
 }  // namespace
 
-Scenario parse_scenario(const nlohmann::json& j, const std::string& where, const std::filesystem::path& base_dir) {
+Scenario parse_scenario(const nlohmann::json& j, const std::string& where, const std::filesystem::path& base_dir,
+                        const std::vector<std::string>& sections) {
   JsonReader r(j, where);
   Scenario s;
   s.file = where;
@@ -86,7 +50,7 @@ Scenario parse_scenario(const nlohmann::json& j, const std::string& where, const
   } else {
     s.precision = Precision::uniform(parse_dtype(r.string_or("dtype", "bf16"), where + ": key 'dtype'"));
   }
-  s.system = r.string_or("system", s.system);
+  s.system = r.string("system");
   for (const auto& p : r.array_of_objects("pools")) {
     PoolSpec ps;
     ps.name = p.string_or("name", fmt::format("pool{}", s.pools.size()));
@@ -168,32 +132,8 @@ Scenario parse_scenario(const nlohmann::json& j, const std::string& where, const
   }
   s.time_limit_s = r.number_or("time_limit_s", 0.0);
   if (s.time_limit_s < 0) r.fail("time_limit_s", "a non-negative number of seconds");
-  if (r.has("mooncake")) {
-    auto m = r.object("mooncake");
-    auto& mc = s.mooncake;
-    mc.policy = m.string_or("policy", mc.policy);
-    if (mc.policy != "global-cache-aware" && mc.policy != "local-cache-aware" && mc.policy != "load-balance" &&
-        mc.policy != "random") {
-      m.fail("policy", "one of global-cache-aware, local-cache-aware, load-balance, random");
-    }
-    mc.balance_threshold = m.number_or("balance_threshold", mc.balance_threshold);
-    if (!(mc.balance_threshold >= 1)) m.fail("balance_threshold", "a ratio >= 1");
-    mc.admission = m.string_or("admission", mc.admission);
-    if (mc.admission != "none" && mc.admission != "decode" && mc.admission != "early" && mc.admission != "predicted") {
-      m.fail("admission", "one of none, decode, early, predicted");
-    }
-    if (m.has("dram_gib")) mc.dram_gib = m.number("dram_gib");
-    if (m.has("dram_gib") && mc.dram_gib < 0) m.fail("dram_gib", "a non-negative size in GiB");
-    mc.ssd_gib = m.number_or("ssd_gib", 0.0);
-    if (mc.ssd_gib < 0) m.fail("ssd_gib", "a non-negative size in GiB");
-    mc.layerwise = m.boolean_or("layerwise", true);
-    mc.cpp_nodes = static_cast<int>(m.integer_or("cpp_nodes", 1, 1));
-    mc.cpp_chunk_tokens = m.integer_or("cpp_chunk_tokens", 1, mc.cpp_chunk_tokens);
-    mc.sample_interval_s = m.number_or("sample_interval_s", mc.sample_interval_s);
-    if (mc.sample_interval_s < 0) m.fail("sample_interval_s", "a non-negative number of seconds");
-    mc.predicted_output_tokens = m.number_or("predicted_output_tokens", mc.predicted_output_tokens);
-    if (!(mc.predicted_output_tokens >= 1)) m.fail("predicted_output_tokens", "a number of tokens >= 1");
-    m.finish();
+  for (const auto& name : sections) {
+    if (r.has(name)) s.sections[name] = r.raw(name);
   }
   if (r.has("slo")) {
     auto slo = r.object("slo");
@@ -203,76 +143,6 @@ Scenario parse_scenario(const nlohmann::json& j, const std::string& where, const
   }
   r.finish();
   return s;
-}
-
-Scenario load_scenario(const std::string& name_or_path) {
-  if (name_or_path.empty() || name_or_path == "default") {
-    return parse_scenario(default_scenario_json(), "<default scenario>", data_root() / "workloads");
-  }
-  auto path = resolve_named_json(name_or_path, "workloads", "scenario");
-  auto j = load_json_file(path);
-  return parse_scenario(j, path.string(), path.parent_path());
-}
-
-void apply_override(nlohmann::json& sc, const std::string& key, const std::string& value) {
-  static const std::vector<std::pair<std::string, std::string>> aliases = {
-      {"sparsity", "shared.sparsity"}, {"shared_tokens", "shared.tokens"}, {"chunk", "shared.chunk_tokens"},
-      {"hw", "pools.*.hw"},           {"instances", "pools.0.instances"}, {"tp", "pools.*.tp"},
-      {"rate", "workload.generator.arrival.rate_per_s"}, {"requests", "workload.generator.requests"},
-      {"skew", "shared.routing.skew"}, {"zipf_s", "shared.routing.zipf_s"},
-      {"max_batch", "scheduler.max_batch"}, {"speedup", "workload.trace.speedup"},
-      {"policy", "mooncake.policy"}, {"admission", "mooncake.admission"},
-      {"prefix_caching", "scheduler.prefix_caching"}, {"chunked_prefill", "scheduler.chunked_prefill"}};
-  std::string path = key;
-  for (const auto& [a, p] : aliases) {
-    if (a == key) path = p;
-  }
-  nlohmann::json v;
-  double num;
-  if (parse_scaled_number(value, num)) {
-    if (std::floor(num) == num && std::fabs(num) < 9e15) v = static_cast<std::int64_t>(num);
-    else v = num;
-  } else if (value == "true" || value == "false") {
-    v = value == "true";
-  } else {
-    v = value;
-  }
-  // Walk the dotted path; "*" applies to every element of an array.
-  std::vector<std::string> parts;
-  std::size_t start = 0;
-  while (start <= path.size()) {
-    auto dot = path.find('.', start);
-    parts.push_back(path.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
-    if (dot == std::string::npos) break;
-    start = dot + 1;
-  }
-  std::function<void(nlohmann::json&, std::size_t)> set = [&](nlohmann::json& node, std::size_t i) {
-    const std::string& p = parts[i];
-    bool last = i + 1 == parts.size();
-    if (node.is_array()) {
-      if (p == "*") {
-        for (auto& e : node) last ? void(e = v) : set(e, i + 1);
-        return;
-      }
-      std::size_t idx = 0;
-      try {
-        idx = std::stoul(p);
-      } catch (...) {
-        throw InputError(fmt::format("--set {}: '{}' is not an array index", key, p));
-      }
-      if (idx >= node.size()) throw InputError(fmt::format("--set {}: index {} out of range", key, idx));
-      last ? void(node[idx] = v) : set(node[idx], i + 1);
-      return;
-    }
-    if (!node.is_object()) throw InputError(fmt::format("--set {}: '{}' is not an object in the scenario", key, p));
-    if (last) {
-      node[p] = v;
-      return;
-    }
-    if (!node.contains(p)) node[p] = nlohmann::json::object();
-    set(node[p], i + 1);
-  };
-  set(sc, 0);
 }
 
 }  // namespace moska

@@ -3,6 +3,7 @@
 // Validated on load; `apply_override` lets sweeps change any key before parsing.
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -61,31 +62,13 @@ struct SchedulerSpec {
   std::int64_t block_tokens = 512;         // tokens per hashed block (Mooncake traces: 512)
 };
 
-// Mooncake (FAST'25): prefill and decode pools, a KV-cache store per prefill node (DRAM, SSD),
-// the Conductor's choice of prefill instance, layer-wise KV streaming to decode, chunked pipeline
-// prefill, admission control.
-struct MooncakeSpec {
-  std::string policy = "global-cache-aware";  // | local-cache-aware | load-balance | random
-  // Global policy: fetch a longer prefix from the instance holding it when
-  // remote prefix / local prefix >= this ratio (a local prefix of 0 always qualifies).
-  double balance_threshold = 1.0;
-  std::string admission = "none";  // | decode (reject at decode, after prefill) | early | predicted
-  double dram_gib = -1;            // KV store per prefill instance in host DRAM; < 0: the instance's share of the node's DRAM
-  double ssd_gib = 0;              // SSD tier per prefill instance (0 = none)
-  bool layerwise = true;           // stream KV to decode layer by layer during prefill
-  int cpp_nodes = 1;               // chunked pipeline parallelism: prefill instances per pipeline group
-  std::int64_t cpp_chunk_tokens = 8192;
-  double sample_interval_s = 1.0;  // load timeline sampling (0 = none)
-  double predicted_output_tokens = 256;  // prior mean output length of the predictor, until requests finish
-};
-
 struct Scenario {
   std::string name;
   std::string file;  // where it came from ("" if built in)
   std::uint64_t seed = 1;
   std::string model = "llama-3.1-8b";
   Precision precision;
-  std::string system = "moska";
+  std::string system;  // a registered system's name (sim/systems/ checks it)
   std::vector<PoolSpec> pools;
   SharedSpec shared;
   SchedulerSpec scheduler;
@@ -93,20 +76,13 @@ struct Scenario {
   std::filesystem::path base_dir;  // relative trace paths resolve against it
   double time_limit_s = 0;         // 0 = run to completion
   SloSpec slo;                     // "slo": {"ttft_s", "tbt_s"}; 0 = unbounded
-  MooncakeSpec mooncake;
+  // Top-level objects that only some systems read (e.g. "mooncake"), raw: the system validates its own.
+  std::map<std::string, nlohmann::json> sections;
 };
 
-Scenario parse_scenario(const nlohmann::json& j, const std::string& where, const std::filesystem::path& base_dir);
-Scenario load_scenario(const std::string& name_or_path);
-// The scenario the CLI runs when none is named (a MoSKA what-if on H100s).
-nlohmann::json default_scenario_json();
-
-// Sets `key` (a dotted path such as "shared.sparsity", or an alias: system, sparsity, shared_tokens,
-// chunk, hw, model, dtype, instances, tp, rate, requests, seed) to `value` (parsed as a number
-// with optional K/M/G suffix, else a string). Throws InputError on an unknown key.
-void apply_override(nlohmann::json& scenario, const std::string& key, const std::string& value);
-
-// "1M" -> 1048576, "2.5K" -> 2560, "0.75" -> 0.75; returns false if not a number.
-bool parse_scaled_number(const std::string& s, double& out);
+// Validates every key; `sections` are the top-level objects kept raw for the systems that read them
+// (sim/systems/ passes the registered ones).
+Scenario parse_scenario(const nlohmann::json& j, const std::string& where, const std::filesystem::path& base_dir,
+                        const std::vector<std::string>& sections = {});
 
 }  // namespace moska

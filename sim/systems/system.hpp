@@ -1,39 +1,149 @@
 #pragma once
-// The systems of the mission, each a choice of how shared KV is stored, prefilled and attended,
-// and whether shared-KV attention runs on its own pool. The serving loop reads only these traits:
-// adding a system is adding a row to the registry in system.cpp.
+// A system of the mission (vllm, moska, mooncake, ...): one file under sim/systems/ that decides
+// where unique and shared KV live and what each request holds and reads, how one iteration of a
+// batch becomes operators on which pools, and which policies (dispatch, admission, batching, KV
+// placement) the serving loop runs. It registers itself in registry.cpp. Everything else asks these
+// objects: the serving loop (through the Deployment a system configures), `scaling` (steady-state
+// decode of a full batch), `predict` (the same batch under each way of attending a shared context).
+#include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
+
+#include "sim/metrics/metrics.hpp"
+#include "sim/model/model_spec.hpp"
+#include "sim/model/operators.hpp"
+#include "sim/serving/iteration.hpp"
+#include "sim/serving/scenario.hpp"
+#include "sim/serving/serving_loop.hpp"
 
 namespace moska {
 
-enum class SharedStorage { per_request, once_per_instance, shared_pool };
-enum class SharedAttnMode {
-  per_request_full,   // every request reads the whole shared context (GEMV per request)
-  per_request_topk,   // every request reads its top-k chunks (GEMV per request, router)
-  batched_full,       // queries of all requests batched per chunk, all chunks (cascade)
-  batched_topk,       // queries batched per chunk, top-k chunks per request (MoSKA)
+// A system configured for one scenario: what the serving loop runs (Deployment), and the view the
+// steady-state analysis (`scaling`) takes of it.
+class ConfiguredSystem : public Deployment {
+ public:
+  // Empty if the steady-state decode analysis applies, else why not.
+  virtual std::string steady_state_unsupported() const { return ""; }
+  const ModelSpec& model() const { return model_; }
+  // Logical instances the loop runs (a group of TP groups run in lockstep counts once).
+  virtual int logical_instances() const = 0;
+  // TP groups of a logical instance that hold unique KV (a request's KV lives on one of them).
+  virtual int kv_groups() const = 0;
+  virtual std::int64_t capacity_tokens() const = 0;  // unique KV per logical instance
+  virtual double fixed_bytes() const = 0;           // weights + shared KV per logical instance
+  virtual double instance_hbm_bytes() const = 0;
+  virtual std::int64_t shared_tokens() const = 0;  // whole chunks
+  // KV tokens a request with `ctx` tokens of its own holds, and reads itself per decode step.
+  virtual std::int64_t tokens_per_request(std::int64_t ctx) const = 0;
+  virtual std::int64_t read_per_request(std::int64_t ctx) const = 0;
+  // Why a TP group that cannot hold one request is full, after "weights": "" or " and the shared KV".
+  virtual std::string resident_note() const { return ""; }
+  // One decode step of `batch` requests each reading `read` KV tokens itself, on one logical instance.
+  virtual void decode_step(std::int64_t batch, std::int64_t read, IterStats& out) const = 0;
+  // Pools with static fields filled.
+  virtual std::vector<PoolStats> pool_stats() const = 0;
+
+ protected:
+  explicit ConfiguredSystem(ModelSpec model) : model_(std::move(model)) {}
+  ModelSpec model_;
 };
 
-struct SystemTraits {
-  std::string name;
-  std::string description;
-  SharedStorage storage = SharedStorage::once_per_instance;
-  SharedAttnMode attention = SharedAttnMode::per_request_full;
-  bool prefill_shared = false;  // the shared context is prefilled for each request
-  bool disaggregated = false;   // shared-KV attention on a separate pool
-  bool modular = false;         // shared KV is a library of position-independent modules
-  bool prefill_decode = false;  // separate prefill and decode pools (Mooncake; sim/serving/mooncake_sim.*)
-  bool sparse() const {
-    return attention == SharedAttnMode::per_request_topk || attention == SharedAttnMode::batched_topk;
-  }
-  bool batched() const {
-    return attention == SharedAttnMode::batched_full || attention == SharedAttnMode::batched_topk;
-  }
+// The same decode batch under one way of attending a shared context (predict's comparison rows).
+struct StrategyQuery {
+  std::int64_t batch = 0;     // decode requests
+  BatchSpec base;             // their own KV only (decode_kv_tokens = batch x ctx), tp set
+  std::int64_t chunks = 0;    // shared chunks
+  std::int64_t chunk_tokens = 0;
+  double sparsity = 0;        // share of the chunks a sparse system's router skips
+  double unique_kv_bytes = 0;     // per GPU, the batch's own KV
+  double shared_kv_once_bytes = 0;  // per GPU, one copy of the shared KV
+};
+struct Strategy {
+  std::string what;
+  BatchSpec batch;
+  double kv_needed_bytes = 0;  // per GPU, to hold the batch
 };
 
-// Throws InputError listing the known systems.
-const SystemTraits& find_system(const std::string& name);
+// Steady-state decode of the largest batch that fits (MoSKA paper, Fig. 4 and 5).
+struct ScalingOptions {
+  std::int64_t ctx = 65536;          // unique KV tokens per request (its own context)
+  std::int64_t max_batch = 0;        // cap on the decode batch per logical instance; 0 = none
+  std::vector<std::string> systems;  // empty = the systems compared by default
+  std::string baseline;              // normalise to this system; "" = the preferred baseline that fits
+};
+
+struct ScalingPool {
+  std::string name, role, hw;
+  int gpus = 0;
+  double flops = 0, bytes = 0;   // work of one step, whole pool
+  double mfu = 0;                // flops / (step x GPUs x peak of the GEMM dtype)
+  double hbm_bw_util = 0;        // bytes / (step x GPUs x HBM bandwidth)
+  double hbm_capacity_util = 0;  // weights + shared KV + the batch's KV held, over the pool's HBM
+};
+
+struct ScalingRow {
+  std::string system;
+  bool fits = false;
+  std::string why;  // when !fits: the simulator's reason
+  int gpus = 0;     // all pools the system uses
+  int logical_instances = 0;
+  int kv_groups = 0;  // TP groups that hold unique KV (a request's KV lives on one of them)
+  std::int64_t capacity_tokens = 0;     // unique-KV tokens, whole cluster
+  std::int64_t tokens_per_request = 0;  // KV tokens a request holds (ctx, + its shared copy for vllm)
+  std::int64_t read_per_request = 0;    // KV tokens a request's decode reads itself per step
+  std::int64_t batch_capability = 0;    // whole cluster, before --max-batch
+  std::int64_t batch = 0;               // whole cluster, after --max-batch
+  bool capped = false;
+  double step_s = 0;
+  double tokens_per_s = 0, tokens_per_s_per_gpu = 0;
+  double normalized = 0;   // tokens/s per GPU over the baseline's (0 without a baseline)
+  double batch_ratio = 0;  // batch over the baseline's
+  std::vector<ScalingPool> pools;
+};
+
+class System {
+ public:
+  virtual ~System() = default;
+  virtual std::string_view name() const = 0;
+  virtual std::string_view description() const = 0;
+  // Top-level scenario sections this system reads (e.g. "mooncake"); other systems ignore them.
+  virtual std::vector<std::string> sections() const { return {}; }
+  // Short names for `--set` keys of those sections (e.g. policy -> mooncake.policy).
+  virtual std::vector<std::pair<std::string, std::string>> override_aliases() const { return {}; }
+  // This system configured for `sc`. Throws InputError when the scenario cannot run on it (pools
+  // missing, the model or the shared context does not fit, a bad section).
+  virtual std::unique_ptr<ConfiguredSystem> configure(const Scenario& sc) const = 0;
+
+  // `scaling`: whether the default comparison includes it, and its preference as the baseline the
+  // others are normalised to (lower first; -1: never a baseline).
+  virtual bool compared_by_default() const { return false; }
+  virtual int baseline_rank() const { return -1; }
+  // GPUs of the pools it would use, from the scenario alone (for rows that do not fit).
+  virtual int scenario_gpus(const Scenario& sc) const = 0;
+  // The steady-state decode row (fits = false with the reason when it cannot run).
+  ScalingRow scaling_row(const Scenario& sc, const ScalingOptions& opt) const;
+
+  // `predict`: this system's way of attending a shared context for a decode batch, if it has one.
+  virtual std::optional<Strategy> strategy(const StrategyQuery& /*q*/) const { return std::nullopt; }
+};
+
+// Registered systems, in registry order (registry.cpp). find_system throws InputError listing them.
+const std::vector<const System*>& all_systems();
+const System& find_system(const std::string& name);
 std::vector<std::string> system_names();
+
+// A scenario file parsed with the sections registered systems read.
+Scenario parse_scenario_for_systems(const nlohmann::json& j, const std::string& where, const std::filesystem::path& base_dir);
+
+// The scenario the CLI runs when none is named: MoSKA serving FP8 Llama-3.1-8B on one 8xH100 node
+// with a 1M-token shared context at 75% sparsity.
+nlohmann::json default_scenario_json();
+
+// Runs `requests` through the scenario's system. Throws InputError on a configuration that cannot run.
+RunResult simulate(const Scenario& scenario, const std::vector<Request>& requests);
 
 }  // namespace moska

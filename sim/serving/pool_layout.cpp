@@ -1,0 +1,62 @@
+#include "sim/serving/pool_layout.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "sim/util/error.hpp"
+
+namespace moska {
+
+namespace {
+constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+}  // namespace
+
+double kv_held_per_token(const ModelSpec& model, Dtype kv, int tp) {
+  const double heads_per_gpu = std::max<double>(1.0, static_cast<double>(model.n_kv_heads / tp));
+  return model.kv_bytes_per_token(kv) * std::max(1.0, heads_per_gpu * tp / static_cast<double>(model.n_kv_heads));
+}
+
+PoolLayout make_pool(const Scenario& sc, const PoolSpec& p, const ModelSpec& model) {
+  CostModel cm(load_hardware(p.hw));
+  const Precision& prec = sc.precision;
+  cm.gpu().peak(prec.gemm_math());  // fails early, naming the dtype, if the GPU lacks it
+  if (model.n_heads % p.tp != 0) {
+    throw InputError(fmt::format("{}: pool '{}': tp {} must divide the model's {} heads", sc.file, p.name, p.tp, model.n_heads));
+  }
+  PoolStats ps;
+  ps.name = p.name;
+  ps.role = p.role;
+  ps.hw = cm.gpu().name;
+  ps.gpus = p.instances * p.tp;
+  ps.groups = p.instances;
+  ps.peak_flops_per_gpu = cm.gpu().peak(prec.gemm_math());
+  ps.hbm_bw_per_gpu = cm.gpu().hbm_bw_bps;
+  ps.hbm_bytes_per_gpu = cm.gpu().hbm_bytes;
+  const double group_hbm = cm.gpu().hbm_bytes * p.tp;
+  return PoolLayout{&p, StepCostModel(model, prec, std::move(cm), p.tp), ps, kv_held_per_token(model, prec.kv, p.tp), group_hbm};
+}
+
+std::int64_t group_kv_capacity(const Scenario& sc, const PoolLayout& pool, const ModelSpec& model, double resident_bytes) {
+  const double weights = model.weight_bytes(sc.precision.weights);
+  const double free_bytes = (pool.group_hbm_bytes - weights - resident_bytes) * sc.scheduler.kv_memory_fraction;
+  if (free_bytes <= 0) {
+    const auto& g = pool.step.cost_model().gpu();
+    throw InputError(fmt::format(
+        "{}: {} does not fit on pool '{}' ({} x{}): weights {:.1f} GiB + shared KV {:.1f} GiB > {:.1f} GiB of HBM "
+        "per TP group (x{:.2f} usable); add GPUs (tp), use fp8, or shrink shared.tokens",
+        sc.file, model.name, pool.spec->name, g.name, pool.spec->tp, weights / kGiB, resident_bytes / kGiB,
+        pool.group_hbm_bytes / kGiB, sc.scheduler.kv_memory_fraction));
+  }
+  return static_cast<std::int64_t>(free_bytes / pool.kv_held_per_token);
+}
+
+const PoolSpec* pool_of_role(const Scenario& sc, const std::string& role) {
+  const PoolSpec* found = nullptr;
+  for (const auto& p : sc.pools) {
+    if (p.role == role) found = &p;  // the last one, if a scenario lists several
+  }
+  return found;
+}
+
+}  // namespace moska

@@ -1,0 +1,66 @@
+#include "sim/serving/serving_loop.hpp"
+
+#include <chrono>
+#include <stdexcept>
+
+namespace moska {
+
+ServingLoop::ServingLoop(const Scenario& scenario, const std::vector<Request>& requests)
+    : sc_(scenario), reqs_(requests), state_(requests.size()) {
+  out_.scenario = sc_.name;
+  out_.requests.resize(reqs_.size());
+  for (std::size_t i = 0; i < reqs_.size(); ++i) {
+    const auto& q = reqs_[i];
+    auto& rec = out_.requests[i];
+    rec.id = q.id;
+    rec.arrival = q.arrival_ns;
+    rec.input_tokens = static_cast<std::int32_t>(q.input_tokens);
+    rec.output_tokens = static_cast<std::int32_t>(q.output_tokens);
+  }
+}
+
+void ServingLoop::finish(std::uint32_t r, TimeNs t) {
+  out_.requests[r].finish = t;
+  ++done_;
+  d_->finished(r);
+}
+
+void ServingLoop::reject(std::uint32_t r) {
+  out_.requests[r].rejected = true;
+  ++done_;
+}
+
+void ServingLoop::arrivals(std::size_t i) {
+  d_->arrive(static_cast<std::uint32_t>(i));
+  if (i + 1 < reqs_.size()) sim_.schedule_at(reqs_[i + 1].arrival_ns, [this, i] { arrivals(i + 1); });
+}
+
+void ServingLoop::sample() {
+  d_->sample(*this);
+  if (done_ < static_cast<std::int64_t>(reqs_.size())) {
+    sim_.schedule_in(seconds_to_ns(d_->sample_interval_s()), [this] { sample(); });
+  }
+}
+
+RunResult ServingLoop::run(Deployment& d) {
+  const auto t0 = std::chrono::steady_clock::now();
+  d_ = &d;
+  for (std::size_t i = 1; i < reqs_.size(); ++i) {
+    if (reqs_[i].arrival_ns < reqs_[i - 1].arrival_ns) throw std::logic_error("simulate: requests must be sorted by arrival");
+  }
+  d.start(*this);
+  if (!reqs_.empty()) sim_.schedule_at(reqs_[0].arrival_ns, [this] { arrivals(0); });
+  if (d.sample_interval_s() > 0 && !reqs_.empty()) sim_.schedule_at(0, [this] { sample(); });
+  if (sc_.time_limit_s > 0) {
+    sim_.run_until(seconds_to_ns(sc_.time_limit_s));
+  } else {
+    sim_.run();
+  }
+  out_.sim_seconds = ns_to_seconds(sim_.now());
+  d.finish_run(*this);
+  out_.events = sim_.events_run();
+  out_.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return std::move(out_);
+}
+
+}  // namespace moska

@@ -1,0 +1,79 @@
+#pragma once
+// The serving loop, the same for every system: requests arrive in trace order, a system's
+// Deployment dispatches each (to instances it built: continuous-batching instances, prefill
+// pipelines, ...), instances run iterations on the engine's clock and report first tokens,
+// hand-offs and finishes back here, and the run ends with the system's accounting. One event per
+// arrival (the next is scheduled when one is handled) plus what the instances schedule.
+//
+// A Deployment is a system configured for one scenario (sim/systems/ builds them): the loop calls
+// it and knows nothing else of the system.
+#include <cstdint>
+#include <vector>
+
+#include "sim/engine/simulator.hpp"
+#include "sim/metrics/metrics.hpp"
+#include "sim/serving/request_state.hpp"
+#include "sim/serving/scenario.hpp"
+#include "sim/workload/request.hpp"
+
+namespace moska {
+
+class ServingLoop;
+
+class Deployment {
+ public:
+  virtual ~Deployment() = default;
+  // Once, before the first event: fill the loop's pools (out().pools), per-request states, and
+  // build the instances on the loop's clock.
+  virtual void start(ServingLoop& loop) = 0;
+  // Request r arrived now: dispatch it (enqueue it on an instance) or reject it (loop.reject).
+  virtual void arrive(std::uint32_t r) = 0;
+  // Request r finished (its last token was made); the loop has recorded it.
+  virtual void finished(std::uint32_t /*r*/) {}
+  // Load sampling (RunResult::load_timeline) every sample_interval_s() > 0 while requests remain.
+  virtual double sample_interval_s() const { return 0; }
+  virtual void sample(ServingLoop& /*loop*/) {}
+  // After the last event: what the run's totals need (memory held the whole run, counters).
+  virtual void finish_run(ServingLoop& loop) = 0;
+};
+
+class ServingLoop {
+ public:
+  ServingLoop(const Scenario& scenario, const std::vector<Request>& requests);
+  ServingLoop(const ServingLoop&) = delete;
+  ServingLoop& operator=(const ServingLoop&) = delete;
+
+  // Runs the scenario's requests through `d` to the end (or the scenario's time limit).
+  RunResult run(Deployment& d);
+
+  Simulator& sim() { return sim_; }
+  TimeNs now() const { return sim_.now(); }
+  const Scenario& scenario() const { return sc_; }
+  const std::vector<Request>& requests() const { return reqs_; }
+  const Request& request(std::uint32_t r) const { return reqs_[r]; }
+  RequestState& state(std::uint32_t r) { return state_[r]; }
+  const RequestState& state(std::uint32_t r) const { return state_[r]; }
+  RequestRecord& record(std::uint32_t r) { return out_.requests[r]; }
+  RunResult& out() { return out_; }
+  // Requests finished or rejected so far.
+  std::int64_t done() const { return done_; }
+
+  // Request r made its last token at t.
+  void finish(std::uint32_t r, TimeNs t);
+  // Request r is not served.
+  void reject(std::uint32_t r);
+
+ private:
+  void arrivals(std::size_t i);
+  void sample();
+
+  Simulator sim_;
+  const Scenario& sc_;
+  const std::vector<Request>& reqs_;
+  std::vector<RequestState> state_;
+  RunResult out_;
+  Deployment* d_ = nullptr;
+  std::int64_t done_ = 0;
+};
+
+}  // namespace moska

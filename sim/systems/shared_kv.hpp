@@ -1,0 +1,111 @@
+#pragma once
+// The systems that serve a shared context (a corpus every request may attend) on continuous-batching
+// instances: vllm, prefix-cache, cascade, sparse, moska, universal-moska (one pool of colocated
+// instances) and moska-disagg, universal-moska-disagg (a unique-KV pool and a shared-KV pool).
+// Each system's file says how it stores, reads and attends the shared context (the hooks below);
+// this file holds what they share: what a request then holds and reads, the instances, dispatch,
+// and the colocated iteration (the whole step on one TP group).
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sim/engine/rng.hpp"
+#include "sim/serving/batching_instance.hpp"
+#include "sim/serving/dispatch.hpp"
+#include "sim/serving/pool_layout.hpp"
+#include "sim/systems/shared_context.hpp"
+#include "sim/systems/system.hpp"
+
+namespace moska {
+
+// What a request that attends corpus c holds and reads of it.
+struct SharedUse {
+  std::int64_t own_tokens = 0;    // its own copy: prefilled with its prompt and held in its KV
+  std::int64_t read_tokens = 0;   // tokens its decode reads itself per step (GEMV per request)
+  std::int64_t prefill_past = 0;  // tokens its prefill attends as if cached before its prompt
+  bool routed = false;            // its queries go to batched per-chunk launches instead
+};
+
+class SharedKvSystem : public System {
+ public:
+  int scenario_gpus(const Scenario& sc) const override;
+  std::optional<Strategy> strategy(const StrategyQuery& q) const override;
+
+  // The hooks each system's file gives.
+  // The shared context as this system cuts it (top-k chunks or all; a module library or flat);
+  // `where` names the scenario file in errors.
+  virtual SharedContext shared_context(const SharedSpec& spec, const std::string& where) const = 0;
+  // What a request attending corpus c holds and reads.
+  virtual SharedUse shared_use(const SharedContext& ctx, int corpus) const = 0;
+  // Whether each instance (or the shared pool) holds the shared KV once, vs a copy per request.
+  virtual bool holds_shared_once() const { return true; }
+  // Pool roles it runs on ("serve", or "unique" + "shared").
+  virtual std::vector<std::string> roles() const { return {"serve"}; }
+  // predict's one-line description of its way of attending the shared context ("" = no row).
+  virtual std::string strategy_what() const { return ""; }
+};
+
+// Continuous-batching instances over one logical pool, requests shaped by a SharedKvSystem.
+class BatchingDeployment : public ConfiguredSystem, public IterationModel {
+ public:
+  BatchingDeployment(const SharedKvSystem& sys, const Scenario& sc, ModelSpec model, SharedContext shared);
+
+  void start(ServingLoop& loop) override;
+  void arrive(std::uint32_t r) override;
+  void finish_run(ServingLoop& loop) override;
+
+  std::int64_t shared_tokens() const override { return shared_.tokens(); }
+  std::int64_t tokens_per_request(std::int64_t ctx) const override;
+  std::int64_t read_per_request(std::int64_t ctx) const override;
+  void decode_step(std::int64_t batch, std::int64_t read, IterStats& out) const override;
+  void route(const std::vector<std::int64_t>& routed_per_corpus, SharedAttention& out) const override;
+
+ protected:
+  // KV bytes one of its instances holds per token (pool 0 is where they live).
+  virtual double kv_held_per_token() const = 0;
+
+  const SharedKvSystem& sys_;
+  const Scenario& sc_;
+  SharedContext shared_;
+  ServingLoop* loop_ = nullptr;
+  Dispatcher dispatch_;
+  std::vector<std::unique_ptr<BatchingInstance>> instances_;
+};
+
+// The whole step on one TP group of the scenario's `serve` pool.
+class ColocatedDeployment : public BatchingDeployment {
+ public:
+  ColocatedDeployment(const SharedKvSystem& sys, const Scenario& sc);
+
+  void cost(const BatchSpec& batch, IterStats& out) const override;
+
+  int logical_instances() const override { return pool_.spec->instances; }
+  int kv_groups() const override { return 1; }
+  std::string resident_note() const override;
+  std::int64_t capacity_tokens() const override { return capacity_; }
+  double fixed_bytes() const override { return fixed_bytes_; }
+  double instance_hbm_bytes() const override { return pool_.group_hbm_bytes; }
+  std::vector<PoolStats> pool_stats() const override { return {pool_.stats}; }
+
+ protected:
+  double kv_held_per_token() const override { return pool_.kv_held_per_token; }
+
+ private:
+  PoolLayout pool_;
+  std::int64_t capacity_ = 0;
+  double fixed_bytes_ = 0;
+};
+
+// The colocated systems (one serve pool).
+class ColocatedSystem : public SharedKvSystem {
+ public:
+  std::unique_ptr<ConfiguredSystem> configure(const Scenario& sc) const override {
+    return std::make_unique<ColocatedDeployment>(*this, sc);
+  }
+};
+
+// The model, its shared context for `sys`, and the serve pool, checked in the order the errors name them.
+const PoolSpec& serve_pool(const Scenario& sc, std::string_view system);
+
+}  // namespace moska
