@@ -2176,12 +2176,14 @@ def _coll_worker(rank, world, out_dir, quick, deadline_left, port):
     os.environ.setdefault("TORCH_SYMM_MEM_DISABLE_MULTICAST", "1")
     os.environ.setdefault("NVSHMEM_DISABLE_NVLS", "1")
     torch.cuda.set_device(rank)
-    dist.init_process_group("nccl", init_method="tcp://127.0.0.1:%d" % port, rank=rank, world_size=world,
-                            device_id=torch.device("cuda", rank))
+    if port is None:   # under torchrun
+        dist.init_process_group("nccl")
+    else:
+        dist.init_process_group("nccl", init_method="tcp://127.0.0.1:%d" % port, rank=rank, world_size=world)
     t_start = time.time()
     dev = "cuda:%d" % rank
     rows = []
-    sizes = COLL_SIZES if not quick else [1 << 12, 1 << 22, 1 << 27]
+    sizes = COLL_SIZES if not quick else [1 << s for s in range(12, 30, 2)]
 
     def op_fn(op, nbytes):
         n = nbytes // 2
@@ -2271,7 +2273,7 @@ def _coll_worker(rank, world, out_dir, quick, deadline_left, port):
                     f.write("%s,%d,%s\n" % (r_[0], r_[2], r_[4]))
     # ---- a whole Llama-3.1-70B TP step: each rank its shard, NCCL all-reduces after o and down (in the graph)
     tp_rows = []
-    if not quick and time.time() - t_start < deadline_left - 20:
+    if os.environ.get("MOSKA_TP_STEP", "1") == "1" and time.time() - t_start < deadline_left - 20:
         try:
             global ONES_I32
             ONES_I32 = torch.ones(1 << 20, dtype=torch.int32, device=dev)
@@ -2320,10 +2322,13 @@ def fam_collectives(quick):
     """NCCL collectives over all visible GPUs (one process each), inside CUDA graphs: all_reduce, all_gather,
     reduce_scatter, sendrecv (ring exchange), all_to_all at 4 KiB..512 MiB; then a whole Llama-3.1-70B TP step."""
     import torch.multiprocessing as mp
+    left = (DEADLINE - (time.time() - T0)) if DEADLINE else 400
+    if "RANK" in os.environ:   # started by torchrun: this process is one rank
+        _coll_worker(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), OUT, quick, left, None)
+        return int(os.environ["WORLD_SIZE"])
     world = torch.cuda.device_count()
     if world < 2:
         raise RuntimeError("collectives need 2+ GPUs (found %d)" % world)
-    left = (DEADLINE - (time.time() - T0)) if DEADLINE else 400
     mp.spawn(_coll_worker, args=(world, OUT, quick, left, 29511), nprocs=world, join=True)
     note("collectives", "impl", "torch.distributed NCCL, one process per GPU, bf16; bytes: all_reduce = the tensor on each "
          "rank; all_gather = the gathered output; reduce_scatter = the input; sendrecv = what each rank sends to the next "
