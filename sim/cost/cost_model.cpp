@@ -189,10 +189,13 @@ OpCost CostModel::compute(const Op& op) const {
       std::vector<std::string> have;
       for (int f = 0; f < kNumKernelFamilies; ++f) {
         const auto kf = static_cast<KernelFamily>(f);
-        if (is_attention_family(kf) && tables_->has_family(kf)) have.emplace_back(kernel_family_name(kf));
+        if (!is_attention_family(kf)) continue;
+        for (Dtype d : {Dtype::bf16, Dtype::fp8, Dtype::fp32}) {
+          if (tables_->has_tables(kf, d)) have.push_back(fmt::format("{} ({})", kernel_family_name(kf), dtype_name(d)));
+        }
       }
       throw InputError(fmt::format(
-          "attention backend '{}' on {}: no {} table of {} ({} holds: {}); measured backends: {}", opts_.attn_backend,
+          "attention backend '{}' on {}: no {} table of {} ({} and fp8/ hold: {}); measured backends: {}", opts_.attn_backend,
           hw_.gpu.name, fam ? kernel_family_name(*fam) : op_class_name(op.cls), dtype_name(op.math),
           (std::filesystem::path(hw_.calibration_dir) / opts_.attn_backend).string(),
           have.empty() ? std::string("nothing") : fmt::format("{}", fmt::join(have, ", ")),
