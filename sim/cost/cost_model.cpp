@@ -253,9 +253,17 @@ CalibrationInfo CostModel::calibration_info() const {
     const auto kf = static_cast<KernelFamily>(f);
     const auto n = tables_->count(kf);
     const bool attn = is_attention_family(kf);
-    if (n > 0) {
-      i.measured.push_back(attn ? fmt::format("{} ({}) {}", kernel_family_name(kf), opts_.attn_backend, n)
-                                : fmt::format("{} {}", kernel_family_name(kf), n));
+    if (n > 0 && attn) {
+      // Per folder: the backend's own tables, and fp8/ (FP8-KV attention, the profiler's Triton kernel).
+      std::size_t own = 0, fp8 = 0;
+      for (const auto& p : tables_->points()) {
+        if (p.family != kf) continue;
+        (p.folder == "fp8" ? fp8 : own) += 1;
+      }
+      if (own > 0) i.measured.push_back(fmt::format("{} ({}) {}", kernel_family_name(kf), opts_.attn_backend, own));
+      if (fp8 > 0) i.measured.push_back(fmt::format("{} (fp8 KV, Triton) {}", kernel_family_name(kf), fp8));
+    } else if (n > 0) {
+      i.measured.push_back(fmt::format("{} {}", kernel_family_name(kf), n));
     } else {
       i.not_measured.push_back(fmt::format("{}{}: roofline", kernel_family_name(kf),
                                            attn ? fmt::format(" ({})", opts_.attn_backend) : std::string()));
