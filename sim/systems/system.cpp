@@ -25,7 +25,9 @@ Scenario parse_scenario_for_systems(const nlohmann::json& j, const std::string& 
   for (const System* s : all_systems()) {
     for (auto& k : s->sections()) sections.push_back(std::move(k));
   }
-  return parse_scenario(j, where, base_dir, sections);
+  Scenario sc = parse_scenario(j, where, base_dir, sections);
+  for (const System* s : all_systems()) s->check_sections(sc);
+  return sc;
 }
 
 RunResult simulate(const Scenario& scenario, const std::vector<Request>& requests) {

@@ -381,6 +381,7 @@ class Mooncake final : public System {
     return "prefill and decode pools, KV-cache store on DRAM/SSD, cache-aware Conductor, early rejection (no shared corpus)";
   }
   std::vector<std::string> sections() const override { return {"mooncake"}; }
+  void check_sections(const Scenario& sc) const override { parse_options(sc); }
   std::vector<std::pair<std::string, std::string>> override_aliases() const override {
     return {{"policy", "mooncake.policy"}, {"admission", "mooncake.admission"}};
   }
