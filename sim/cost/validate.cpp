@@ -457,12 +457,12 @@ std::string validate_table(const ValidationReport& r) {
     line("");
     line("composite iterations (CUDA-graph time) predicted through `predict`, as each ran (model, backend, dtypes,");
     line("  TP, merge); composite.csv: Llama-3.1-8B bf16 flash2 (MoSKA with the reference merge); composite_ext.csv: the rest:");
-    line(fmt::format("  {:<24} {:>6} {:>11} {:>9}   {:>12} {:>9}", "family", "points", "median APE", "max APE",
+    line(fmt::format("  {:<28} {:>6} {:>11} {:>9}   {:>12} {:>9}", "family", "points", "median APE", "max APE",
                      "roofline med", "rf max"));
     for (std::size_t i = 0; i < r.composite_stats.size(); ++i) {
       const auto& c = r.composite_stats[i];
       const auto& f = r.roofline_stats[i];
-      line(fmt::format("  {:<24} {:>6} {:>10.1f}% {:>8.1f}%   {:>11.1f}% {:>8.1f}%", c.name, c.count, c.median_ape,
+      line(fmt::format("  {:<28} {:>6} {:>10.1f}% {:>8.1f}%   {:>11.1f}% {:>8.1f}%", c.name, c.count, c.median_ape,
                        c.max_ape, f.median_ape, f.max_ape));
     }
     line("");
