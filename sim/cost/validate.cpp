@@ -172,7 +172,7 @@ ValidationReport validate(const std::string& hw_name) {
     const bool dflt = be == kDefaultAttnBackend;
     auto bt = dflt ? CalibrationTables() : CalibrationTables::load(hw.calibration_dir, gpu, be);
     const auto& source = dflt ? tables : bt;
-    for (const std::string folder : {std::string(dflt ? "" : be), std::string(dflt ? "fp8" : "-")}) {
+    for (const std::string& folder : {std::string(dflt ? "" : be), std::string(dflt ? "fp8" : "-")}) {
       for (int fi = 0; fi < kNumKernelFamilies; ++fi) {
         auto fam = static_cast<KernelFamily>(fi);
         std::vector<KernelPoint> pts;
