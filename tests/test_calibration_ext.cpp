@@ -58,13 +58,15 @@ std::size_t lines(const std::string& s) { return static_cast<std::size_t>(std::c
 TEST_CASE("collectives: the fit reproduces the two measured 2xH200 all-reduces; other sizes and ranks by NCCL's model") {
   auto c = CollectiveModel::load(load_hardware("h200").calibration_dir);
   REQUIRE(c.present);
-  REQUIRE_FALSE(c.measured);  // fitted to the issue's numbers, not measured by this project
+  REQUIRE(c.measured);  // the other collectives' bandwidths were measured by this project on 2x H200
   REQUIRE(c.fitted_ranks == 2);
   // Issue 13: 4 MiB in 36 us, 128 MiB in 468 us on 2x H200 (the fit's two points).
   REQUIRE(c.seconds("allreduce", 4194304, 2) == Approx(36e-6).epsilon(0.002));
   REQUIRE(c.seconds("allreduce", 134217728, 2) == Approx(468e-6).epsilon(0.002));
-  // By hand, all-gather of 128 MiB over 2 ranks, Simple protocol: 6.865 + 8.4 + 3.4 us + 0.5 x 128 MiB / 300.98 GB/s.
-  REQUIRE(c.seconds("all_gather", 134217728, 2) == Approx((6.865 + 8.4 + 3.4) * 1e-6 + 0.5 * 134217728 / 300.98e9));
+  // By hand, all-gather of 128 MiB over 2 ranks, Simple protocol: 6.865 + 8.4 + 3.4 us + 0.5 x 128 MiB /
+  // (300.98 GB/s x 260.4 / 322.4: all-gather's measured bus bandwidth relative to all-reduce's).
+  REQUIRE(c.seconds("all_gather", 134217728, 2) ==
+          Approx((6.865 + 8.4 + 3.4) * 1e-6 + 0.5 * 134217728 / (300.98e9 * 260.4 / 322.4)).epsilon(1e-4));
   // By hand, 4 KiB all-reduce over 8 ranks (an extrapolation), LL protocol: 6.865 + 6.6 + 14 x 0.6 us
   // + 1.75 x 4096 B / 141 GB/s.
   REQUIRE(c.seconds("all_reduce", 4096, 8) == Approx((6.865 + 6.6 + 14 * 0.6) * 1e-6 + 1.75 * 4096 / 141e9));
@@ -84,6 +86,26 @@ TEST_CASE("collectives: the fit reproduces the two measured 2xH200 all-reduces; 
   auto r = predict(req);
   REQUIRE(r.cost.fitted_fraction > 0.01);
   REQUIRE(r.cost.measured_fraction + r.cost.fitted_fraction == Approx(1.0));
+}
+
+TEST_CASE("collectives: the model against this project's 2xH200 measurements of messages >= 16 MiB") {
+  // hw_profiles/h200/collectives_measured.csv: eager NCCL calls (tools/profile_collectives.py). Below
+  // 16 MiB eager launches (~40 us) dominate, which CUDA-graph launches (what the model is fitted
+  // to, issue #13's points) do not pay, so only the bandwidth-bound sizes are compared.
+  auto c = CollectiveModel::load(load_hardware("h200").calibration_dir);
+  const auto rows = read_csv_strict(load_hardware("h200").calibration_dir + "/collectives_measured.csv",
+                                    {"op", "bytes", "ranks", "time_us", "busbw_gbs", "method"});
+  int compared = 0;
+  for (const auto& row : rows) {
+    const double bytes = std::stod(row.fields[1]);
+    if (bytes < 16.0 * 1048576) continue;
+    INFO(row.fields[0] << " " << row.fields[1]);
+    const double measured = std::stod(row.fields[3]) * 1e-6;
+    CHECK(c.seconds(row.fields[0], bytes, 2) == Approx(measured).epsilon(0.2));
+    if (bytes >= 64.0 * 1048576) CHECK(c.seconds(row.fields[0], bytes, 2) == Approx(measured).epsilon(0.1));
+    ++compared;
+  }
+  REQUIRE(compared == 16);
 }
 
 TEST_CASE("backends: each answers from its own tables; cuDNN decode at 128K is the measured 10x of FA2") {
@@ -333,8 +355,10 @@ TEST_CASE("honesty: what is measured, which backend, and a calibrated-vs-uncalib
   REQUIRE(i.backend == "flash2");
   REQUIRE(i.backends == std::vector<std::string>{"flash2", "cudnn", "eager", "flex"});
   REQUIRE(std::find(i.measured.begin(), i.measured.end(), "merge_fast 58") != i.measured.end());
-  REQUIRE_FALSE(i.collectives_measured);
-  REQUIRE(std::any_of(i.not_measured.begin(), i.not_measured.end(),
+  REQUIRE(i.collectives_measured);  // 2x H200, tools/profile_collectives.py
+  const auto h100_info = CostModel(load_hardware("h100-sxm")).calibration_info();
+  REQUIRE_FALSE(h100_info.collectives_measured);  // transferred from the H200
+  REQUIRE(std::any_of(h100_info.not_measured.begin(), h100_info.not_measured.end(),
                       [](const std::string& s) { return s.rfind("collectives:", 0) == 0; }));
   CostModel b200(load_hardware("b200"));
   REQUIRE_FALSE(b200.calibration_info().calibrated);

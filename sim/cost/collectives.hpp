@@ -21,7 +21,9 @@ struct CollectiveModel {
   bool present = false;          // collectives.json was found
   bool measured = false;         // the fit's data were measured by tools/profile_kernels.py
   int fitted_ranks = 0;          // GPUs of the data the fit used
-  double bus_bw_bps = 0;         // Simple-protocol bus bandwidth
+  double bus_bw_bps = 0;         // Simple-protocol bus bandwidth of all-reduce (and all-to-all)
+  // Of all-gather, reduce-scatter and send/recv, where the file gives them (else bus_bw_bps).
+  double all_gather_bw_bps = 0, reduce_scatter_bw_bps = 0, send_recv_bw_bps = 0;
   double call_overhead_s = 0;    // per collective call (launch inside a CUDA graph)
   double base_s[3] = {0, 0, 0};  // LL, LL128, Simple
   double hop_s[3] = {0, 0, 0};
