@@ -39,7 +39,7 @@ struct Options {
   bool preload = false;
   // Host work per request before its prefill (one thread per instance, in arrival order):
   //   fixed_s + search_s_per_prompt x stored prompts (every request) + match_s_per_pair x L x L_ref (a hit).
-  double fixed_s = 0.0142;
+  double fixed_s = 0.0164;
   double search_s_per_prompt = 2e-6;
   double match_s_per_pair = 0.0;
   double cacheblend_fixed_s = 0.0;

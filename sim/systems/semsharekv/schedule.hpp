@@ -18,7 +18,7 @@ namespace moska::semsharekv {
 // (the prompt's last token is always recomputed: it makes the first output token).
 struct RecomputeSchedule {
   std::int64_t full_layers = 1;
-  double first = 0.3;
+  double first = 0.15;
   double decay = 0.914;
   double min = 0.0;
 
