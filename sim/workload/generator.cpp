@@ -81,8 +81,14 @@ std::string check_spec(const GeneratorSpec& s) {
   return "";
 }
 
-// Popularity shared by corpora and families: "uniform", or "zipf" with its "zipf_s".
-void parse_popularity(JsonReader& c, CorpusSpec::Popularity& pop, double& zipf_s) {
+// What corpora and families both have: a count, a popularity ("uniform", or "zipf" with its
+// "zipf_s") and the share of requests that belong to one.
+void parse_group(JsonReader& c, std::int32_t& count, CorpusSpec::Popularity& pop, double& zipf_s, double& fraction) {
+  const std::int64_t n = c.integer("count", 1);
+  if (n > 2147483647LL) c.fail("count", "an integer below 2^31");
+  count = static_cast<std::int32_t>(n);
+  fraction = c.number_or("fraction", 1.0);
+  if (!(fraction >= 0 && fraction <= 1)) c.fail("fraction", "a number in [0, 1]");
   const std::string name = c.string_or("popularity", "uniform");
   if (name == "uniform") {
     pop = CorpusSpec::Popularity::uniform;
@@ -213,12 +219,7 @@ GeneratorSpec parse_generator_spec(const JsonReader& r) {
   if (r.has("corpus")) {
     JsonReader c = r.object("corpus");
     CorpusSpec cs;
-    const std::int64_t count = c.integer("count", 1);
-    if (count > 2147483647LL) c.fail("count", "an integer below 2^31");
-    cs.count = static_cast<std::int32_t>(count);
-    parse_popularity(c, cs.popularity, cs.zipf_s);
-    cs.fraction = c.number_or("fraction", 1.0);
-    if (!(cs.fraction >= 0 && cs.fraction <= 1)) c.fail("fraction", "a number in [0, 1]");
+    parse_group(c, cs.count, cs.popularity, cs.zipf_s, cs.fraction);
     c.finish();
     s.corpus = cs;
   }
@@ -226,12 +227,7 @@ GeneratorSpec parse_generator_spec(const JsonReader& r) {
   if (r.has("families")) {
     JsonReader c = r.object("families");
     FamilySpec fs;
-    const std::int64_t count = c.integer("count", 1);
-    if (count > 2147483647LL) c.fail("count", "an integer below 2^31");
-    fs.count = static_cast<std::int32_t>(count);
-    parse_popularity(c, fs.popularity, fs.zipf_s);
-    fs.fraction = c.number_or("fraction", 1.0);
-    if (!(fs.fraction >= 0 && fs.fraction <= 1)) c.fail("fraction", "a number in [0, 1]");
+    parse_group(c, fs.count, fs.popularity, fs.zipf_s, fs.fraction);
     // "similarity": a number, or {"min", "max"} (uniform).
     if (c.has("similarity") && c.raw("similarity").is_object()) {
       JsonReader sim = c.object("similarity");

@@ -17,6 +17,12 @@ double non_negative(const JsonReader& r, const std::string& key, double fallback
   if (!(v >= 0)) r.fail(key, "a number >= 0");
   return v;
 }
+// An exponential in depth: "first", "decay", "min".
+void parse_decay(const JsonReader& r, double& first, double& decay, double& min) {
+  first = fraction(r, "first", first);
+  decay = non_negative(r, "decay", decay);
+  min = fraction(r, "min", min);
+}
 }  // namespace
 
 Options parse_options(const Scenario& sc) {
@@ -40,16 +46,12 @@ Options parse_options(const Scenario& sc) {
   if (m.has("recompute")) {
     JsonReader r = m.object("recompute");
     o.recompute.full_layers = r.integer_or("full_layers", 0, o.recompute.full_layers);
-    o.recompute.first = fraction(r, "first", o.recompute.first);
-    o.recompute.decay = non_negative(r, "decay", o.recompute.decay);
-    o.recompute.min = fraction(r, "min", o.recompute.min);
+    parse_decay(r, o.recompute.first, o.recompute.decay, o.recompute.min);
     r.finish();
   }
   if (m.has("retain")) {
     JsonReader r = m.object("retain");
-    o.retain.first = fraction(r, "first", o.retain.first);
-    o.retain.decay = non_negative(r, "decay", o.retain.decay);
-    o.retain.min = fraction(r, "min", o.retain.min);
+    parse_decay(r, o.retain.first, o.retain.decay, o.retain.min);
     r.finish();
   }
   if (m.has("cacheblend")) {

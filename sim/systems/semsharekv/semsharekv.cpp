@@ -20,6 +20,7 @@
 #include "sim/serving/batching_instance.hpp"
 #include "sim/serving/dispatch.hpp"
 #include "sim/serving/pool_layout.hpp"
+#include "sim/serving/prefix_cache_counters.hpp"
 #include "sim/systems/semsharekv/options.hpp"
 #include "sim/systems/semsharekv/store.hpp"
 #include "sim/systems/system.hpp"
@@ -359,15 +360,7 @@ void Deployment::finish_run(ServingLoop& loop) {
   out.counters.push_back({"reference_load_gb", load_bytes_ / 1e9});
   out.counters.push_back({"store_prompts_end", static_cast<double>(store_.prompts())});
   out.counters.push_back({"store_evicted", static_cast<double>(store_.evicted())});
-  if (sc_.scheduler.prefix_caching) {
-    std::int64_t hit = 0, looked = 0;
-    for (const auto& inst : instances_) {
-      hit += inst->prefix_hit_tokens();
-      looked += inst->prefix_looked_up_tokens();
-    }
-    out.counters.push_back({"prefix_cache_hit_tokens", static_cast<double>(hit)});
-    out.counters.push_back({"prefix_cache_hit_rate", looked ? static_cast<double>(hit) / static_cast<double>(looked) : 0.0});
-  }
+  if (sc_.scheduler.prefix_caching) add_prefix_cache_counters(instances_, out);
 }
 
 class SemShareKv final : public System {
@@ -386,13 +379,7 @@ class SemShareKv final : public System {
             {"input_tokens", "workload.generator.input_tokens.value"}};
   }
   std::unique_ptr<ConfiguredSystem> configure(const Scenario& sc) const override { return std::make_unique<Deployment>(sc); }
-  int scenario_gpus(const Scenario& sc) const override {
-    int n = 0;
-    for (const auto& p : sc.pools) {
-      if (p.role == "serve") n += p.instances * p.tp;
-    }
-    return n;
-  }
+  int scenario_gpus(const Scenario& sc) const override { return gpus_in_roles(sc, {"serve"}); }
 };
 
 }  // namespace
