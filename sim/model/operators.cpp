@@ -289,16 +289,21 @@ SharedAttention balanced_routing(std::int64_t requests, std::int64_t total_chunk
   return s;
 }
 
-Op make_kv_append(const ModelSpec& model, const Precision& prec, int tp, std::int64_t appended) {
+Op make_kv_append(const ModelSpec& model, const Precision& prec, int tp, std::int64_t appended, std::int64_t layers) {
   Precision kvp = prec;
   kvp.act = prec.kv;
   return make_elementwise("kv_append", appended, shard(model.n_kv_heads, tp) * model.head_dim, 1, 1, 0, kvp,
-                          2 * model.n_layers);
+                          2 * (layers < 0 ? model.n_layers : layers));
 }
 
 void append_dense_token_ops(const ModelSpec& model, const Precision& prec, std::int64_t T, int tp,
                             std::vector<Op>& ops, int ep) {
-  const std::int64_t L = model.n_layers;
+  ops.push_back(make_elementwise("embedding", T, model.hidden, 0, 1, 0, prec, 1));
+  append_dense_layer_ops(model, prec, T, tp, model.n_layers, ops, ep);
+}
+
+void append_dense_layer_ops(const ModelSpec& model, const Precision& prec, std::int64_t T, int tp, std::int64_t L,
+                            std::vector<Op>& ops, int ep) {
   const std::int64_t H = model.hidden;
   const std::int64_t qkv_n = (shard(model.n_heads, tp) + 2 * shard(model.n_kv_heads, tp)) * model.head_dim;
   const std::int64_t rope_w = (shard(model.n_heads, tp) + shard(model.n_kv_heads, tp)) * model.head_dim;
@@ -309,7 +314,6 @@ void append_dense_token_ops(const ModelSpec& model, const Precision& prec, std::
     if (q8) ops.push_back(make_fp8_quant(rows, width, prec, count));
   };
 
-  ops.push_back(make_elementwise("embedding", T, H, 0, 1, 0, prec, 1));
   ops.push_back(make_elementwise("rmsnorm", T, H, 1, 1, 4, prec, 2 * L));
   quant(T, H, L);
   ops.push_back(make_gemm("qkv", T, qkv_n, H, prec, L));

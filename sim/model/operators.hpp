@@ -45,6 +45,7 @@ struct Op {
 struct PrefillSeq {
   std::int64_t new_tokens = 0;
   std::int64_t past_tokens = 0;  // already in KV (cached prefix or earlier chunks)
+  std::int32_t plan = -1;        // a system's prefill plan for this chunk (e.g. a KV-reuse recompute schedule); -1: none
 };
 
 // Chunks of shared KV that run in one batched launch, grouped by how many requests attend each.
@@ -108,10 +109,17 @@ void append_shared_ops(const ModelSpec& model, const Precision& prec, const Shar
 // preceded by the quantisation of their input (fp8_quant).
 void append_dense_token_ops(const ModelSpec& model, const Precision& prec, std::int64_t tokens, int tp,
                             std::vector<Op>& out, int ep = 1);
+// The per-layer operators of append_dense_token_ops (all but the embedding) for `layers` layers of
+// `tokens` rows each (a prefill that recomputes a different number of tokens per layer emits one
+// call per run of layers with the same rows).
+void append_dense_layer_ops(const ModelSpec& model, const Precision& prec, std::int64_t tokens, int tp,
+                            std::int64_t layers, std::vector<Op>& out, int ep = 1);
 void append_logit_ops(const ModelSpec& model, const Precision& prec, std::int64_t rows, int tp, std::vector<Op>& out);
 // The cache write of `appended` new tokens' K and V, one copy each per layer (the first operator
 // append_unique_attention_ops emits when appended > 0).
-Op make_kv_append(const ModelSpec& model, const Precision& prec, int tp, std::int64_t appended);
+// `layers` < 0: every layer of the model.
+Op make_kv_append(const ModelSpec& model, const Precision& prec, int tp, std::int64_t appended,
+                  std::int64_t layers = -1);
 
 // Single-operator constructors (used by the op builder, calibration and tests).
 Op make_gemm(std::string_view name, std::int64_t m, std::int64_t n, std::int64_t k, const Precision& prec,

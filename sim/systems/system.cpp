@@ -1,5 +1,7 @@
 #include "sim/systems/system.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -11,6 +13,14 @@ std::vector<std::string> system_names() {
   std::vector<std::string> out;
   for (const System* s : all_systems()) out.emplace_back(s->name());
   return out;
+}
+
+int gpus_in_roles(const Scenario& sc, const std::vector<std::string>& roles) {
+  int n = 0;
+  for (const auto& p : sc.pools) {
+    if (std::find(roles.begin(), roles.end(), p.role) != roles.end()) n += p.instances * p.tp;
+  }
+  return n;
 }
 
 const System& find_system(const std::string& name) {

@@ -134,6 +134,9 @@ class System {
   virtual std::optional<Strategy> strategy(const StrategyQuery& /*q*/) const { return std::nullopt; }
 };
 
+// GPUs of the scenario's pools whose role is one of `roles` (a system's scenario_gpus).
+int gpus_in_roles(const Scenario& sc, const std::vector<std::string>& roles);
+
 // Registered systems, in registry order (registry.cpp). find_system throws InputError listing them.
 const std::vector<const System*>& all_systems();
 const System& find_system(const std::string& name);

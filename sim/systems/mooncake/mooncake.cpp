@@ -386,13 +386,7 @@ class Mooncake final : public System {
     return {{"policy", "mooncake.policy"}, {"admission", "mooncake.admission"}};
   }
   std::unique_ptr<ConfiguredSystem> configure(const Scenario& sc) const override { return std::make_unique<Deployment>(sc); }
-  int scenario_gpus(const Scenario& sc) const override {
-    int n = 0;
-    for (const auto& p : sc.pools) {
-      if (p.role == "prefill" || p.role == "decode") n += p.instances * p.tp;
-    }
-    return n;
-  }
+  int scenario_gpus(const Scenario& sc) const override { return gpus_in_roles(sc, {"prefill", "decode"}); }
 };
 
 }  // namespace
