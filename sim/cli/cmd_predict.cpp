@@ -8,7 +8,7 @@
 #include "sim/cli/commands.hpp"
 #include "sim/cli/overrides.hpp"
 #include "sim/analysis/strategies.hpp"
-#include "sim/cost/predict.hpp"
+#include "sim/analysis/predict.hpp"
 #include "sim/serving/scenario.hpp"
 #include "sim/util/error.hpp"
 

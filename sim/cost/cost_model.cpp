@@ -1,6 +1,8 @@
 #include "sim/cost/cost_model.hpp"
 
 #include <bit>
+#include <map>
+#include <mutex>
 #include <cstring>
 #include <filesystem>
 
@@ -62,6 +64,20 @@ bool same_shape(const Op& a, const Op& b) {
          a.bytes == b.bytes && a.name == b.name;
 }
 
+// The measured tables of (folder, GPU, backend), loaded once per process (thread-safe).
+std::shared_ptr<const CalibrationTables> shared_tables(const std::string& dir, const GpuSpec& gpu, const std::string& backend) {
+  static std::mutex mu;
+  static std::map<std::string, std::shared_ptr<const CalibrationTables>> loaded;
+  // The GPU's numbers are part of the key: the tables scale points by its roofline.
+  std::string key = fmt::format("{}\n{}\n{}\n{}\n{}\n{}", dir, backend, gpu.name, gpu.hbm_bw_bps, gpu.hbm_bytes,
+                                gpu.roofline.memory_eff);
+  for (const auto& [d, f] : gpu.peak_flops) key += fmt::format("\n{}", f);
+  std::lock_guard<std::mutex> lock(mu);
+  auto& t = loaded[key];
+  if (!t) t = std::make_shared<const CalibrationTables>(CalibrationTables::load(dir, gpu, backend));
+  return t;
+}
+
 }  // namespace
 
 CostModel::CostModel(HardwareProfile hw, bool use_calibration, CostOptions opts)
@@ -69,7 +85,7 @@ CostModel::CostModel(HardwareProfile hw, bool use_calibration, CostOptions opts)
   if (opts_.attn_backend.empty()) opts_.attn_backend = kDefaultAttnBackend;
   const bool default_backend = opts_.attn_backend == kDefaultAttnBackend;
   if (use_calibration && !hw_.calibration_dir.empty()) {
-    tables_ = std::make_unique<CalibrationTables>(CalibrationTables::load(hw_.calibration_dir, hw_.gpu, opts_.attn_backend));
+    tables_ = shared_tables(hw_.calibration_dir, hw_.gpu, opts_.attn_backend);
     coll_ = CollectiveModel::load(hw_.calibration_dir);
   } else if (use_calibration && !default_backend) {
     throw InputError(fmt::format("attention backend '{}': {} has no kernel measurements ({} names no \"calibration\" "

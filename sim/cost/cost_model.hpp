@@ -96,7 +96,9 @@ class CostModel {
 
   HardwareProfile hw_;
   CostOptions opts_;
-  std::unique_ptr<CalibrationTables> tables_;
+  // Shared by every CostModel of the process that reads the same folder (a run's pools, a sweep's or
+  // a plan's points): the tables are read from disk once and never change after loading.
+  std::shared_ptr<const CalibrationTables> tables_;
   CollectiveModel coll_;
 
   // roofline_s: compute denominators (peak x efficiency) per [class][dtype]; 0 = not available

@@ -274,20 +274,6 @@ Op make_grouped_gemm(std::string_view name, std::int64_t tokens, std::int64_t n,
   return op;
 }
 
-SharedAttention balanced_routing(std::int64_t requests, std::int64_t total_chunks, std::int64_t top_k,
-                                 std::int64_t chunk_tokens) {
-  SharedAttention s;
-  s.requests = requests;
-  s.total_chunks = total_chunks;
-  s.top_k = top_k;
-  if (requests <= 0 || total_chunks <= 0 || top_k <= 0) return s;
-  std::int64_t assignments = requests * top_k;
-  std::int64_t lo = assignments / total_chunks;
-  std::int64_t n_hi = assignments % total_chunks;
-  if (n_hi > 0) s.groups.push_back({n_hi, chunk_tokens, lo + 1});
-  if (lo > 0) s.groups.push_back({total_chunks - n_hi, chunk_tokens, lo});
-  return s;
-}
 
 Op make_kv_append(const ModelSpec& model, const Precision& prec, int tp, std::int64_t appended, std::int64_t layers) {
   Precision kvp = prec;

@@ -172,9 +172,4 @@ Op make_allreduce(std::int64_t bytes, int tp, std::int64_t count);
 std::vector<Op> build_partial_recompute_ops(const ModelSpec& model, const Precision& prec, std::int64_t tokens,
                                             std::int64_t recompute, int tp);
 
-// Routes `requests` requests, each to `top_k` of `total_chunks` chunks, spread as evenly as possible
-// (the balanced case of uniform routing): groups of chunks with floor/ceil of requests*top_k/total_chunks.
-SharedAttention balanced_routing(std::int64_t requests, std::int64_t total_chunks, std::int64_t top_k,
-                                 std::int64_t chunk_tokens);
-
 }  // namespace moska

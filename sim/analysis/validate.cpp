@@ -1,4 +1,4 @@
-#include "sim/cost/validate.hpp"
+#include "sim/analysis/validate.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "sim/cost/calibration.hpp"
-#include "sim/cost/predict.hpp"
+#include "sim/analysis/predict.hpp"
 #include "sim/cost/roofline.hpp"
 #include "sim/hw/gpu.hpp"
 #include "sim/model/model_spec.hpp"

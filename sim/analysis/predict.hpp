@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sim/cost/cost_model.hpp"
+#include "sim/serving/routing.hpp"
 #include "sim/model/model_spec.hpp"
 #include "sim/model/operators.hpp"
 

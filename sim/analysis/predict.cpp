@@ -1,4 +1,4 @@
-#include "sim/cost/predict.hpp"
+#include "sim/analysis/predict.hpp"
 
 #include <algorithm>
 #include <cmath>
