@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 
 #include <fmt/format.h>
@@ -18,6 +19,24 @@ namespace moska {
 using trace_detail::first_line;
 using trace_detail::show;
 using trace_detail::strip_bom;
+
+namespace {
+
+// Lines end in LF or CRLF. A CR elsewhere (a file with old Mac line endings, or a stray CR inside a
+// line) would surface as a confusing field error; it is named instead.
+void check_line_endings(std::string_view text, const std::string& name) {
+  const char* b = text.data();
+  const char* e = b + text.size();
+  for (const char* p = b; (p = static_cast<const char*>(std::memchr(p, '\r', static_cast<std::size_t>(e - p)))); ++p) {
+    if (p + 1 < e && p[1] != '\n') {
+      const auto line = 1 + std::count(b, p, '\n');
+      throw InputError(fmt::format("{}:{}: a carriage return (\\r) not followed by a line feed (expected LF or CRLF "
+                                   "line endings)", name, line));
+    }
+  }
+}
+
+}  // namespace
 
 TraceFormat parse_trace_format(std::string_view name) {
   if (name == "mooncake") return TraceFormat::mooncake;
@@ -56,13 +75,13 @@ std::vector<Request> parse_trace(std::string_view text, const std::string& name,
     throw InputError(fmt::format("{}: block_tokens is {} (expected >= 0; 0 = unchecked)", name, opt.block_tokens));
   }
   text = strip_bom(text);
+  check_line_endings(text, name);
+  if (first_line(text).empty()) throw InputError(fmt::format("{}: empty trace (expected at least one request)", name));
   TraceFormat format;
   if (opt.format) {
     format = *opt.format;
   } else if (auto f = detect_trace_format(text)) {
     format = *f;
-  } else if (first_line(text).empty()) {
-    throw InputError(fmt::format("{}: empty trace (expected at least one request)", name));
   } else {
     throw InputError(fmt::format(
         "{}: cannot tell the trace format from its first line '{}' (expected a Mooncake JSONL object with "
@@ -88,8 +107,13 @@ std::vector<Request> parse_trace(std::string_view text, const std::string& name,
   auto by_arrival = [](const Request& a, const Request& b) { return a.arrival_ns < b.arrival_ns; };
   if (!std::is_sorted(out.begin(), out.end(), by_arrival)) std::stable_sort(out.begin(), out.end(), by_arrival);
 
-  // Window in trace time, then the cap, then the speed-up.
-  const std::int64_t start_ns = std::llround(opt.window_start_s * 1e9);
+  // Window in trace time, then the cap, then the speed-up. An input that keeps no request is an
+  // error, as an empty file is: a run of nothing has no numbers to report.
+  if (out.empty()) throw InputError(fmt::format("{}: no requests (expected at least one after the header)", name));
+  const std::size_t read = out.size();
+  const double first_s = ns_to_seconds(out.front().arrival_ns), last_s = ns_to_seconds(out.back().arrival_ns);
+  const bool start_in_range = opt.window_start_s * 1e9 < 9.2e18;
+  const std::int64_t start_ns = start_in_range ? std::llround(opt.window_start_s * 1e9) : INT64_MAX;
   const bool bounded = std::isfinite(opt.window_end_s) && opt.window_end_s * 1e9 < 9.2e18;
   const std::int64_t end_ns = bounded ? std::llround(opt.window_end_s * 1e9) : INT64_MAX;
   if (start_ns > 0 || bounded) {
@@ -101,8 +125,18 @@ std::vector<Request> parse_trace(std::string_view text, const std::string& name,
     out.erase(out.begin(), first);
     for (auto& r : out) r.arrival_ns -= start_ns;
   }
+  if (out.empty()) {
+    throw InputError(fmt::format("{}: the window [{}, {}) s keeps none of its {} requests (arrivals from {} to {} s)", name,
+                                 opt.window_start_s, opt.window_end_s, read, first_s, last_s));
+  }
   if (opt.max_requests > 0 && out.size() > opt.max_requests) out.resize(opt.max_requests);
   if (opt.speedup != 1.0) {
+    const double last_ns = static_cast<double>(out.back().arrival_ns) / opt.speedup;  // sorted: the latest
+    if (!(last_ns < 9.2e18)) {
+      throw InputError(fmt::format(
+          "{}: speedup {} puts the last arrival at {:.6g} s, beyond the simulated clock's range (9.2e9 s, about 292 years)",
+          name, opt.speedup, last_ns * 1e-9));
+    }
     for (auto& r : out) r.arrival_ns = std::llround(static_cast<double>(r.arrival_ns) / opt.speedup);
   }
   for (std::size_t i = 0; i < out.size(); ++i) out[i].id = i;

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "sim/util/error.hpp"
 #include "sim/workload/trace_text.hpp"
 
 namespace moska::trace_detail {
@@ -53,7 +54,11 @@ std::int64_t parse_datetime_ns(const LineContext& ctx, std::string_view column, 
     frac_ns = digits(20, n) * static_cast<std::int64_t>(pow10_u64(9 - n));
   }
   std::int64_t secs = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second;
-  return secs * 1'000'000'000 + frac_ns;
+  std::int64_t ns = 0;
+  if (__builtin_mul_overflow(secs, std::int64_t{1'000'000'000}, &ns) || __builtin_add_overflow(ns, frac_ns, &ns)) {
+    bad("beyond the nanosecond clock's range (years 1678 to 2262)");
+  }
+  return ns;
 }
 
 }  // namespace
@@ -65,8 +70,15 @@ void read_azure(const TraceInput& in) {
   read_csv(in, kFormat);
   // Wall-clock date-times: arrival = time since the earliest row.
   if (in.out.size() > first) {
-    std::int64_t earliest = INT64_MAX;
-    for (std::size_t i = first; i < in.out.size(); ++i) earliest = std::min(earliest, in.out[i].arrival_ns);
+    std::int64_t earliest = INT64_MAX, latest = INT64_MIN;
+    for (std::size_t i = first; i < in.out.size(); ++i) {
+      earliest = std::min(earliest, in.out[i].arrival_ns);
+      latest = std::max(latest, in.out[i].arrival_ns);
+    }
+    std::int64_t span = 0;
+    if (__builtin_sub_overflow(latest, earliest, &span)) {
+      throw InputError(fmt::format("{}: the TIMESTAMPs span more than the simulated clock's range (about 292 years)", in.name));
+    }
     for (std::size_t i = first; i < in.out.size(); ++i) in.out[i].arrival_ns -= earliest;
   }
 }

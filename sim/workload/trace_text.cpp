@@ -252,7 +252,7 @@ std::int64_t JsonLine::integer(std::string_view key, std::int64_t max_value, con
   if (tok.negative) ctx_.fail(fmt::format("key '{}' is negative ({})", key, text), expected);
   std::uint64_t v = 0;
   if (!token_to_u64(tok, v) || v > static_cast<std::uint64_t>(max_value)) {
-    ctx_.fail(fmt::format("key '{}' is too large ({})", key, show(text)), expected);
+    ctx_.fail(fmt::format("key '{}' is too large ({} > {})", key, show(text), max_value), expected);
   }
   return static_cast<std::int64_t>(v);
 }
@@ -387,7 +387,7 @@ void split_csv(const LineContext& ctx, const char* b, const char* e, std::vector
   }
 }
 
-std::int64_t csv_integer(const LineContext& ctx, std::string_view column, std::string_view text) {
+std::int64_t csv_integer(const LineContext& ctx, std::string_view column, std::string_view text, std::int64_t max_value) {
   NumberToken tok;
   const char* b = text.data();
   const char* e = b + text.size();
@@ -396,8 +396,8 @@ std::int64_t csv_integer(const LineContext& ctx, std::string_view column, std::s
     ctx.fail(fmt::format("column '{}' is '{}'", column, show(text)), "a non-negative integer");
   }
   if (tok.negative) ctx.fail(fmt::format("column '{}' is negative ({})", column, text), "a non-negative integer");
-  if (!token_to_u64(tok, v) || v > static_cast<std::uint64_t>(INT64_MAX)) {
-    ctx.fail(fmt::format("column '{}' is too large ({})", column, show(text)), "a non-negative integer");
+  if (!token_to_u64(tok, v) || v > static_cast<std::uint64_t>(max_value)) {
+    ctx.fail(fmt::format("column '{}' is too large ({} > {})", column, show(text), max_value), "a non-negative integer");
   }
   return static_cast<std::int64_t>(v);
 }
@@ -467,8 +467,8 @@ void read_jsonl(const TraceInput& in, const JsonlFormat& format) {
         seen |= 1u << k;
         switch (keys[k].field) {
           case JsonlField::arrival: r.arrival_ns = js.scaled(key, format.arrival_scale, format.arrival_expected); break;
-          case JsonlField::input_tokens: r.input_tokens = js.integer(key, INT64_MAX, "a non-negative integer"); break;
-          case JsonlField::output_tokens: r.output_tokens = js.integer(key, INT64_MAX, "a non-negative integer"); break;
+          case JsonlField::input_tokens: r.input_tokens = js.integer(key, kMaxRequestTokens, "a non-negative integer"); break;
+          case JsonlField::output_tokens: r.output_tokens = js.integer(key, kMaxRequestTokens, "a non-negative integer"); break;
           case JsonlField::hash_ids: js.u64_array(key, hashes, "an array of non-negative integers"); break;
           case JsonlField::corpus:
             r.corpus = static_cast<std::int32_t>(js.integer(key, kMax32, "a corpus index, an integer >= 0"));
@@ -484,7 +484,7 @@ void read_jsonl(const TraceInput& in, const JsonlFormat& format) {
     }
     // Where a line has hash ids, one per block_tokens-token block of its prompt.
     if (block > 0 && !hashes.empty()) {
-      std::int64_t want = (r.input_tokens + block - 1) / block;
+      const std::int64_t want = r.input_tokens / block + (r.input_tokens % block != 0);
       if (static_cast<std::int64_t>(hashes.size()) != want) {
         ctx.fail(fmt::format("key 'hash_ids' has {} ids for {} input tokens", hashes.size(), r.input_tokens),
                  fmt::format("ceil({}/{}) = {} ids, one per {}-token block", r.input_tokens, block, want, block));
@@ -517,8 +517,8 @@ void read_csv(const TraceInput& in, const CsvFormat& format) {
     }
     Request r;
     r.arrival_ns = format.arrival_ns(ctx, schema.required[0], field(0));
-    r.input_tokens = csv_integer(ctx, schema.required[1], field(1));
-    r.output_tokens = csv_integer(ctx, schema.required[2], field(2));
+    r.input_tokens = csv_integer(ctx, schema.required[1], field(1), kMaxRequestTokens);
+    r.output_tokens = csv_integer(ctx, schema.required[2], field(2), kMaxRequestTokens);
     if (format.check_row) format.check_row(ctx, fields, col);
     in.out.push_back(std::move(r));
     return true;

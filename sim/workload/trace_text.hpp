@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <span>
 #include <string>
 #include <string_view>
@@ -159,8 +160,9 @@ class JsonLine {
 // the readers only interpret numeric fields).
 
 void split_csv(const LineContext& ctx, const char* b, const char* e, std::vector<std::string_view>& fields);
-// A non-negative integer field.
-std::int64_t csv_integer(const LineContext& ctx, std::string_view column, std::string_view text);
+// A non-negative integer field, at most max_value.
+std::int64_t csv_integer(const LineContext& ctx, std::string_view column, std::string_view text,
+                         std::int64_t max_value = INT64_MAX);
 // A non-negative number of seconds, in ns (exact for decimal text).
 std::int64_t csv_seconds_to_ns(const LineContext& ctx, std::string_view column, std::string_view text);
 
