@@ -38,10 +38,12 @@ int main(int argc, char** argv) {
     // The subcommand given, if any, for its usage; else the list of commands.
     std::string usage = "moska-sim <predict|validate|run|sweep|scaling|cache-replay|capacity> [options]; "
                         "moska-sim <command> --help lists them";
+    std::string what = one_line(e.what());
     for (const auto* sub : app.get_subcommands()) {
       usage = fmt::format("moska-sim {} [options]; moska-sim {} --help lists them", sub->get_name(), sub->get_name());
     }
-    fmt::print(stderr, "moska-sim: error: {} (usage: {})\n", one_line(e.what()), usage);
+    if (app.get_subcommands().empty() && argc > 1 && argv[1][0] != '-') what = fmt::format("unknown command '{}'", one_line(argv[1]));
+    fmt::print(stderr, "moska-sim: error: {} (usage: {})\n", what, usage);
     return 2;
   } catch (const moska::InputError& e) {
     fmt::print(stderr, "moska-sim: error: {}\n", one_line(e.what()));
