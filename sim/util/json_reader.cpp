@@ -75,13 +75,28 @@ nlohmann::json parse_json_text(std::string_view text, const std::string& where) 
   }
 }
 
+void check_readable_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  const auto st = std::filesystem::status(path, ec);
+  if (!ec && (std::filesystem::is_directory(st) || std::filesystem::is_character_file(st) ||
+              std::filesystem::is_block_file(st) || std::filesystem::is_socket(st))) {
+    throw InputError(fmt::format("{}: not a file (expected a regular file or a pipe)", path.string()));
+  }
+}
+
 nlohmann::json load_json_file(const std::filesystem::path& path) {
+  constexpr std::size_t kMaxBytes = 64u << 20;  // configuration files are kilobytes
+  check_readable_file(path);
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(fmt::format("{}: cannot open file", path.string()));
-  std::stringstream ss;
-  ss << in.rdbuf();
+  std::string text;
+  char buf[1 << 16];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    text.append(buf, static_cast<std::size_t>(in.gcount()));
+    if (text.size() > kMaxBytes) throw InputError(fmt::format("{}: larger than 64 MiB (expected a JSON configuration file)", path.string()));
+  }
   if (in.bad()) throw InputError(fmt::format("{}: cannot read file", path.string()));
-  return parse_json_text(ss.str(), path.string());
+  return parse_json_text(text, path.string());
 }
 
 JsonReader::JsonReader(const nlohmann::json& obj, std::string where, std::string path)

@@ -23,8 +23,10 @@ namespace moska {
 // Parses JSON text strictly: a malformed text, a number beyond a double (1e400), a key repeated
 // in one object, or nesting deeper than 64 is an InputError naming `where` (and the key path).
 nlohmann::json parse_json_text(std::string_view text, const std::string& where);
-// The same for a file (an unreadable file is an InputError too).
+// The same for a file (an unreadable file, a device or folder, or one over 64 MiB is an InputError).
 nlohmann::json load_json_file(const std::filesystem::path& path);
+// Throws InputError if `path` is a folder, a device or a socket (reading /dev/zero never ends).
+void check_readable_file(const std::filesystem::path& path);
 
 class JsonReader {
  public:

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "sim/util/error.hpp"
+#include "sim/util/json_reader.hpp"
 #include "sim/workload/trace_text.hpp"
 
 namespace moska {
@@ -145,6 +146,7 @@ std::vector<Request> parse_trace(std::string_view text, const std::string& name,
 }
 
 std::vector<Request> read_trace(const std::string& path, const TraceOptions& opt) {
+  check_readable_file(path);
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!f) throw InputError(fmt::format("{}: cannot open trace file (expected a readable file)", path));
   std::string text;
