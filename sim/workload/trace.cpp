@@ -26,6 +26,7 @@ namespace {
 // Lines end in LF or CRLF. A CR elsewhere (a file with old Mac line endings, or a stray CR inside a
 // line) would surface as a confusing field error; it is named instead.
 void check_line_endings(std::string_view text, const std::string& name) {
+  if (text.empty()) return;  // data() may be null: memchr must not see it
   const char* b = text.data();
   const char* e = b + text.size();
   for (const char* p = b; (p = static_cast<const char*>(std::memchr(p, '\r', static_cast<std::size_t>(e - p)))); ++p) {
