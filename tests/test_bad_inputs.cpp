@@ -48,6 +48,7 @@ TEST_CASE("bad input: flags and subcommands exit 2 with the usage") {
       {"sweep default --set requests=10 --jobs 0", "--jobs 0: expected"},  // was 'all cores'
       {"sweep default --set requests=10 --jobs -1", "--jobs -1"},
       {"sweep default --set requests=10 --jobs abc", "Could not convert"},
+      {"sweep default --set requests=10 --set workload.generator.requests=20", "swept twice"},
       {"run --set requests=5 --out /proc/moska-no", "--out /proc/moska-no"},  // was found after the run
       {"run --slo-ttft 2000", "--slo-ttft 2000: expected seconds, at most 600"},
       {"run --slo-tbt 50", "--slo-tbt 50"},

@@ -72,7 +72,13 @@ void add_sweep(CLI::App& app, int& result) {
         if (eq == std::string::npos || eq == 0 || eq + 1 == s.size()) {
           throw InputError(fmt::format("--set '{}': expected KEY=V1,V2,...", s));
         }
-        keys.push_back(s.substr(0, eq));
+        const std::string key = s.substr(0, eq);
+        for (const auto& k : keys) {
+          if (resolve_override_key(k) == resolve_override_key(key)) {
+            throw InputError(fmt::format("--set {}: the key is swept twice (expected each key once)", key));
+          }
+        }
+        keys.push_back(key);
         values.push_back(split(s.substr(eq + 1), ','));
       }
       for (const auto& vs : values) {
