@@ -12,8 +12,21 @@
 #include "sim/metrics/slo.hpp"
 #include "sim/serving/routing.hpp"
 #include "sim/util/dtype.hpp"
+#include "sim/workload/request.hpp"
 
 namespace moska {
+
+// Ranges of scenario numbers (beyond them a value is a typo or a unit mistake, and would overflow a
+// count or the clock later). Token counts of a scenario (shared tokens, chunks, modules) are at
+// most 2^48, so that sums and products with a request's tokens (< 2^31) stay inside int64.
+inline constexpr std::int64_t kMaxTokenCount = std::int64_t{1} << 48;
+inline constexpr int kMaxPoolInstances = 1 << 20;
+inline constexpr int kMaxTp = 4096;
+inline constexpr int kMaxMicroBatches = 4096;
+inline constexpr double kMaxOverheadSeconds = 60;   // scheduler.iteration_overhead_s
+inline constexpr double kMaxZipfExponent = 100;
+inline constexpr double kMaxSloTtftSeconds = 600;   // slo.ttft_s, --slo-ttft
+inline constexpr double kMaxSloTbtSeconds = 10;     // slo.tbt_s, --slo-tbt
 
 struct PoolSpec {
   std::string name;
