@@ -277,7 +277,7 @@ void append_shared_ops(const ModelSpec& model, const Precision& prec, const Shar
   const std::int64_t L = model.n_layers;
   if (s.groups.empty()) return;
   const double act_b = dtype_bytes(prec.act);
-  if (s.total_chunks > 0 && s.top_k < s.total_chunks) {
+  if (s.segments == 0 && s.total_chunks > 0 && s.top_k < s.total_chunks) {
     ops.push_back(make_router(model, prec, tp, s.requests, s.total_chunks, s.top_k, L));
   }
   // Queries are gathered per chunk before the batched launch; the partial outputs and their
@@ -286,12 +286,16 @@ void append_shared_ops(const ModelSpec& model, const Precision& prec, const Shar
   // torch.cat x2). These are counted as merge work (OpClass::merge), except the gather. The
   // reference also makes layout-only copies (permute -> reshape) that a fused kernel would not;
   // those are not modelled.
+  // Queries and partials move once per (request, chunk), or once per (request, segment).
   const std::int64_t hq = shard(model.n_heads, tp);
-  std::int64_t routed = 0;
-  for (const auto& g : s.groups) routed += g.n_chunks * g.queries;
+  std::int64_t routed = s.requests * s.segments;
+  if (s.segments == 0) {
+    for (const auto& g : s.groups) routed += g.n_chunks * g.queries;
+  }
   ops.push_back(make_elementwise("shared_gather", routed, hq * model.head_dim, 1, 1, 0, prec, L));
   for (const auto& g : s.groups) ops.push_back(make_shared_attention(model, prec, tp, g, L));
-  std::int64_t parts = std::max<std::int64_t>(s.top_k, 1) + 1;  // each chunk's partial + the unique one
+  // Each chunk's (or segment's) partial + the unique one.
+  const std::int64_t parts = (s.segments > 0 ? s.segments : std::max<std::int64_t>(s.top_k, 1)) + 1;
   auto data_move = [&](const char* name, std::int64_t rows, std::int64_t width, double elem_bytes) {
     Op op = make_elementwise(name, rows, width, 1, 1, 0, prec, L);
     op.cls = OpClass::merge;

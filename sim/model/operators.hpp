@@ -51,6 +51,11 @@ struct SharedAttention {
   std::int64_t requests = 0;      // requests whose queries are routed this step
   std::int64_t total_chunks = 0;  // chunks of the corpus; the router scores them if top_k < total
   std::int64_t top_k = 0;         // chunks each request attends (== total_chunks: dense, no router)
+  // Segments each request attends whole (cascade: its corpus, or each composed module): one launch
+  // covers all chunks of a segment and reduces their partials itself, so a request merges one
+  // partial per segment, and the segments are named by the request, never routed. 0: one partial
+  // per chunk, chunks picked by the router (MoSKA).
+  std::int64_t segments = 0;
   std::vector<SharedChunkGroup> groups;
 };
 

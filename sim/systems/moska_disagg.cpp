@@ -159,7 +159,7 @@ class MoskaDisagg final : public DisaggSystem {
   }
   bool compared_by_default() const override { return true; }
   SharedContext shared_context(const SharedSpec& spec, const std::string&) const override {
-    return SharedContext::corpora(spec, true);
+    return SharedContext::make(spec, Cut::top_k);
   }
 };
 }  // namespace

@@ -33,7 +33,7 @@ std::optional<Strategy> SharedKvSystem::strategy(const StrategyQuery& q) const {
   s.batch.shared = {};
   const SharedUse use = shared_use(ctx, 0);
   s.batch.decode_kv_tokens += q.batch * use.read_tokens;
-  if (use.routed) s.batch.shared = ctx.router()->route(q.batch);
+  if (use.routed) s.batch.shared = ctx.route(q.batch);
   s.kv_needed_bytes = q.unique_kv_bytes + q.shared_kv_once_bytes * (holds_shared_once() ? 1.0 : static_cast<double>(q.batch));
   return s;
 }
@@ -92,10 +92,10 @@ void BatchingDeployment::start(ServingLoop& loop) {
     if (shares) {
       const SharedUse use = sys_.shared_use(shared_, corpus);
       // Its own copy and each composed module's recomputed leading tokens are prefilled with the
-      // prompt and held in its KV.
+      // prompt, held in its KV and read by its decode.
       s.prompt += use.own_tokens + shared_.recompute_tokens();
       s.reserve += use.own_tokens + shared_.recompute_tokens();
-      s.attn_extra = use.read_tokens;
+      s.attn_extra = use.read_tokens + shared_.recompute_tokens();
       s.past_extra = use.prefill_past;
       if (use.routed) s.route_corpus = corpus;
     }
@@ -139,18 +139,25 @@ void BatchingDeployment::finish_run(ServingLoop& loop) {
   }
 }
 
+SharedUse BatchingDeployment::largest_use() const {
+  SharedUse u;
+  for (int c = 0; c < shared_.count(); ++c) {
+    const SharedUse x = sys_.shared_use(shared_, c);
+    if (c == 0 || x.own_tokens + x.read_tokens > u.own_tokens + u.read_tokens) u = x;
+  }
+  return u;
+}
+
 std::int64_t BatchingDeployment::tokens_per_request(std::int64_t ctx) const {
-  // vllm holds its own copy of the shared context (all corpora, as a steady-state upper bound).
-  const bool own_copy = shared_.tokens() > 0 && !sys_.holds_shared_once();
-  return ctx + (own_copy ? shared_.tokens() : 0) + shared_.recompute_tokens();
+  // Its own context, its own copy of what it attends (vllm) and its recomputed module tokens.
+  return ctx + largest_use().own_tokens + shared_.recompute_tokens();
 }
 
 std::int64_t BatchingDeployment::read_per_request(std::int64_t ctx) const {
-  // What its decode reads itself besides its own context: its own copy, or the one stored copy (all
-  // of it, or its top-k chunks); batched systems read the shared context in the shared launches.
-  const std::int64_t shared = shared_.tokens();
-  if (shared > 0 && !sys_.holds_shared_once()) return ctx + shared;
-  return ctx + (shared > 0 ? sys_.shared_use(shared_, 0).read_tokens : 0);
+  // What its decode reads itself: its own context and recomputed tokens, and its own copy or the
+  // part of the stored copy it reads per request (all of it, or its top-k chunks); batched systems
+  // read the shared context in the shared launches.
+  return ctx + largest_use().read_tokens + shared_.recompute_tokens();
 }
 
 
@@ -158,12 +165,12 @@ void BatchingDeployment::decode_step(std::int64_t batch, std::int64_t read, Iter
   BatchSpec b;
   b.decode_requests = batch;
   b.decode_kv_tokens = batch * read;
-  if (!shared_.empty() && sys_.shared_use(shared_, 0).routed) b.shared = shared_.router()->route(batch);
+  if (!shared_.empty() && sys_.shared_use(shared_, 0).routed) b.shared = shared_.route(batch);
   cost(b, out);
 }
 
 void BatchingDeployment::route(const std::vector<std::int64_t>& routed_per_corpus, SharedAttention& out) const {
-  out = shared_.route(routed_per_corpus);
+  shared_.route(routed_per_corpus, out);
 }
 
 // ---- colocated: the whole step on one TP group ----

@@ -64,6 +64,8 @@ class BatchingDeployment : public ConfiguredSystem, public IterationModel {
  protected:
   // KV bytes one of its instances holds per token (pool 0 is where they live).
   virtual double kv_held_per_token() const = 0;
+  // What a request attending the largest corpus holds and reads (steady-state upper bound).
+  SharedUse largest_use() const;
 
   const SharedKvSystem& sys_;
   const Scenario& sc_;

@@ -15,7 +15,7 @@ class Sparse final : public ColocatedSystem {
   bool compared_by_default() const override { return true; }
   int baseline_rank() const override { return 1; }
   SharedContext shared_context(const SharedSpec& spec, const std::string&) const override {
-    return SharedContext::corpora(spec, true);
+    return SharedContext::make(spec, Cut::top_k);
   }
   SharedUse shared_use(const SharedContext& ctx, int corpus) const override {
     SharedUse u;
