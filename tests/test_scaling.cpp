@@ -121,8 +121,9 @@ TEST_CASE("scaling: step is the system's cost of the full batch; throughput and 
     const std::int64_t per_instance = x.batch / x.logical_instances;
     b.decode_requests = per_instance;
     b.decode_kv_tokens = per_instance * x.read_per_request;
-    const bool batched = x.system == "moska" || x.system == "cascade" || x.system == "moska-disagg";
-    if (batched) b.shared = cm.route(per_instance);
+    // Routed to batched launches, or (sparse) scored per request: the deployment's route says which.
+    const bool routed = x.system == "moska" || x.system == "cascade" || x.system == "moska-disagg" || x.system == "sparse";
+    if (routed) b.shared = cm.route(per_instance);
     auto st = cm.cost(b);
     REQUIRE(x.step_s == Approx(st.seconds));
     REQUIRE(x.tokens_per_s == Approx(static_cast<double>(x.batch) / st.seconds));

@@ -309,6 +309,34 @@ void append_shared_ops(const ModelSpec& model, const Precision& prec, const Shar
   ops.push_back(make_merge(model, prec, tp, s.requests, parts, L));
 }
 
+void append_selection_ops(const ModelSpec& model, const Precision& prec, std::int64_t decode_rows,
+                          std::int64_t prefill_rows, std::int64_t n, std::int64_t top_k, int tp, std::vector<Op>& ops) {
+  const std::int64_t L = model.n_layers;
+  if (n <= 0 || top_k >= n) return;
+  if (decode_rows > 0) {
+    // The metadata scan has a decode attention's shape over n "tokens": per request and KV head it
+    // reads two vectors (min, max keys) per chunk, and per query head and chunk it does 4 d FLOPs
+    // (q x min, q x max, their max, the sum). It is costed as one.
+    Op scan = make_decode_attention(model, prec, tp, decode_rows, decode_rows * n, L);
+    scan.name = "select_scan";
+    ops.push_back(scan);
+    // Top-k over each request's n fp32 scores (summed over its query heads): the scores written by
+    // the scan and read back, the k indices written; ~log2 k comparisons per score.
+    Op topk;
+    topk.cls = OpClass::router;
+    topk.name = "select_topk";
+    topk.count = L;
+    topk.batch = decode_rows;
+    topk.n_chunks = n;
+    topk.k = top_k;
+    topk.math = Dtype::fp32;
+    topk.flops = d(decode_rows) * d(n) * std::log2(d(std::max<std::int64_t>(top_k, 2)));
+    topk.bytes = 2.0 * 4.0 * d(decode_rows) * d(n) + 4.0 * d(decode_rows) * d(top_k);
+    ops.push_back(topk);
+  }
+  if (prefill_rows > 0) ops.push_back(make_router(model, prec, tp, prefill_rows, n, top_k, L));
+}
+
 std::vector<Op> build_iteration_ops(const ModelSpec& model, const Precision& prec, const BatchSpec& b,
                                     const OpFilter& f) {
   std::vector<Op> ops;

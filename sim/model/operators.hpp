@@ -92,6 +92,13 @@ void append_unique_attention_ops(const ModelSpec& model, const Precision& prec, 
 // The shared part takes the step's routing alone (the caller checks that the batch has tokens).
 void append_shared_ops(const ModelSpec& model, const Precision& prec, const SharedAttention& shared, int tp,
                        std::vector<Op>& out);
+// Chunk selection of a sparse system that reads per request (Quest): every step each decode request
+// scores all `n_chunks` chunks from their metadata (each chunk's min and max key per KV head, as
+// many bytes as one token's K and V) and keeps the top-k; its prefill tokens score them in one
+// batched launch per step (MoBA-style blocks; the router operator). Nothing when top_k >= n_chunks.
+void append_selection_ops(const ModelSpec& model, const Precision& prec, std::int64_t decode_rows,
+                          std::int64_t prefill_rows, std::int64_t n_chunks, std::int64_t top_k, int tp,
+                          std::vector<Op>& out);
 // The dense part in two: the operators that depend on the token count T (all but the last two),
 // and those that depend on the rows that produce logits (final norm, LM head).
 void append_dense_token_ops(const ModelSpec& model, const Precision& prec, std::int64_t tokens, int tp,

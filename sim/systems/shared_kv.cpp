@@ -34,6 +34,10 @@ std::optional<Strategy> SharedKvSystem::strategy(const StrategyQuery& q) const {
   const SharedUse use = shared_use(ctx, 0);
   s.batch.decode_kv_tokens += q.batch * use.read_tokens;
   if (use.routed) s.batch.shared = ctx.route(q.batch);
+  if (use.selects && !use.routed) {
+    s.selection = ctx.route(q.batch);
+    s.selection.groups.clear();
+  }
   s.kv_needed_bytes = q.unique_kv_bytes + q.shared_kv_once_bytes * (holds_shared_once() ? 1.0 : static_cast<double>(q.batch));
   return s;
 }
@@ -53,7 +57,13 @@ const PoolSpec& serve_pool(const Scenario& sc, std::string_view system) {
 // ---- the requests and instances of a shared-KV system ----
 
 BatchingDeployment::BatchingDeployment(const SharedKvSystem& sys, const Scenario& sc, ModelSpec model, SharedContext shared)
-    : ConfiguredSystem(std::move(model)), sys_(sys), sc_(sc), shared_(std::move(shared)), dispatch_(sc.scheduler.dispatch) {}
+    : ConfiguredSystem(std::move(model)), sys_(sys), sc_(sc), shared_(std::move(shared)), dispatch_(sc.scheduler.dispatch) {
+  if (!shared_.empty()) {
+    const SharedUse use = sys_.shared_use(shared_, 0);
+    routed_ = use.routed;
+    selects_ = use.selects && !use.routed;
+  }
+}
 
 void BatchingDeployment::start(ServingLoop& loop) {
   loop_ = &loop;
@@ -97,7 +107,7 @@ void BatchingDeployment::start(ServingLoop& loop) {
       s.reserve += use.own_tokens + shared_.recompute_tokens();
       s.attn_extra = use.read_tokens + shared_.recompute_tokens();
       s.past_extra = use.prefill_past;
-      if (use.routed) s.route_corpus = corpus;
+      if (use.routed || use.selects) s.route_corpus = corpus;  // counted per step by the instance
     }
   }
   for (int i = 0; i < logical_instances(); ++i) {
@@ -165,12 +175,32 @@ void BatchingDeployment::decode_step(std::int64_t batch, std::int64_t read, Iter
   BatchSpec b;
   b.decode_requests = batch;
   b.decode_kv_tokens = batch * read;
-  if (!shared_.empty() && sys_.shared_use(shared_, 0).routed) b.shared = shared_.route(batch);
+  if (routed_ || selects_) b.shared = shared_.route(batch);
+  if (selects_) b.shared.groups.clear();
   cost(b, out);
 }
 
 void BatchingDeployment::route(const std::vector<std::int64_t>& routed_per_corpus, SharedAttention& out) const {
   shared_.route(routed_per_corpus, out);
+  if (selects_) out.groups.clear();  // scored per request, read per request: no batched launch
+}
+
+void BatchingDeployment::fold_selection(const StepCostModel& step, const BatchSpec& b, Work& acc) const {
+  const auto& s = b.shared;
+  if (!selects_ || s.requests <= 0) return;
+  // The scored queries are the decodes first (every decode of a sharing request scores), then
+  // prefill tokens; exact when every request shares (attach_fraction 1).
+  const std::int64_t decode_rows = std::min(s.requests, b.decode_requests);
+  select_ops_.clear();
+  append_selection_ops(model_, sc_.precision, decode_rows, s.requests - decode_rows, s.total_chunks, s.top_k, step.tp(),
+                       select_ops_);
+  Work w;
+  for (const auto& op : select_ops_) w.add(step.op(op));
+  // Per GPU; the group's FLOPs and bytes are tp times them (as StepCostModel::iteration gives them).
+  const auto tp = static_cast<double>(step.tp());
+  acc.seconds += w.seconds;
+  acc.flops += w.flops * tp;
+  acc.bytes += w.bytes * tp;
 }
 
 // ---- colocated: the whole step on one TP group ----
@@ -191,7 +221,8 @@ std::string ColocatedDeployment::resident_note() const {
 }
 
 void ColocatedDeployment::cost(const BatchSpec& batch, IterStats& out) const {
-  const Work w = pool_.step.iteration(batch);
+  Work w = pool_.step.iteration(batch);
+  fold_selection(pool_.step, batch, w);
   out.seconds = w.seconds + sc_.scheduler.iteration_overhead_s;
   out.charges.clear();
   out.charge(0, w.flops, w.bytes);

@@ -25,6 +25,7 @@ struct SharedUse {
   std::int64_t read_tokens = 0;   // tokens its decode reads itself per step (GEMV per request)
   std::int64_t prefill_past = 0;  // tokens its prefill attends as if cached before its prompt
   bool routed = false;            // its queries go to batched per-chunk launches instead
+  bool selects = false;           // it picks its top-k chunks itself every step (sparse: costed selection)
 };
 
 class SharedKvSystem : public System {
@@ -62,6 +63,11 @@ class BatchingDeployment : public ConfiguredSystem, public IterationModel {
   void route(const std::vector<std::int64_t>& routed_per_corpus, SharedAttention& out) const override;
 
  protected:
+  // The chunk selection of a system whose requests pick their own chunks (SharedUse::selects), for
+  // the step's scored queries (batch.shared without launch groups), added to `acc` (seconds; FLOPs
+  // and bytes of the whole TP group).
+  void fold_selection(const StepCostModel& step, const BatchSpec& batch, Work& acc) const;
+
   // KV bytes one of its instances holds per token (pool 0 is where they live).
   virtual double kv_held_per_token() const = 0;
   // What a request attending the largest corpus holds and reads (steady-state upper bound).
@@ -70,9 +76,11 @@ class BatchingDeployment : public ConfiguredSystem, public IterationModel {
   const SharedKvSystem& sys_;
   const Scenario& sc_;
   SharedContext shared_;
+  bool routed_ = false, selects_ = false;  // the system's SharedUse: batched launches, or its own selection
   ServingLoop* loop_ = nullptr;
   Dispatcher dispatch_;
   std::vector<std::unique_ptr<BatchingInstance>> instances_;
+  mutable std::vector<Op> select_ops_;  // scratch
 };
 
 // The whole step on one TP group of the scenario's `serve` pool.

@@ -65,6 +65,7 @@ struct StrategyQuery {
 struct Strategy {
   std::string what;
   BatchSpec batch;
+  SharedAttention selection;   // chunks each request scores itself (sparse; requests 0 = none): append_selection_ops
   double kv_needed_bytes = 0;  // per GPU, to hold the batch
 };
 
