@@ -26,6 +26,7 @@ nlohmann::json scenario(const std::string& system, const std::string& dtype, int
   })");
   j["system"] = system;
   j["dtype"] = dtype;
+  j["model"] = moska::test::long_context_model();  // a 1M-token context without context parallelism
   if (system == "moska-disagg") {
     j["pools"] = nlohmann::json::parse(R"([{"name": "u", "role": "unique", "hw": "h100-sxm", "instances": 4, "tp": 1},
                                            {"name": "s", "role": "shared", "hw": "h100-sxm", "instances": 2, "tp": 2}])");

@@ -38,6 +38,7 @@ nlohmann::json scenario(int serve_tp, std::int64_t shared_tokens) {
   })");
   j["pools"][0]["tp"] = serve_tp;
   j["shared"]["tokens"] = shared_tokens;
+  j["model"] = test::long_context_model();  // capacity arithmetic past 128K without context parallelism
   return j;
 }
 ScalingResult analyse(const nlohmann::json& j, std::int64_t ctx, std::vector<std::string> systems = {},

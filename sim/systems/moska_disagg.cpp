@@ -35,6 +35,11 @@ class DisaggDeployment final : public BatchingDeployment {
 
  protected:
   double kv_held_per_token() const override { return unique_->kv_held_per_token; }
+  // The shared context is striped over the shared pool and its partials merged with the unique
+  // ones across the link: context parallelism between the pools. A request's own tokens live on
+  // one unique group.
+  bool parallel_shared_span() const override { return true; }
+  bool parallel_own_span() const override { return false; }
 
  private:
   const PoolSpec& pool_spec(const Scenario& sc, const std::string& role) const;

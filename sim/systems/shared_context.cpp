@@ -5,6 +5,12 @@
 
 namespace moska {
 
+std::int64_t SharedContext::largest_span() const {
+  std::int64_t m = 0;
+  for (auto x : span_) m = std::max(m, x);
+  return m;
+}
+
 SharedContext SharedContext::make(const SharedSpec& spec, Cut cut, bool recompute) {
   return spec.modules.count > 0 ? modules(spec, cut, recompute) : corpora(spec, cut);
 }
@@ -30,6 +36,7 @@ SharedContext SharedContext::modules(const SharedSpec& spec, Cut cut, bool recom
   s.routers_.push_back(std::make_unique<ChunkRouter>(std::move(keep), C));
   s.attended_.push_back(k * C);
   s.weight_.push_back(1.0);
+  s.span_.push_back(lib.per_request * lib.tokens);
   if (cut == Cut::segments) s.segments_ = lib.per_request;
   return s;
 }
@@ -55,6 +62,7 @@ SharedContext SharedContext::corpora(const SharedSpec& spec, Cut cut) {
         cut == Cut::top_k ? std::max<std::int64_t>(1, std::llround((1.0 - spec.sparsity) * static_cast<double>(n))) : n;
     s.attended_.push_back(k * C);
     s.weight_.push_back(weights[c] / wsum);
+    s.span_.push_back(n * C);
     s.routers_.push_back(std::make_unique<ChunkRouter>(n, k, C, spec.routing));
   }
   return s;

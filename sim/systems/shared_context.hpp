@@ -34,6 +34,10 @@ class SharedContext {
   std::int64_t attended(int corpus) const { return attended_[static_cast<std::size_t>(corpus)]; }
   std::int64_t attended() const { return attended_.empty() ? 0 : attended_.front(); }
   double weight(int corpus) const { return weight_[static_cast<std::size_t>(corpus)]; }
+  // Positions a request attending corpus c spans: the whole corpus (its chunks keep their places,
+  // whichever it reads), or its composed modules (position-independent, placed one after another).
+  std::int64_t span(int corpus) const { return span_[static_cast<std::size_t>(corpus)]; }
+  std::int64_t largest_span() const;
   // Segments each request attends whole (Cut::segments), 0 otherwise.
   std::int64_t segments() const { return segments_; }
   // Tokens each request recomputes of its composed modules (0 without a library).
@@ -54,6 +58,7 @@ class SharedContext {
   std::vector<std::unique_ptr<ChunkRouter>> routers_;
   std::vector<std::int64_t> attended_;
   std::vector<double> weight_;
+  std::vector<std::int64_t> span_;
 };
 
 }  // namespace moska

@@ -99,6 +99,11 @@ void BatchingDeployment::start(ServingLoop& loop) {
     s.prompt = q.input_tokens;
     s.reserve = q.input_tokens + q.output_tokens;
     s.prefix_cacheable = !shares;
+    if (const auto why = span_error(q.input_tokens + q.output_tokens, shares ? shared_.span(corpus) : 0,
+                                    fmt::format("request {} (prompt {}, output {})", i, q.input_tokens, q.output_tokens));
+        !why.empty()) {
+      throw InputError(why);
+    }
     if (shares) {
       const SharedUse use = sys_.shared_use(shared_, corpus);
       // Its own copy and each composed module's recomputed leading tokens are prefilled with the
@@ -149,6 +154,35 @@ void BatchingDeployment::finish_run(ServingLoop& loop) {
   }
 }
 
+std::string BatchingDeployment::span_error(std::int64_t own, std::int64_t shared_span, const std::string& what) const {
+  const std::int64_t max = model_.max_context;
+  if (own + shared_span <= max) return "";
+  const std::string head = fmt::format("{}: {} spans {} tokens ({} of its own{}) but {} has max_context {} (models/{}.json)",
+                                       sc_.file, what, own + shared_span, own,
+                                       shared_span > 0 ? fmt::format(" + {} of the shared context", shared_span) : "",
+                                       model_.name, max, model_.name);
+  if (own > max && !parallel_own_span()) {
+    return head + fmt::format("; system {} has no context parallelism for a request's own tokens", sys_.name());
+  }
+  if (!parallel_shared_span()) {
+    return head + "; serve it with context parallelism (key 'context_parallel.degree' >= 2: TP groups of the serve "
+                  "pool that each hold a stripe of the context) or shrink the context";
+  }
+  return "";
+}
+
+std::string BatchingDeployment::span_error(std::int64_t own_tokens) const {
+  const std::int64_t span = shared_.empty() ? 0 : shared_.largest_span();
+  return span_error(own_tokens, span, fmt::format("a request of {} tokens attending the shared context", own_tokens));
+}
+
+void BatchingDeployment::check_shared_span() const {
+  if (shared_.empty() || sc_.shared.attach_fraction <= 0) return;
+  if (const auto why = span_error(1, shared_.largest_span(), "a request attending the shared context"); !why.empty()) {
+    throw InputError(why);
+  }
+}
+
 SharedUse BatchingDeployment::largest_use() const {
   SharedUse u;
   for (int c = 0; c < shared_.count(); ++c) {
@@ -185,35 +219,37 @@ void BatchingDeployment::route(const std::vector<std::int64_t>& routed_per_corpu
   if (selects_) out.groups.clear();  // scored per request, read per request: no batched launch
 }
 
-void BatchingDeployment::fold_selection(const StepCostModel& step, const BatchSpec& b, Work& acc) const {
+void BatchingDeployment::fold_selection(const StepCostModel& step, const BatchSpec& b, int stripes, Work& acc) const {
   const auto& s = b.shared;
   if (!selects_ || s.requests <= 0) return;
   // The scored queries are the decodes first (every decode of a sharing request scores), then
-  // prefill tokens; exact when every request shares (attach_fraction 1).
+  // prefill tokens; exact when every request shares (attach_fraction 1). Striped (context
+  // parallelism), a rank scores its 1/stripes of the chunks for every query and keeps its share of
+  // the top-k.
   const std::int64_t decode_rows = std::min(s.requests, b.decode_requests);
+  const auto c = static_cast<std::int64_t>(stripes);
   select_ops_.clear();
-  append_selection_ops(model_, sc_.precision, decode_rows, s.requests - decode_rows, s.total_chunks, s.top_k, step.tp(),
-                       select_ops_);
-  Work w;
-  for (const auto& op : select_ops_) w.add(step.op(op));
-  // Per GPU; the group's FLOPs and bytes are tp times them (as StepCostModel::iteration gives them).
-  const auto tp = static_cast<double>(step.tp());
-  acc.seconds += w.seconds;
-  acc.flops += w.flops * tp;
-  acc.bytes += w.bytes * tp;
+  append_selection_ops(model_, sc_.precision, decode_rows, s.requests - decode_rows, (s.total_chunks + c - 1) / c,
+                       (s.top_k + c - 1) / c, step.tp(), select_ops_);
+  for (const auto& op : select_ops_) acc.add(step.op(op));
 }
 
 // ---- colocated: the whole step on one TP group ----
 
 ColocatedDeployment::ColocatedDeployment(const SharedKvSystem& sys, const Scenario& sc)
     : BatchingDeployment(sys, sc, load_model(sc.model), sys.shared_context(sc.shared, sc.file)),
-      pool_(make_pool(sc, serve_pool(sc, sys.name()), model_)) {
-  // Each instance holds the weights and, if the system stores it once per instance, the shared KV;
-  // the rest (x kv_memory_fraction) is for requests' own KV.
+      pool_(make_pool(sc, serve_pool(sc, sys.name()), model_)),
+      cp_(parse_context_parallel(sc, *pool_.spec, pool_.step.cost_model().hardware())) {
+  check_shared_span();
+  // Each TP group holds the weights and, if the system stores it once per instance, the shared KV
+  // (its stripe of it under context parallelism); the rest (x kv_memory_fraction) is for requests'
+  // own KV, striped over the CP group's ranks.
+  const auto c = static_cast<std::int64_t>(cp_.degree);
+  const std::int64_t shared_stripe = (shared_.tokens() + c - 1) / c;
   const double resident =
-      shared_.tokens() > 0 && sys.holds_shared_once() ? static_cast<double>(shared_.tokens()) * pool_.kv_held_per_token : 0.0;
-  capacity_ = group_kv_capacity(sc, pool_, model_, resident);
-  fixed_bytes_ = model_.weight_bytes(sc.precision.weights) + resident;
+      shared_.tokens() > 0 && sys.holds_shared_once() ? static_cast<double>(shared_stripe) * pool_.kv_held_per_token : 0.0;
+  capacity_ = group_kv_capacity(sc, pool_, model_, resident) * c;
+  fixed_bytes_ = (model_.weight_bytes(sc.precision.weights) + resident) * static_cast<double>(c);
 }
 
 std::string ColocatedDeployment::resident_note() const {
@@ -221,11 +257,56 @@ std::string ColocatedDeployment::resident_note() const {
 }
 
 void ColocatedDeployment::cost(const BatchSpec& batch, IterStats& out) const {
-  Work w = pool_.step.iteration(batch);
-  fold_selection(pool_.step, batch, w);
-  out.seconds = w.seconds + sc_.scheduler.iteration_overhead_s;
   out.charges.clear();
+  if (cp_.degree > 1) {
+    // Every rank runs the same step on its stripe: the pool's work is c ranks x tp GPUs of it.
+    const Work w = cp_step(batch);
+    const double gpus = static_cast<double>(cp_.degree * pool_.spec->tp);
+    out.seconds = w.seconds + sc_.scheduler.iteration_overhead_s;
+    out.charge(0, w.flops * gpus, w.bytes * gpus, cp_.degree);
+    return;
+  }
+  Work w = pool_.step.iteration(batch);
+  if (selects_) {
+    // One GPU's selection work; the group's FLOPs and bytes are tp times it (as iteration() gives them).
+    Work sel;
+    fold_selection(pool_.step, batch, 1, sel);
+    const auto tp = static_cast<double>(pool_.spec->tp);
+    w.seconds += sel.seconds;
+    w.flops += sel.flops * tp;
+    w.bytes += sel.bytes * tp;
+  }
+  out.seconds = w.seconds + sc_.scheduler.iteration_overhead_s;
   out.charge(0, w.flops, w.bytes);
+}
+
+Work ColocatedDeployment::cp_step(const BatchSpec& batch) const {
+  // One rank (sim/systems/context_parallel.hpp): the dense layers of its 1/c of the requests, every
+  // query's attention against its stripe, its share of the shared part, the owner's routing and
+  // final merge of c partials, and the ring exchange of queries and partials.
+  const auto& S = pool_.step;
+  const int tp = pool_.spec->tp;
+  const std::int64_t L = model_.n_layers;
+  const Precision& prec = sc_.precision;
+  cp_rank(batch, cp_.degree, rank_);
+  Work w;
+  if (batch.tokens() <= 0) return w;
+  S.fold_dense(rank_.dense_tokens, rank_.logit_rows, w);
+  S.fold_unique_attention(rank_.attention, w);
+  const auto& sh = batch.shared;
+  if (!sh.groups.empty()) {
+    cp_stripe(sh, cp_.degree, striped_);
+    S.fold_shared(striped_, w);
+    if (sh.segments == 0 && sh.top_k < sh.total_chunks) {
+      const std::int64_t owned = (sh.requests + cp_.degree - 1) / cp_.degree;
+      w.add(S.op(make_router(model_, prec, tp, owned, sh.total_chunks, sh.top_k, L)));
+    }
+  }
+  fold_selection(S, batch, cp_.degree, w);
+  w.add(S.op(make_merge(model_, prec, tp, rank_.owned_rows, cp_.degree, L)));
+  const std::int64_t rows = batch.tokens();
+  w.seconds += cp_exchange_seconds(model_, prec, cp_, tp, rows) + S.iteration_overhead_s();
+  return w;
 }
 
 }  // namespace moska

@@ -28,6 +28,9 @@ class ConfiguredSystem : public Deployment {
  public:
   // Empty if the steady-state decode analysis applies, else why not.
   virtual std::string steady_state_unsupported() const { return ""; }
+  // Why a request with `own_tokens` of its own context (attending the largest shared corpus) cannot
+  // be served within the model's max_context, "" if it can (e.g. by context parallelism).
+  virtual std::string span_error(std::int64_t /*own_tokens*/) const { return ""; }
   const ModelSpec& model() const { return model_; }
   // Logical instances the loop runs (a group of TP groups run in lockstep counts once).
   virtual int logical_instances() const = 0;
