@@ -104,8 +104,9 @@ struct ScalingRow {
   bool capped = false;
   double step_s = 0;
   double tokens_per_s = 0, tokens_per_s_per_gpu = 0;
-  double normalized = 0;   // tokens/s per GPU over the baseline's (0 without a baseline)
-  double batch_ratio = 0;  // batch over the baseline's
+  double normalized = 0;             // tokens/s per GPU over the baseline's (0 without a baseline)
+  double normalized_deployment = 0;  // tokens/s of the whole deployment over the baseline's (its GPUs as they are)
+  double batch_ratio = 0;            // batch over the baseline's
   std::vector<ScalingPool> pools;
 };
 
