@@ -62,12 +62,13 @@ TEST_CASE("max_context: a span past the model's max_context is an input error un
   auto ok = base("moska", 1048576, 2, 4, 2);
   const auto r = simulate(parse(ok), load_workload(parse(ok)));
   REQUIRE(r.requests.size() == 4);
-  // A request's own prompt + output past 131,072 (no shared context): refused, naming the request.
-  auto own = base("vllm", 0, 1, 8, 0);
+  // A request whose own prompt + output (131,080) and the 4,096-token shared context pass 131,072:
+  // refused at the start of the run, naming the request.
+  auto own = base("moska", 4096, 1, 8, 0);
   own["workload"]["generator"]["input_tokens"]["value"] = 131072;
   const auto sc = parse(own);
   REQUIRE_THROWS_WITH(simulate(sc, load_workload(sc)), Catch::Contains("request 0 (prompt 131072, output 8)") &&
-                                                            Catch::Contains("131080 tokens"));
+                                                            Catch::Contains("135176 tokens"));
   // A degree that does not divide the pool's TP groups is refused.
   REQUIRE_THROWS_WITH(test::configure(parse(base("moska", 1048576, 3, 1, 2))), Catch::Contains("context_parallel.degree"));
   // moska-disagg serves the shared span across its pools (the shared pool stripes it).
@@ -75,6 +76,10 @@ TEST_CASE("max_context: a span past the model's max_context is an input error un
   dis["pools"] = nlohmann::json::parse(R"([{"name": "u", "role": "unique", "hw": "h100-sxm", "instances": 1, "tp": 1},
                                           {"name": "s", "role": "shared", "hw": "h100-sxm", "instances": 2, "tp": 1}])");
   REQUIRE_NOTHROW(test::configure(parse(dis)));
+  // ... but a request's own tokens live on one unique GPU.
+  dis["workload"]["generator"]["input_tokens"]["value"] = 131072;
+  const auto dsc = parse(dis);
+  REQUIRE_THROWS_WITH(simulate(dsc, load_workload(dsc)), Catch::Contains("own tokens live on one unique group"));
 }
 
 TEST_CASE("context parallelism: a CP group holds the shared KV once, striped, and each request's KV striped") {

@@ -99,10 +99,14 @@ void BatchingDeployment::start(ServingLoop& loop) {
     s.prompt = q.input_tokens;
     s.reserve = q.input_tokens + q.output_tokens;
     s.prefix_cacheable = !shares;
-    if (const auto why = span_error(q.input_tokens + q.output_tokens, shares ? shared_.span(corpus) : 0,
-                                    fmt::format("request {} (prompt {}, output {})", i, q.input_tokens, q.output_tokens));
-        !why.empty()) {
-      throw InputError(why);
+    // The span check covers scenarios with a shared context (see span_error); a trace alone is not
+    // checked (the Mooncake reproductions run LLaMA2-70B's shapes, max_context 4,096, on 128K prompts).
+    if (!shared_.empty()) {
+      if (const auto why = span_error(q.input_tokens + q.output_tokens, shares ? shared_.span(corpus) : 0,
+                                      fmt::format("request {} (prompt {}, output {})", i, q.input_tokens, q.output_tokens));
+          !why.empty()) {
+        throw InputError(why);
+      }
     }
     if (shares) {
       const SharedUse use = sys_.shared_use(shared_, corpus);
@@ -161,18 +165,21 @@ std::string BatchingDeployment::span_error(std::int64_t own, std::int64_t shared
                                        sc_.file, what, own + shared_span, own,
                                        shared_span > 0 ? fmt::format(" + {} of the shared context", shared_span) : "",
                                        model_.name, max, model_.name);
-  if (own > max && !parallel_own_span()) {
-    return head + fmt::format("; system {} has no context parallelism for a request's own tokens", sys_.name());
-  }
   if (!parallel_shared_span()) {
     return head + "; serve it with context parallelism (key 'context_parallel.degree' >= 2: TP groups of the serve "
                   "pool that each hold a stripe of the context) or shrink the context";
+  }
+  if (own > max && !parallel_own_span()) {
+    return head + fmt::format("; {} spreads the shared context over its shared pool, but a request's own tokens live "
+                              "on one unique group: shrink the prompt or output",
+                              sys_.name());
   }
   return "";
 }
 
 std::string BatchingDeployment::span_error(std::int64_t own_tokens) const {
-  const std::int64_t span = shared_.empty() ? 0 : shared_.largest_span();
+  if (shared_.empty()) return "";  // checked with a shared context only (as in start())
+  const std::int64_t span = shared_.largest_span();
   return span_error(own_tokens, span, fmt::format("a request of {} tokens attending the shared context", own_tokens));
 }
 

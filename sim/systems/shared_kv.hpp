@@ -81,7 +81,8 @@ class BatchingDeployment : public ConfiguredSystem, public IterationModel {
   virtual bool parallel_shared_span() const = 0;
   virtual bool parallel_own_span() const = 0;
   // Why a request with `own` tokens (prompt + output) attending `shared_span` tokens of the shared
-  // context cannot be served ("" if it can); `what` names it in the message.
+  // context cannot be served ("" if it can); `what` names it in the message. Checked in scenarios
+  // with a shared context (a request that attends none included), not for a trace alone.
   std::string span_error(std::int64_t own, std::int64_t shared_span, const std::string& what) const;
   // Throws InputError if no request attending the shared context could be served.
   void check_shared_span() const;
