@@ -75,7 +75,7 @@ void BatchingInstance::start_iteration() {
     if (take <= 0) break;
     chunks_.push_back({r, take});
     budget -= take;
-    b.prefills.push_back({take, s.prefilled + s.past_extra});
+    b.prefills.push_back({take, s.prefilled + s.past_extra, s.prefill_plan});
     if (s.route_corpus >= 0) {
       routed_prefill_tokens += take;
       routed_[static_cast<std::size_t>(s.route_corpus)] += take;
@@ -144,13 +144,15 @@ void BatchingInstance::end_iteration() {
     const auto& q = loop_.request(r);
     if (cache_ && s.prefix_cacheable && !q.block_hashes.empty()) cache_->insert(q.block_hashes);
     loop_.record(r).first_token = now;
+    reserved_ -= s.kv_freed_after_prefill;  // e.g. a reused prompt's staged reference KV, KV dropped after prefill
+    s.reserve -= s.kv_freed_after_prefill;
     if (q.output_tokens <= 1) {
       reserved_ -= s.reserve;
       loop_.finish(r, now);
       continue;
     }
     // Decode steps read the prompt, the shared tokens it attends itself, and the token just made.
-    decoding_.add(r, q.input_tokens + s.attn_extra + 1, iter_, q.output_tokens - 1);
+    decoding_.add(r, q.input_tokens + s.attn_extra - s.kv_not_read + 1, iter_, q.output_tokens - 1);
     if (observer_) observer_->joined(cfg_.id, r, now);
     if (s.route_corpus >= 0) {
       ++routed_decodes_[static_cast<std::size_t>(s.route_corpus)];

@@ -13,6 +13,9 @@ struct RequestState {
   std::int64_t past_extra = 0;  // shared tokens its prefill attends as if cached before its prompt
   std::int32_t route_corpus = -1;  // corpus whose chunks its queries are routed to in batched launches; -1: none
   bool prefix_cacheable = true;    // its prompt's blocks may come from / go to a prefix cache
+  std::int32_t prefill_plan = -1;  // passed with its prefill chunks to the system's IterationModel (PrefillSeq::plan)
+  std::int64_t kv_freed_after_prefill = 0;  // of `reserve`, KV tokens held only until its prefill ends
+  std::int64_t kv_not_read = 0;             // prompt tokens whose KV its decode does not read (dropped after prefill)
 };
 
 }  // namespace moska
