@@ -59,16 +59,22 @@ void cp_stripe(const SharedAttention& in, int degree, SharedAttention& out) {
   out.total_chunks = out.top_k;  // no router on a rank: the owner routes its requests
 }
 
+CpRing cp_ring(const ModelSpec& model, const Precision& prec, const ContextParallel& cp, int tp) {
+  CpRing ring;
+  ring.degree = cp.degree;
+  if (cp.degree <= 1) return ring;
+  const double layers_hops = static_cast<double>(model.n_layers) * (cp.degree - 1);
+  const double act = dtype_bytes(prec.act);
+  const double q = static_cast<double>(model.q_dim() / tp) * act;  // one row's query, per GPU
+  const double r = static_cast<double>(model.n_heads / tp) * (static_cast<double>(model.head_dim) * act + 4.0);  // its partial
+  ring.fixed_s = layers_hops * 2.0 * cp.link_latency_s;
+  ring.per_row_s = layers_hops * (q + r) / cp.link_bw_bps;
+  return ring;
+}
+
 double cp_exchange_seconds(const ModelSpec& model, const Precision& prec, const ContextParallel& cp, int tp,
                            std::int64_t rows) {
-  if (cp.degree <= 1 || rows <= 0) return 0.0;
-  const double hops = cp.degree - 1;
-  const double per_hop_rows = static_cast<double>(share(rows, cp.degree));
-  const double act = dtype_bytes(prec.act);
-  const double q = per_hop_rows * static_cast<double>(model.q_dim() / tp) * act;
-  const double r = per_hop_rows * static_cast<double>(model.n_heads / tp) * (static_cast<double>(model.head_dim) * act + 4.0);
-  const double per_layer = hops * (q / cp.link_bw_bps + cp.link_latency_s) + hops * (r / cp.link_bw_bps + cp.link_latency_s);
-  return static_cast<double>(model.n_layers) * per_layer;
+  return cp_ring(model, prec, cp, tp).seconds(rows);
 }
 
 }  // namespace moska

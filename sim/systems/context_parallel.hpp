@@ -44,9 +44,18 @@ void cp_rank(const BatchSpec& in, int degree, CpRank& out);
 // merges its partials over the rank's chunks (k/c) or one per segment. No router (the owner routes).
 void cp_stripe(const SharedAttention& in, int degree, SharedAttention& out);
 
-// Seconds of a step's ring exchange: per layer, the queries of `rows` query rows all-gathered, then
-// the partials returned to their owners, each (c - 1) hops of 1/c of the rows' bytes per GPU
-// (queries and partials sharded over the TP group) plus a hop's latency.
+// A step's ring exchange: per layer, the queries of the step's query rows all-gathered, then the
+// partials returned to their owners, each (c - 1) hops of 1/c of the rows' bytes per GPU (queries
+// and partials sharded over the TP group) plus a hop's latency: fixed_s + ceil(rows / c) x per_row_s.
+struct CpRing {
+  int degree = 1;
+  double fixed_s = 0, per_row_s = 0;
+  double seconds(std::int64_t rows) const {
+    if (degree <= 1 || rows <= 0) return 0.0;
+    return fixed_s + static_cast<double>((rows + degree - 1) / degree) * per_row_s;
+  }
+};
+CpRing cp_ring(const ModelSpec& model, const Precision& prec, const ContextParallel& cp, int tp);
 double cp_exchange_seconds(const ModelSpec& model, const Precision& prec, const ContextParallel& cp, int tp,
                            std::int64_t rows);
 

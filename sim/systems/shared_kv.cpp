@@ -232,7 +232,8 @@ void BatchingDeployment::fold_selection(const StepCostModel& step, const BatchSp
 ColocatedDeployment::ColocatedDeployment(const SharedKvSystem& sys, const Scenario& sc)
     : BatchingDeployment(sys, sc, load_model(sc.model), sys.shared_context(sc.shared, sc.file)),
       pool_(make_pool(sc, serve_pool(sc, sys.name()), model_)),
-      cp_(parse_context_parallel(sc, *pool_.spec, pool_.step.cost_model().hardware())) {
+      cp_(parse_context_parallel(sc, *pool_.spec, pool_.step.cost_model().hardware())),
+      ring_(cp_ring(model_, sc.precision, cp_, pool_.spec->tp)) {
   check_shared_span();
   // Each TP group holds the weights and, if the system stores it once per instance, the shared KV
   // (its stripe of it under context parallelism); the rest (x kv_memory_fraction) is for requests'
@@ -273,14 +274,28 @@ void ColocatedDeployment::cost(const BatchSpec& batch, IterStats& out) const {
   out.charge(0, w.flops, w.bytes);
 }
 
+Work ColocatedDeployment::cp_term(std::vector<CpTerm>& cache, std::int64_t rows, std::int64_t a, std::int64_t b,
+                                  bool router) const {
+  const std::int64_t L = model_.n_layers;
+  const int tp = pool_.spec->tp;
+  const auto make = [&] {
+    return router ? pool_.step.op(make_router(model_, sc_.precision, tp, rows, a, b, L))
+                  : pool_.step.op(make_merge(model_, sc_.precision, tp, rows, a, L));
+  };
+  constexpr std::int64_t kMax = std::int64_t{1} << 20;
+  if (rows < 0 || rows >= kMax) return make();
+  const auto i = static_cast<std::size_t>(rows);
+  if (cache.size() <= i) cache.resize(std::max(i + 1, 2 * cache.size()));
+  auto& e = cache[i];
+  if (e.a != a || e.b != b) e = CpTerm{a, b, make()};
+  return e.work;
+}
+
 Work ColocatedDeployment::cp_step(const BatchSpec& batch) const {
   // One rank (sim/systems/context_parallel.hpp): the dense layers of its 1/c of the requests, every
   // query's attention against its stripe, its share of the shared part, the owner's routing and
   // final merge of c partials, and the ring exchange of queries and partials.
   const auto& S = pool_.step;
-  const int tp = pool_.spec->tp;
-  const std::int64_t L = model_.n_layers;
-  const Precision& prec = sc_.precision;
   cp_rank(batch, cp_.degree, rank_);
   Work w;
   if (batch.tokens() <= 0) return w;
@@ -292,13 +307,12 @@ Work ColocatedDeployment::cp_step(const BatchSpec& batch) const {
     S.fold_shared(striped_, w);
     if (sh.segments == 0 && sh.top_k < sh.total_chunks) {
       const std::int64_t owned = (sh.requests + cp_.degree - 1) / cp_.degree;
-      w.add(S.op(make_router(model_, prec, tp, owned, sh.total_chunks, sh.top_k, L)));
+      w.add(cp_term(cp_router_, owned, sh.total_chunks, sh.top_k, true));
     }
   }
   fold_selection(S, batch, cp_.degree, w);
-  w.add(S.op(make_merge(model_, prec, tp, rank_.owned_rows, cp_.degree, L)));
-  const std::int64_t rows = batch.tokens();
-  w.seconds += cp_exchange_seconds(model_, prec, cp_, tp, rows) + S.iteration_overhead_s();
+  w.add(cp_term(cp_merge_, rank_.owned_rows, cp_.degree, 0, false));
+  w.seconds += ring_.seconds(batch.tokens()) + S.iteration_overhead_s();
   return w;
 }
 

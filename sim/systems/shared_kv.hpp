@@ -130,10 +130,19 @@ class ColocatedDeployment : public BatchingDeployment {
 
   PoolLayout pool_;
   ContextParallel cp_;
+  CpRing ring_;
   std::int64_t capacity_ = 0;
   double fixed_bytes_ = 0;
   mutable CpRank rank_;              // scratch
   mutable SharedAttention striped_;  // scratch
+  // The owner's router and final-merge terms by their row count (a serving run asks the same few
+  // thousand again and again; building and costing the operator each step doubled a step's cost).
+  struct CpTerm {
+    std::int64_t a = -1, b = -1;  // the other shape numbers it was computed for (chunks and top-k; parts)
+    Work work;
+  };
+  Work cp_term(std::vector<CpTerm>& cache, std::int64_t rows, std::int64_t a, std::int64_t b, bool router) const;
+  mutable std::vector<CpTerm> cp_router_, cp_merge_;
 };
 
 // The colocated systems (one serve pool).
