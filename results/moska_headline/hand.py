@@ -21,7 +21,9 @@ logical instance = tp x cp GPUs holding one copy of the shared KV, striped):
 moska-disagg (nU unique, nS shared GPUs, TP 1): step = W / BW + max(b_u U 64 KiB / BW,
   link_q + shared + link_r), the shared GPU's N / nS chunks each attended by B k / N queries, each
   direction of the link B nS x (8,192 | 8,320) bytes per layer through min(nU, nS) NICs of 50 GB/s.
-Merges are free by hand (a fused merge); the simulator costs the measured PyTorch merge kernel.
+Merges and the gathers of queries per chunk are free by hand; the simulator costs them (the fused
+merge kernel by default, measured on an H200 and roofline on an H100; the gathers from the measured
+copy kernel).
 """
 import csv
 import json
@@ -74,8 +76,8 @@ def disagg(nu, ns, B):
 
 
 def moving_partials_s(args):
-    """Seconds of the operators that move and merge partial results in `moska-sim predict`'s step
-    (shared_gather, merge_scatter*, merge_concat*, merge), costed from the measured tables."""
+    """Seconds of the operators that move queries and merge partial results in `moska-sim predict`'s
+    step (shared_gather, merge; merge_scatter* and merge_concat* with the reference merge)."""
     p = subprocess.run([BIN, "predict", "--fp8", "--json"] + args, capture_output=True, text=True)
     if p.returncode != 0:
         sys.exit(f"error: moska-sim predict {' '.join(args)}\n{p.stderr}")
@@ -99,8 +101,8 @@ def main():
                                                 str(math.ceil(N / ns) * C), "--chunk", str(C), "--sparsity",
                                                 str(1 - math.ceil(K / ns) / math.ceil(N / ns))])}
             with_k = t_w + max(t_u, t_q + t_s + kern["merge"] + t_r)
-            why = ("the shared pool's gather of the queries, scatter/concat of its ~k/nS partials per request and their "
-                   "merge (measured PyTorch kernels), on the shared path")
+            why = ("on the shared pool's path: its gather of the queries per chunk (measured copy kernel) and its merge of "
+                   "~k/nS partials per request (the fused kernel; roofline on an H100, measured on an H200)")
         else:
             tp = int(layout.split("TP")[1].split()[0])
             cp = int(layout.split("CP")[1]) if "CP" in layout else 1
@@ -117,8 +119,7 @@ def main():
                                                    "--shared", str(S // cp), "--chunk", str(C), "--sparsity",
                                                    str(SP if system == "moska" else 0)])
                 with_k = step + kern["merge"]
-                why = ("the gather of queries per chunk, scatter/concat of the k/cp + 1 partials per request and their "
-                       "merge (measured PyTorch kernels)")
+                why = "the gather of queries per chunk (measured copy kernel) and the merge of the k/cp + 1 partials per request"
         hand = B / (step * gpus)
         rec.update({"hand_step_ms": 1e3 * step, "hand_tok_s_gpu": hand, "sim_tok_s_gpu": sim,
                     "sim_over_hand": sim / hand - 1, "partials_kernels_ms": 1e3 * kern["merge"],
