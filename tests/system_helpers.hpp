@@ -47,6 +47,19 @@ inline std::string long_context_model() {
   return path.string();
 }
 
+// hw_profiles/h100-sxm.json without its measured tables (roofline only), `edit` applied, written to
+// the temp folder as `name`.json (its path): e.g. a slowed link, so that a test can isolate its time.
+template <class Edit>
+std::string h100_profile_with(const std::string& name, Edit edit) {
+  auto j = nlohmann::json::parse(std::ifstream(data_root() / "hw_profiles" / "h100-sxm.json"));
+  j.erase("calibration");
+  j["name"] = name;
+  edit(j);
+  const auto path = std::filesystem::temp_directory_path() / ("moska_test_" + name + ".json");
+  std::ofstream(path) << j.dump(1);
+  return path.string();
+}
+
 // The shared context as the scenario's system cuts it.
 inline SharedContext shared_context(const Scenario& sc) {
   return dynamic_cast<const SharedKvSystem&>(find_system(sc.system)).shared_context(sc.shared, sc.file);

@@ -42,13 +42,7 @@ Scenario parse(const nlohmann::json& j) { return parse_scenario_for_systems(j, "
 
 // The H100 profile with NVLink slowed to `bps` per GPU (roofline only).
 std::string slow_nvlink_profile(double bps) {
-  auto j = nlohmann::json::parse(std::ifstream(data_root() / "hw_profiles" / "h100-sxm.json"));
-  j.erase("calibration");
-  j["name"] = "h100-slow-nvlink";
-  j["gpu"]["nvlink_bandwidth_bps"]["value"] = bps;
-  const auto path = std::filesystem::temp_directory_path() / "moska_test_h100_slow_nvlink.json";
-  std::ofstream(path) << j.dump(1);
-  return path.string();
+  return test::h100_profile_with("h100-slow-nvlink", [&](nlohmann::json& j) { j["gpu"]["nvlink_bandwidth_bps"]["value"] = bps; });
 }
 }  // namespace
 

@@ -21,15 +21,9 @@ namespace {
 constexpr double L = 32, kQueryBytes = 8192, kPartialBytes = 8320;
 constexpr double kWeightsRead = 8030261248.0 - 128256.0 * 4096;
 
-// The H100 profile with its NIC slowed to `nic_bps` per GPU (roofline only), written beside the test run.
+// The H100 profile with its NIC slowed to `nic_bps` per GPU (roofline only).
 std::string slow_nic_profile(double nic_bps) {
-  auto j = nlohmann::json::parse(std::ifstream(data_root() / "hw_profiles" / "h100-sxm.json"));
-  j.erase("calibration");
-  j["name"] = "h100-slow-nic";
-  j["node"]["nic_bandwidth_bps"]["value"] = nic_bps;
-  const auto path = std::filesystem::temp_directory_path() / "moska_test_h100_slow_nic.json";
-  std::ofstream(path) << j.dump(1);
-  return path.string();
+  return test::h100_profile_with("h100-slow-nic", [&](nlohmann::json& j) { j["node"]["nic_bandwidth_bps"]["value"] = nic_bps; });
 }
 
 Scenario scenario(int unique, int shared, int micro_batches, const std::string& hw = "h100-sxm") {
