@@ -27,6 +27,7 @@ nlohmann::json base(const std::string& system, std::int64_t shared_tokens) {
   })");
   j["system"] = system;
   j["shared"]["tokens"] = shared_tokens;
+  j["model"] = test::long_context_model();  // contexts past 128K without context parallelism
   return j;
 }
 RunResult run_json(const nlohmann::json& j) {

@@ -66,7 +66,7 @@ struct SchedulerSpec {
   bool chunked_prefill = true;
   std::string dispatch = "least-loaded";   // or "round-robin"
   double iteration_overhead_s = 0.0;       // scheduler CPU time per iteration, beyond the GPU profile's
-  int micro_batches = 4;                   // moska-disagg: pipeline depth across the two pools
+  int micro_batches = 1;                   // moska-disagg: micro-batches in flight across the two pools (each re-reads what it touches)
   double kv_memory_fraction = 0.9;         // share of HBM left after weights that KV may use
   // Automatic prefix caching (vLLM): each instance keeps finished prompts' KV blocks, keyed by the
   // trace's chained block hashes, in the HBM its running requests do not use; a request's cached
