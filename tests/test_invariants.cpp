@@ -169,6 +169,7 @@ TEST_CASE("invariants: 10^5 requests through moska and mooncake (early rejection
     auto sc = scenario(R"({
       "name": "invariants moska", "seed": 2, "model": "llama-3.1-8b", "dtype": "fp8", "system": "moska",
       "pools": [{"name": "gpus", "role": "serve", "hw": "h100-sxm", "instances": 2, "tp": 4}],
+      "context_parallel": {"degree": 2},
       "shared": {"corpora": [{"tokens": 262144, "weight": 3}, {"tokens": 65536}], "chunk_tokens": 4096,
                  "sparsity": 0.75, "attach_fraction": 0.7, "routing": {"skew": "zipf", "zipf_s": 1.0}},
       "scheduler": {"max_batch": 256, "max_batched_tokens": 8192},
