@@ -1,4 +1,6 @@
 #pragma once
+#include <unistd.h>
+
 // Tests' handle on a system configured for a scenario: the iteration model its instances use
 // (routing and cost of one step) and its shared context, as the serving loop sees them.
 #include <filesystem>
@@ -38,12 +40,23 @@ inline Configured configure(const Scenario& sc) {
 // Llama-3.1-8B's shapes with max_context lifted to 2^30 (a file in the temp folder; its path): for
 // tests of capacity and cost arithmetic on contexts past the real model's 131,072 without context
 // parallelism (the span check is tested in tests/test_context_parallel.cpp).
+// Writes `text` to `path` atomically (a process-private file renamed into place): ctest runs test
+// cases as parallel processes that write and read the same fixture paths.
+inline void write_atomically(const std::filesystem::path& path, const std::string& text) {
+  std::string suffix = ".";
+  suffix.append(std::to_string(::getpid())).append(".tmp");
+  auto tmp = path;
+  tmp += suffix;
+  std::ofstream(tmp) << text;
+  std::filesystem::rename(tmp, path);
+}
+
 inline std::string long_context_model() {
   auto j = nlohmann::json::parse(std::ifstream(data_root() / "models" / "llama-3.1-8b.json"));
   j["name"] = "llama-3.1-8b-long-context-test";
   j["max_context"] = std::int64_t{1} << 30;
   const auto path = std::filesystem::temp_directory_path() / "moska_test_llama-3.1-8b-long-context.json";
-  std::ofstream(path) << j.dump(1);
+  write_atomically(path, j.dump(1));
   return path.string();
 }
 
@@ -56,7 +69,7 @@ std::string h100_profile_with(const std::string& name, Edit edit) {
   j["name"] = name;
   edit(j);
   const auto path = std::filesystem::temp_directory_path() / ("moska_test_" + name + ".json");
-  std::ofstream(path) << j.dump(1);
+  write_atomically(path, j.dump(1));
   return path.string();
 }
 
