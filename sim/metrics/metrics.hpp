@@ -47,6 +47,7 @@ struct RequestRecord {
   std::int32_t output_tokens = 0;
   std::int32_t instance = -1;
   bool rejected = false;
+  std::uint8_t reject_reason = 0;  // index into RunResult::reject_reasons
 };
 
 struct PoolStats {
@@ -61,6 +62,9 @@ struct PoolStats {
   double bytes = 0;
   double mem_byte_seconds = 0;  // integral over time of HBM bytes in use (whole pool)
   double peak_mem_fraction = 0;  // most HBM in use at once on one TP group, as a fraction of its HBM
+  double pcie_bw_per_gpu = 0;    // host link (swaps), bytes/s per direction
+  std::int64_t kv_capacity_tokens = 0;  // KV tokens one of its instances holds (0: none hold KV here)
+  std::int64_t kv_block_tokens = 0;     // tokens per KV block of an on-demand scheduler; 0: reserved at admission
 };
 
 struct RunResult {
@@ -85,6 +89,13 @@ struct RunResult {
     double t, prefill, decode;
   };
   std::vector<LoadSample> load_timeline;
+  // Why requests were rejected: RequestRecord::reject_reason indexes this (0 is "rejected").
+  std::vector<std::string> reject_reasons{"rejected"};
+  // Preemptions because KV blocks ran out: requests whose KV was dropped (to be recomputed) or
+  // swapped to host memory; tokens whose KV was dropped; bytes swapped out and in.
+  std::int64_t preempted_recompute = 0, preempted_swap = 0, recomputed_tokens = 0;
+  double swapped_bytes = 0;
+  std::string scheduler;  // the instances' batching policy (and engine profile), for the summary
 };
 
 struct Summary {

@@ -31,6 +31,117 @@ RoutingSpec parse_routing(const JsonReader& r) {
 
 }  // namespace
 
+const char* policy_name(BatchPolicy p) {
+  switch (p) {
+    case BatchPolicy::vllm_v1: return "vllm-v1";
+    case BatchPolicy::vllm_v0: return "vllm-v0";
+    case BatchPolicy::sglang: return "sglang";
+    case BatchPolicy::sarathi: return "sarathi";
+    case BatchPolicy::orca: return "orca";
+    case BatchPolicy::trtllm: return "trtllm";
+  }
+  return "?";
+}
+
+namespace {
+
+constexpr BatchPolicy kDefaultPolicy = BatchPolicy::trtllm;
+
+BatchPolicy parse_policy(const JsonReader& r, const std::string& key) {
+  const std::string v = r.string(key);
+  for (auto p : {BatchPolicy::vllm_v1, BatchPolicy::vllm_v0, BatchPolicy::sglang, BatchPolicy::sarathi, BatchPolicy::orca,
+                 BatchPolicy::trtllm}) {
+    if (v == policy_name(p)) return p;
+  }
+  r.fail(key, fmt::format("one of vllm-v1, vllm-v0, sglang, sarathi, orca, trtllm (got \"{}\")", v));
+}
+
+// Each policy's defaults (README "Schedulers" gives their sources); the engine profile and then the
+// scenario override them key by key.
+SchedulerSpec policy_defaults(BatchPolicy p) {
+  SchedulerSpec s;
+  s.policy = p;
+  switch (p) {
+    case BatchPolicy::vllm_v1:
+      s.max_batch = 1024;
+      s.max_batched_tokens = 8192;
+      break;
+    case BatchPolicy::vllm_v0:
+      s.chunked_prefill = false;
+      break;
+    case BatchPolicy::sglang:
+      s.max_batch = 1024;
+      s.kv_block_tokens = 1;
+      break;
+    case BatchPolicy::sarathi:
+      s.max_batched_tokens = 512;
+      break;
+    case BatchPolicy::orca:
+      s.chunked_prefill = false;
+      break;
+    case BatchPolicy::trtllm:
+      break;
+  }
+  return s;
+}
+
+// The scheduler keys an engine profile may set as well as a scenario.
+void apply_scheduler_keys(const JsonReader& sc, SchedulerSpec& s) {
+  s.max_batch = sc.integer_or("max_batch", 1, s.max_batch);
+  s.max_batched_tokens = sc.integer_or("max_batched_tokens", 1, s.max_batched_tokens);
+  s.chunked_prefill = sc.boolean_or("chunked_prefill", s.chunked_prefill);
+  s.kv_memory_fraction = sc.number_or("kv_memory_fraction", s.kv_memory_fraction);
+  if (!(s.kv_memory_fraction > 0 && s.kv_memory_fraction <= 1)) sc.fail("kv_memory_fraction", "a fraction in (0, 1]");
+  s.gpu_memory_utilization = sc.number_or("gpu_memory_utilization", s.gpu_memory_utilization);
+  if (!(s.gpu_memory_utilization >= 0 && s.gpu_memory_utilization <= 1)) {
+    sc.fail("gpu_memory_utilization", "a fraction in (0, 1] of the GPU's HBM (0 = use kv_memory_fraction)");
+  }
+  s.kv_block_tokens = sc.integer_or("kv_block_tokens", 1, s.kv_block_tokens);
+  if (s.kv_block_tokens > 65536) sc.fail("kv_block_tokens", "an integer in 1..65536");
+  if (sc.has("preemption")) {
+    const auto m = sc.string("preemption");
+    if (m != "recompute" && m != "swap") sc.fail("preemption", "\"recompute\" or \"swap\"");
+    s.preempt_swap = m == "swap";
+  }
+  s.multi_step = static_cast<int>(sc.integer_or("multi_step", 1, s.multi_step));
+  if (s.multi_step > 1024) sc.fail("multi_step", "an integer in 1..1024");
+  s.admission_watermark = sc.number_or("admission_watermark", s.admission_watermark);
+  if (!(s.admission_watermark >= 0 && s.admission_watermark < 1)) sc.fail("admission_watermark", "a fraction in [0, 1)");
+}
+
+SchedulerSpec parse_scheduler(const JsonReader& sc) {
+  EngineProfile engine;
+  if (sc.has("engine")) engine = load_engine_profile(sc.string("engine"));
+  const JsonReader er(engine.scheduler, engine.file, "scheduler");
+  BatchPolicy policy = kDefaultPolicy;
+  if (sc.has("policy")) policy = parse_policy(sc, "policy");
+  else if (er.has("policy")) policy = parse_policy(er, "policy");
+  SchedulerSpec s = policy_defaults(policy);
+  if (er.has("policy")) er.string("policy");
+  apply_scheduler_keys(er, s);
+  er.finish();
+  apply_scheduler_keys(sc, s);
+  s.engine = std::move(engine);
+  s.dispatch = sc.string_or("dispatch", s.dispatch);
+  if (s.dispatch != "least-loaded" && s.dispatch != "round-robin") sc.fail("dispatch", "one of least-loaded, round-robin");
+  s.iteration_overhead_s = sc.number_or("iteration_overhead_s", 0.0);
+  if (s.iteration_overhead_s < 0) sc.fail("iteration_overhead_s", "a non-negative number of seconds");
+  s.micro_batches = static_cast<int>(sc.integer_or("micro_batches", 1, s.micro_batches));
+  s.prefix_caching = sc.boolean_or("prefix_caching", false);
+  s.block_tokens = sc.integer_or("block_tokens", 1, s.block_tokens);
+  if (!on_demand_kv(s.policy) && (s.preempt_swap || sc.has("kv_block_tokens"))) {
+    sc.fail(s.preempt_swap ? "preemption" : "kv_block_tokens",
+            fmt::format("no setting: policy {} reserves KV at admission and never preempts", policy_name(s.policy)));
+  }
+  if (s.multi_step > 1 && s.policy != BatchPolicy::vllm_v0) {
+    sc.fail("multi_step", fmt::format("1: multi-step scheduling is vLLM V0's (policy vllm-v0), not {}'s", policy_name(s.policy)));
+  }
+  sc.finish();
+  return s;
+}
+
+}  // namespace
+
 Scenario parse_scenario(const nlohmann::json& j, const std::string& where, const std::filesystem::path& base_dir,
                         const std::vector<std::string>& sections) {
   JsonReader r(j, where);
@@ -106,29 +217,17 @@ Scenario parse_scenario(const nlohmann::json& j, const std::string& where, const
     if (sh.has("routing")) s.shared.routing = parse_routing(sh.object("routing"));
     sh.finish();
   }
-  if (r.has("scheduler")) {
-    auto sc = r.object("scheduler");
-    s.scheduler.max_batch = sc.integer_or("max_batch", 1, s.scheduler.max_batch);
-    s.scheduler.max_batched_tokens = sc.integer_or("max_batched_tokens", 1, s.scheduler.max_batched_tokens);
-    s.scheduler.chunked_prefill = sc.boolean_or("chunked_prefill", true);
-    s.scheduler.dispatch = sc.string_or("dispatch", s.scheduler.dispatch);
-    if (s.scheduler.dispatch != "least-loaded" && s.scheduler.dispatch != "round-robin") {
-      sc.fail("dispatch", "one of least-loaded, round-robin");
-    }
-    s.scheduler.iteration_overhead_s = sc.number_or("iteration_overhead_s", 0.0);
-    if (s.scheduler.iteration_overhead_s < 0) sc.fail("iteration_overhead_s", "a non-negative number of seconds");
-    s.scheduler.micro_batches = static_cast<int>(sc.integer_or("micro_batches", 1, s.scheduler.micro_batches));
-    s.scheduler.kv_memory_fraction = sc.number_or("kv_memory_fraction", s.scheduler.kv_memory_fraction);
-    if (!(s.scheduler.kv_memory_fraction > 0 && s.scheduler.kv_memory_fraction <= 1)) {
-      sc.fail("kv_memory_fraction", "a fraction in (0, 1]");
-    }
-    s.scheduler.prefix_caching = sc.boolean_or("prefix_caching", false);
-    s.scheduler.block_tokens = sc.integer_or("block_tokens", 1, s.scheduler.block_tokens);
-    sc.finish();
-  }
+  static const nlohmann::json kNoScheduler = nlohmann::json::object();
+  s.scheduler = parse_scheduler(r.has("scheduler") ? r.object("scheduler") : JsonReader(kNoScheduler, where, "scheduler"));
   s.workload = r.raw("workload");
-  if (!s.workload.is_object() || (s.workload.contains("generator") == s.workload.contains("trace")) || s.workload.size() != 1) {
-    r.fail("workload", "an object with exactly one of \"generator\" or \"trace\"");
+  if (!s.workload.is_object() || (s.workload.contains("generator") == s.workload.contains("trace")) ||
+      s.workload.size() != 1 + (s.workload.contains("max_concurrency") ? 1u : 0u)) {
+    r.fail("workload", "an object with exactly one of \"generator\" or \"trace\" (and optionally \"max_concurrency\")");
+  }
+  if (s.workload.contains("max_concurrency")) {
+    const auto& c = s.workload["max_concurrency"];
+    if (!c.is_number_integer() || c.get<std::int64_t>() < 0) r.fail("workload.max_concurrency", "an integer >= 0 (0 = open loop)");
+    s.max_concurrency = c.get<std::int64_t>();
   }
   s.time_limit_s = r.number_or("time_limit_s", 0.0);
   if (s.time_limit_s < 0) r.fail("time_limit_s", "a non-negative number of seconds");

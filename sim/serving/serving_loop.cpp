@@ -1,5 +1,6 @@
 #include "sim/serving/serving_loop.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 
@@ -23,16 +24,57 @@ void ServingLoop::finish(std::uint32_t r, TimeNs t) {
   out_.requests[r].finish = t;
   ++done_;
   d_->finished(r);
+  release();
 }
 
-void ServingLoop::reject(std::uint32_t r) {
-  out_.requests[r].rejected = true;
+void ServingLoop::reject(std::uint32_t r, const std::string& reason) {
+  auto& rec = out_.requests[r];
+  rec.rejected = true;
+  auto& reasons = out_.reject_reasons;
+  auto it = std::find(reasons.begin(), reasons.end(), reason);
+  if (it == reasons.end()) {
+    if (reasons.size() >= 255) throw std::logic_error("serving loop: more than 255 rejection reasons");
+    it = reasons.insert(reasons.end(), reason);
+  }
+  rec.reject_reason = static_cast<std::uint8_t>(it - reasons.begin());
   ++done_;
+  release();
+}
+
+void ServingLoop::release() {
+  if (sc_.max_concurrency <= 0) return;
+  --in_flight_;
+  if (blocked_ != SIZE_MAX) {
+    const std::size_t i = blocked_;
+    blocked_ = SIZE_MAX;
+    sim_.schedule_in(0, [this, i] { arrivals(i); });
+  }
+}
+
+void ServingLoop::send(std::size_t i) {
+  const auto r = static_cast<std::uint32_t>(i);
+  if (sc_.max_concurrency > 0) {
+    ++in_flight_;
+    out_.requests[i].arrival = sim_.now();  // latencies run from when the client sends it
+  }
+  // The engine's per-request work before the request reaches its queue (API server, tokeniser).
+  const double delay = sc_.scheduler.engine.request_s;
+  if (delay > 0) {
+    sim_.schedule_in(seconds_to_ns(delay), [this, r] { d_->arrive(r); });
+  } else {
+    d_->arrive(r);
+  }
 }
 
 void ServingLoop::arrivals(std::size_t i) {
-  d_->arrive(static_cast<std::uint32_t>(i));
-  if (i + 1 < reqs_.size()) sim_.schedule_at(reqs_[i + 1].arrival_ns, [this, i] { arrivals(i + 1); });
+  if (sc_.max_concurrency > 0 && in_flight_ >= sc_.max_concurrency) {
+    blocked_ = i;
+    return;
+  }
+  send(i);
+  if (i + 1 < reqs_.size()) {
+    sim_.schedule_at(std::max(sim_.now(), reqs_[i + 1].arrival_ns), [this, i] { arrivals(i + 1); });
+  }
 }
 
 void ServingLoop::sample() {

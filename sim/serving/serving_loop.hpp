@@ -3,11 +3,14 @@
 // Deployment dispatches each (to instances it built: continuous-batching instances, prefill
 // pipelines, ...), instances run iterations on the engine's clock and report first tokens,
 // hand-offs and finishes back here, and the run ends with the system's accounting. One event per
-// arrival (the next is scheduled when one is handled) plus what the instances schedule.
+// arrival (the next is scheduled when one is handled) plus what the instances schedule. Clients may
+// be closed-loop (scenario max_concurrency: at most C requests in flight, the next sent when one is
+// done), and the engine's per-request cost (HTTP, tokenisation) delays a request's dispatch.
 //
 // A Deployment is a system configured for one scenario (sim/systems/ builds them): the loop calls
 // it and knows nothing else of the system.
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "sim/engine/simulator.hpp"
@@ -60,11 +63,15 @@ class ServingLoop {
 
   // Request r made its last token at t.
   void finish(std::uint32_t r, TimeNs t);
-  // Request r is not served.
-  void reject(std::uint32_t r);
+  // Request r is not served; `reason` names the class of rejection in the summary.
+  void reject(std::uint32_t r, const std::string& reason = "rejected");
 
  private:
+  // Request i's arrival time has come: it is sent now, or, with closed-loop clients all busy, when
+  // one of them is free again.
   void arrivals(std::size_t i);
+  void send(std::size_t i);
+  void release();  // a closed-loop client's request is done
   void sample();
 
   Simulator sim_;
@@ -74,6 +81,8 @@ class ServingLoop {
   RunResult out_;
   Deployment* d_ = nullptr;
   std::int64_t done_ = 0;
+  std::int64_t in_flight_ = 0;   // closed loop: requests sent and not yet done
+  std::size_t blocked_ = SIZE_MAX;  // closed loop: the next request, waiting for a free client
 };
 
 }  // namespace moska
