@@ -1,6 +1,7 @@
 #include "sim/serving/batching_instance.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace moska {
 
@@ -429,7 +430,10 @@ void BatchingInstance::start_iteration() {
   const std::int64_t decode_count = decodes_in_step_ ? decoding_.count() : 0;
   if (decode_count == 0 && chunks_.empty()) {
     busy_ = false;
-    if (decoding_.empty() && prefilling_.empty()) ratio_ = kSglInitRatio;  // SGLang resets it when idle
+    if (decoding_.empty() && prefilling_.empty()) {
+      ratio_ = kSglInitRatio;  // SGLang resets it when idle
+      if (used_blocks() != 0) throw std::logic_error("batching instance: KV blocks held with no request running");
+    }
     return;
   }
   busy_ = true;

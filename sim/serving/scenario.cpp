@@ -133,6 +133,9 @@ SchedulerSpec parse_scheduler(const JsonReader& sc) {
     sc.fail(s.preempt_swap ? "preemption" : "kv_block_tokens",
             fmt::format("no setting: policy {} reserves KV at admission and never preempts", policy_name(s.policy)));
   }
+  if (s.policy == BatchPolicy::sarathi && !s.chunked_prefill) {
+    sc.fail("chunked_prefill", "true: policy sarathi chunks prompts to the token budget (stall-free batching)");
+  }
   if (s.multi_step > 1 && s.policy != BatchPolicy::vllm_v0) {
     sc.fail("multi_step", fmt::format("1: multi-step scheduling is vLLM V0's (policy vllm-v0), not {}'s", policy_name(s.policy)));
   }

@@ -9,6 +9,8 @@ namespace moska {
 ServingLoop::ServingLoop(const Scenario& scenario, const std::vector<Request>& requests)
     : sc_(scenario), reqs_(requests), state_(requests.size()) {
   out_.scenario = sc_.name;
+  out_.scheduler = policy_name(sc_.scheduler.policy);
+  if (!sc_.scheduler.engine.name.empty()) out_.scheduler += " (engine " + sc_.scheduler.engine.name + ")";
   out_.requests.resize(reqs_.size());
   for (std::size_t i = 0; i < reqs_.size(); ++i) {
     const auto& q = reqs_[i];
