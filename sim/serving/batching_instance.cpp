@@ -165,6 +165,7 @@ std::uint32_t BatchingInstance::preempt(bool decode_blocks_allocated) {
   const auto& q = loop_.request(r);
   const TimeNs now = loop_.now();
   preempted_now_ = true;
+  const std::int64_t free_before = free_blocks();
   if (s.phase == Phase::prefilling) {
     pre_blocks_ -= prefill_blocks_held(r);
     pre_remaining_ -= q.output_tokens - s.generated;
@@ -198,6 +199,12 @@ std::uint32_t BatchingInstance::preempt(bool decode_blocks_allocated) {
     }
     out.recomputed_tokens += held;
   }
+  if (policy_ == BatchPolicy::vllm_v1) {
+    // V1's prefix cache (on by default) keeps the freed full blocks until they are evicted.
+    const std::int64_t held = s.phase == Phase::prefilling ? s.prefilled : s.prompt + s.generated - 1;
+    s.cache_blocks = held / B_;
+    s.cache_mark = allocated_total_ + free_before;
+  }
   ++s.epoch;
   s.phase = Phase::queued;
   s.prefilled = 0;
@@ -225,7 +232,9 @@ void BatchingInstance::allocate_decodes(int steps) {
     ratio_ = std::min(1.0, (made + static_cast<double>(kSglRetractSteps * decoding_.count())) /
                                static_cast<double>(std::max<std::int64_t>(1, dec_output_)));
   }
-  decoding_.allocate(decoding_.new_blocks(dstep_, 1));
+  const std::int64_t fresh = decoding_.new_blocks(dstep_, 1);
+  decoding_.allocate(fresh);
+  allocated_total_ += fresh;
   decodes_allocated_ = true;
 }
 
@@ -256,6 +265,7 @@ void BatchingInstance::schedule_running_prefills(std::int64_t& budget) {
       }
       if (self) return;
       pre_blocks_ += need;
+      allocated_total_ += need;
     }
     add_chunk(r, take);
     budget -= take;
@@ -292,11 +302,17 @@ void BatchingInstance::admit_on_demand(std::int64_t& budget) {
       continue;
     }
     if (budget <= 0) break;
-    // A fresh prompt's cached prefix is not prefilled again (at least its last token is).
-    std::int64_t hit = 0;
-    const bool lookup = cache_ && s.generated == 0 && s.prefix_cacheable && !q.block_hashes.empty();
-    if (lookup) hit = std::min(cache_->peek(q.block_hashes).prefix_blocks * sched.block_tokens, s.prompt - 1);
+    // A fresh prompt's cached prefix is not prefilled again (at least its last token is); a request
+    // preempted under vLLM V1 finds the blocks of its own that were not evicted since.
     const std::int64_t tgt = target(r);
+    std::int64_t hit = 0;
+    const bool lookup = cache_ && s.generated == 0 && s.prefilled == 0 && s.cache_blocks == 0 && s.prefix_cacheable &&
+                        !q.block_hashes.empty();
+    if (lookup) hit = std::min(cache_->peek(q.block_hashes).prefix_blocks * sched.block_tokens, s.prompt - 1);
+    if (s.cache_blocks > 0) {
+      const std::int64_t evicted = std::clamp(allocated_total_ - s.cache_mark, std::int64_t{0}, s.cache_blocks);
+      hit = std::min((s.cache_blocks - evicted) * B_, tgt - 1);
+    }
     const std::int64_t left = tgt - hit;
     const std::int64_t take = sched.chunked_prefill ? std::min(left, budget)
                                                     : (left <= budget || (chunks_.empty() && (prefill_first_ || decoding_.empty())) ? left : 0);
@@ -322,15 +338,20 @@ void BatchingInstance::admit_on_demand(std::int64_t& budget) {
     queued_ -= s.reserve;
     if (lookup) {
       cache_->lookup(q.block_hashes);
-      s.prefilled = hit;
       prefix_hit_ += hit;
       prefix_looked_up_ += s.prompt;
     }
+    if (s.cache_blocks > 0) {
+      loop_.out().recomputed_tokens -= hit;  // restored from the prefix cache, not computed again
+      s.cache_blocks = 0;
+    }
+    s.prefilled = hit;
     s.phase = Phase::prefilling;
     prefilling_.push_back(r);
     order_.push_back({r, s.epoch});
     pre_remaining_ += q.output_tokens - s.generated;
     pre_blocks_ += need;
+    allocated_total_ += need;
     add_chunk(r, take);
     budget -= take;
   }
@@ -390,7 +411,9 @@ void BatchingInstance::start_iteration() {
       --round_left_;
       round_start = false;
       decodes_in_step_ = true;
-      decoding_.allocate(decoding_.new_blocks(dstep_, 1));
+      const std::int64_t fresh = decoding_.new_blocks(dstep_, 1);
+      decoding_.allocate(fresh);
+      allocated_total_ += fresh;
       decodes_allocated_ = true;
     } else if (!prefill_first_) {
       // Decodes first, then running prefills' chunks, then (if nothing was preempted) swapped-out
@@ -497,9 +520,11 @@ void BatchingInstance::start_iteration() {
 void BatchingInstance::end_iteration() {
   ++iter_;
   ++loop_.out().iterations;
-  const TimeNs now = loop_.now();
+  std::int64_t emitted = 0, done = 0;
+  finished_.clear();
   if (decodes_in_step_) {
     // Every running decode appended one token to its KV; retire the finished ones.
+    emitted += batch_.decode_requests;
     ++dstep_;
     decoding_.end_step(
         dstep_, [&](std::uint32_t r, std::uint32_t epoch) { return loop_.state(r).epoch == epoch; },
@@ -513,10 +538,19 @@ void BatchingInstance::end_iteration() {
           reserved_ -= s.reserve;
           s.phase = Phase::done;
           if (observer_) observer_->left(cfg_.id, r);
-          loop_.finish(r, now);
+          finished_.push_back(r);
         });
     if (policy_ == BatchPolicy::sglang) ratio_ = std::max(kSglMinRatio, ratio_ - kSglDecay);
   }
+  for (auto [r, take] : chunks_) {
+    const auto& s = loop_.state(r);
+    if (s.phase != Phase::prefilling || s.prefilled + take < target(r)) continue;
+    ++emitted;
+    if (s.generated + 1 >= loop_.request(r).output_tokens) ++done;
+  }
+  // The client sees this step's tokens when the engine's API server has streamed them.
+  const TimeNs seen = loop_.deliver(emitted, done + static_cast<std::int64_t>(finished_.size()));
+  for (std::uint32_t r : finished_) loop_.finish(r, seen);
   // Advance prefills; a finished prompt emits the first token (or, for a recomputed one, its next).
   for (auto [r, take] : chunks_) {
     auto& s = loop_.state(r);
@@ -532,15 +566,15 @@ void BatchingInstance::end_iteration() {
     }
     if (s.generated == 0) {
       if (cache_ && s.prefix_cacheable && !q.block_hashes.empty()) cache_->insert(q.block_hashes);
-      loop_.record(r).first_token = now;
+      loop_.record(r).first_token = seen;
     } else {
-      loop_.out().token_gaps.add(static_cast<float>(ns_to_seconds(now - s.last_token)), 1u);
+      loop_.out().token_gaps.add(static_cast<float>(ns_to_seconds(loop_.now() - s.last_token)), 1u);
     }
     ++s.generated;
     if (s.generated >= q.output_tokens) {
       reserved_ -= s.reserve;
       s.phase = Phase::done;
-      loop_.finish(r, now);
+      loop_.finish(r, seen);
       continue;
     }
     join_decode(r, -1);

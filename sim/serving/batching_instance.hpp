@@ -109,7 +109,8 @@ class BatchingInstance {
     std::uint32_t r, epoch;
     TimeNs from;
   };
-  std::vector<Gap> gaps_;  // decodes whose next token's gap runs from an earlier time (joined, resumed)
+  std::vector<Gap> gaps_;
+  std::vector<std::uint32_t> finished_;  // decodes that finished in this step (reused)  // decodes whose next token's gap runs from an earlier time (joined, resumed)
   std::uint64_t iter_ = 0;
   std::uint64_t dstep_ = 0;  // decode steps run (the DecodeSet's clock)
   bool busy_ = false;
@@ -127,6 +128,7 @@ class BatchingInstance {
   std::int64_t total_blocks_ = 0;  // KV blocks of the instance
   std::int64_t watermark_blocks_ = 0;
   std::int64_t pre_blocks_ = 0;    // blocks held by requests being prefilled
+  std::int64_t allocated_total_ = 0;  // KV blocks ever allocated (the prefix cache's eviction clock)
   bool prefill_first_ = false;     // iterations prefill or decode, never both (vllm-v0 without chunking, sglang)
   bool preempted_now_ = false;     // this step preempted (no admission then, as vLLM)
   bool decodes_allocated_ = false; // this step's decode blocks are counted (a decode joining now adds its own)

@@ -43,6 +43,9 @@ EngineProfile load_engine_profile(const std::string& name_or_path) {
   if (r.has("overheads")) {
     const JsonReader o = r.object("overheads");
     if (o.has("request_s")) e.request_s = o.sourced("request_s", true);
+    if (o.has("token_s")) e.token_s = o.sourced("token_s", true);
+    if (o.has("done_s")) e.done_s = o.sourced("done_s", true);
+    if (o.has("latency_s")) e.latency_s = o.sourced("latency_s", true);
     if (o.has("iteration_s")) e.iteration_s = o.sourced("iteration_s", true);
     if (o.has("iteration_per_seq_s")) e.iteration_per_seq_s = o.sourced("iteration_per_seq_s", true);
     if (o.has("overlap")) e.overlap = sourced_bool(o, "overlap");

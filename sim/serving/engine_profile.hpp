@@ -11,9 +11,15 @@ namespace moska {
 struct EngineProfile {
   std::string name;  // "" = none
   std::string file;
-  // Per request: the client's send to the engine's queue (HTTP, chat template, tokenisation,
-  // detokenising and streaming the first token back), seconds; a delay, not a shared server.
+  // The API server is one FIFO server (a Python event loop): each request costs it request_s when it
+  // arrives (HTTP, chat template, tokenisation) before it reaches the engine's queue, and each engine
+  // step's output tokens cost it token_s each (detokenising, streaming a chunk) before the client
+  // sees them, and each finished request done_s (its last chunk, usage, closing the stream).
+  // latency_s: a fixed delay on every token's way to the client (IPC and network hops).
   double request_s = 0;
+  double token_s = 0;
+  double done_s = 0;
+  double latency_s = 0;
   // Per scheduling round (an iteration, or a multi-step round of decode steps): scheduling,
   // preparing inputs, sampling and processing outputs, seconds, + per sequence in the round.
   double iteration_s = 0;

@@ -22,11 +22,20 @@ ServingLoop::ServingLoop(const Scenario& scenario, const std::vector<Request>& r
   }
 }
 
+TimeNs ServingLoop::deliver(std::int64_t tokens, std::int64_t finished) {
+  const auto& e = sc_.scheduler.engine;
+  if (e.token_s <= 0 && e.done_s <= 0 && e.latency_s <= 0) return sim_.now();
+  const double work = e.token_s * static_cast<double>(tokens) + e.done_s * static_cast<double>(finished);
+  frontend_free_ = std::max(frontend_free_, sim_.now()) + seconds_to_ns(work);
+  return frontend_free_ + seconds_to_ns(e.latency_s);
+}
+
 void ServingLoop::finish(std::uint32_t r, TimeNs t) {
   out_.requests[r].finish = t;
+  last_delivery_ = std::max(last_delivery_, t);
   ++done_;
   d_->finished(r);
-  release();
+  release(t);
 }
 
 void ServingLoop::reject(std::uint32_t r, const std::string& reason) {
@@ -40,17 +49,20 @@ void ServingLoop::reject(std::uint32_t r, const std::string& reason) {
   }
   rec.reject_reason = static_cast<std::uint8_t>(it - reasons.begin());
   ++done_;
-  release();
+  release(sim_.now());
 }
 
-void ServingLoop::release() {
+void ServingLoop::release(TimeNs at) {
   if (sc_.max_concurrency <= 0) return;
-  --in_flight_;
-  if (blocked_ != SIZE_MAX) {
-    const std::size_t i = blocked_;
-    blocked_ = SIZE_MAX;
-    sim_.schedule_in(0, [this, i] { arrivals(i); });
-  }
+  // The client is free when it has seen the last token: then it sends its next request.
+  sim_.schedule_at(at, [this] {
+    --in_flight_;
+    if (blocked_ != SIZE_MAX) {
+      const std::size_t i = blocked_;
+      blocked_ = SIZE_MAX;
+      arrivals(i);
+    }
+  });
 }
 
 void ServingLoop::send(std::size_t i) {
@@ -59,10 +71,12 @@ void ServingLoop::send(std::size_t i) {
     ++in_flight_;
     out_.requests[i].arrival = sim_.now();  // latencies run from when the client sends it
   }
-  // The engine's per-request work before the request reaches its queue (API server, tokeniser).
-  const double delay = sc_.scheduler.engine.request_s;
-  if (delay > 0) {
-    sim_.schedule_in(seconds_to_ns(delay), [this, r] { d_->arrive(r); });
+  // The engine's API server takes the request (HTTP, chat template, tokeniser) in turn with the
+  // output it streams, before the request reaches the engine's queue.
+  const double cost = sc_.scheduler.engine.request_s;
+  if (cost > 0) {
+    frontend_free_ = std::max(frontend_free_, sim_.now()) + seconds_to_ns(cost);
+    sim_.schedule_at(frontend_free_, [this, r] { d_->arrive(r); });
   } else {
     d_->arrive(r);
   }
@@ -100,7 +114,7 @@ RunResult ServingLoop::run(Deployment& d) {
   } else {
     sim_.run();
   }
-  out_.sim_seconds = ns_to_seconds(sim_.now());
+  out_.sim_seconds = ns_to_seconds(std::max(sim_.now(), last_delivery_));
   d.finish_run(*this);
   out_.events = sim_.events_run();
   out_.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -61,7 +61,10 @@ class ServingLoop {
   // Requests finished or rejected so far.
   std::int64_t done() const { return done_; }
 
-  // Request r made its last token at t.
+  // An engine step that ended now emitted `tokens` tokens and finished `finished` requests: when the
+  // clients see them, after the engine's API server has streamed them (now, without an engine profile).
+  TimeNs deliver(std::int64_t tokens, std::int64_t finished);
+  // Request r made its last token, seen by its client at t (>= now).
   void finish(std::uint32_t r, TimeNs t);
   // Request r is not served; `reason` names the class of rejection in the summary.
   void reject(std::uint32_t r, const std::string& reason = "rejected");
@@ -71,7 +74,7 @@ class ServingLoop {
   // one of them is free again.
   void arrivals(std::size_t i);
   void send(std::size_t i);
-  void release();  // a closed-loop client's request is done
+  void release(TimeNs at);  // a closed-loop client's request is done, seen by the client at `at`
   void sample();
 
   Simulator sim_;
@@ -82,6 +85,8 @@ class ServingLoop {
   Deployment* d_ = nullptr;
   std::int64_t done_ = 0;
   std::int64_t in_flight_ = 0;   // closed loop: requests sent and not yet done
+  TimeNs frontend_free_ = 0;     // when the engine's API server is done with the work it has
+  TimeNs last_delivery_ = 0;     // the last finish a client saw
   std::size_t blocked_ = SIZE_MAX;  // closed loop: the next request, waiting for a free client
 };
 
