@@ -68,7 +68,11 @@ void BatchingInstance::enqueue(std::uint32_t r) {
   if (!described_) describe_pool();
   waiting_.push_back(r);
   queued_ += loop_.state(r).reserve;
-  if (!busy_) start_iteration();
+  if (!busy_) {
+    // An idle instance starts at the end of this instant, when every request arriving now is queued.
+    busy_ = true;
+    loop_.sim().schedule_in(0, [this] { start_iteration(); });
+  }
 }
 
 std::int64_t BatchingInstance::target(std::uint32_t r) const {
@@ -215,6 +219,7 @@ std::uint32_t BatchingInstance::preempt(bool decode_blocks_allocated) {
 }
 
 void BatchingInstance::allocate_decodes(int steps) {
+  decodes_allocated_ = true;  // a decode joining after this adds its own block for this step
   if (decoding_.empty()) return;
   bool retracted = false;
   while (decoding_.new_blocks(dstep_, steps) > free_blocks() && decoding_.count() > 1) {

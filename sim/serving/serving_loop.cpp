@@ -57,12 +57,22 @@ void ServingLoop::release(TimeNs at) {
   // The client is free when it has seen the last token: then it sends its next request.
   sim_.schedule_at(at, [this] {
     --in_flight_;
-    if (blocked_ != SIZE_MAX) {
-      const std::size_t i = blocked_;
-      blocked_ = SIZE_MAX;
-      arrivals(i);
-    }
+    pump();
   });
+}
+
+void ServingLoop::pump() {
+  // Closed loop: send every request that is due while a client is free, in one go (so that they
+  // are all queued before an idle instance starts), and wake up at the next one's arrival time.
+  const std::size_t n = reqs_.size();
+  while (next_ < n && in_flight_ < sc_.max_concurrency && reqs_[next_].arrival_ns <= sim_.now()) send(next_++);
+  if (next_ < n && in_flight_ < sc_.max_concurrency && !wakeup_) {
+    wakeup_ = true;
+    sim_.schedule_at(reqs_[next_].arrival_ns, [this] {
+      wakeup_ = false;
+      pump();
+    });
+  }
 }
 
 void ServingLoop::send(std::size_t i) {
@@ -83,14 +93,12 @@ void ServingLoop::send(std::size_t i) {
 }
 
 void ServingLoop::arrivals(std::size_t i) {
-  if (sc_.max_concurrency > 0 && in_flight_ >= sc_.max_concurrency) {
-    blocked_ = i;
-    return;
-  }
-  send(i);
+  // The next arrival is scheduled first, so that requests arriving at the same instant are all
+  // queued before an idle instance starts its next iteration (scheduled for the same instant).
   if (i + 1 < reqs_.size()) {
     sim_.schedule_at(std::max(sim_.now(), reqs_[i + 1].arrival_ns), [this, i] { arrivals(i + 1); });
   }
+  send(i);
 }
 
 void ServingLoop::sample() {
@@ -107,7 +115,13 @@ RunResult ServingLoop::run(Deployment& d) {
     if (reqs_[i].arrival_ns < reqs_[i - 1].arrival_ns) throw std::logic_error("simulate: requests must be sorted by arrival");
   }
   d.start(*this);
-  if (!reqs_.empty()) sim_.schedule_at(reqs_[0].arrival_ns, [this] { arrivals(0); });
+  if (!reqs_.empty()) {
+    if (sc_.max_concurrency > 0) {
+      sim_.schedule_at(reqs_[0].arrival_ns, [this] { pump(); });
+    } else {
+      sim_.schedule_at(reqs_[0].arrival_ns, [this] { arrivals(0); });
+    }
+  }
   if (d.sample_interval_s() > 0 && !reqs_.empty()) sim_.schedule_at(0, [this] { sample(); });
   if (sc_.time_limit_s > 0) {
     sim_.run_until(seconds_to_ns(sc_.time_limit_s));

@@ -70,9 +70,10 @@ class ServingLoop {
   void reject(std::uint32_t r, const std::string& reason = "rejected");
 
  private:
-  // Request i's arrival time has come: it is sent now, or, with closed-loop clients all busy, when
-  // one of them is free again.
+  // Open loop: request i's arrival time has come: it is sent now.
   void arrivals(std::size_t i);
+  // Closed loop: the requests that are due are sent while a client is free.
+  void pump();
   void send(std::size_t i);
   void release(TimeNs at);  // a closed-loop client's request is done, seen by the client at `at`
   void sample();
@@ -87,7 +88,8 @@ class ServingLoop {
   std::int64_t in_flight_ = 0;   // closed loop: requests sent and not yet done
   TimeNs frontend_free_ = 0;     // when the engine's API server is done with the work it has
   TimeNs last_delivery_ = 0;     // the last finish a client saw
-  std::size_t blocked_ = SIZE_MAX;  // closed loop: the next request, waiting for a free client
+  std::size_t next_ = 0;         // closed loop: the next request to send
+  bool wakeup_ = false;          // closed loop: a wake-up at the next request's arrival is scheduled
 };
 
 }  // namespace moska
