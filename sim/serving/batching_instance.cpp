@@ -56,7 +56,7 @@ bool BatchingInstance::can_ever_fit(std::uint32_t r) const {
 void BatchingInstance::describe_pool() {
   // Some systems fill the run's pools after building their instances: this runs at the first request.
   auto& pool = loop_.out().pools.at(static_cast<std::size_t>(cfg_.pool));
-  pool.kv_capacity_tokens = cfg_.capacity_tokens;
+  pool.kv_capacity_tokens = on_demand_ ? total_blocks_ * B_ : cfg_.capacity_tokens;
   pool.kv_block_tokens = on_demand_ ? B_ : 0;
   // Swaps cross the PCIe links of the instance's GPUs.
   const double gpus = pool.hbm_bytes_per_gpu > 0 ? cfg_.hbm_bytes / pool.hbm_bytes_per_gpu : 1.0;
@@ -319,8 +319,9 @@ void BatchingInstance::admit_on_demand(std::int64_t& budget) {
       hit = std::min((s.cache_blocks - evicted) * B_, tgt - 1);
     }
     const std::int64_t left = tgt - hit;
-    const std::int64_t take = sched.chunked_prefill ? std::min(left, budget)
-                                                    : (left <= budget || (chunks_.empty() && (prefill_first_ || decoding_.empty())) ? left : 0);
+    // Without chunking a prompt runs whole; one longer than the budget runs alone (vLLM then raises
+    // the budget to the model length).
+    const std::int64_t take = sched.chunked_prefill ? std::min(left, budget) : (left <= budget || chunks_.empty() ? left : 0);
     if (take <= 0) break;
     std::int64_t need = 0;
     switch (policy_) {

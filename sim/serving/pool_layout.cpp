@@ -67,9 +67,7 @@ std::int64_t group_kv_capacity(const Scenario& sc, const PoolLayout& pool, const
         engine_bytes > 0 ? fmt::format(" + engine {:.1f} GiB", engine_bytes / kGiB) : std::string(),
         pool.group_hbm_bytes / kGiB, u > 0 ? u : sched.kv_memory_fraction));
   }
-  auto tokens = static_cast<std::int64_t>(free_bytes / pool.kv_held_per_token);
-  if (on_demand_kv(sched.policy)) tokens -= tokens % sched.kv_block_tokens;
-  return tokens;
+  return static_cast<std::int64_t>(free_bytes / pool.kv_held_per_token);
 }
 
 const PoolSpec* pool_of_role(const Scenario& sc, const std::string& role) {

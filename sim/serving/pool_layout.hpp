@@ -31,8 +31,8 @@ double kv_held_per_token(const ModelSpec& model, Dtype kv, int tp);
 // zero without an engine profile):
 //   scheduler.gpu_memory_utilization u > 0 (vLLM, SGLang): u x HBM - weights - `resident_bytes` - E;
 //   otherwise (TRT-LLM's free-memory fraction f = kv_memory_fraction): (HBM - weights - resident - E) x f.
-// `resident_bytes` is what else stays there (e.g. shared KV). On-demand schedulers round it down to
-// whole KV blocks. Throws InputError (the model does not fit) when nothing is left.
+// `resident_bytes` is what else stays there (e.g. shared KV). On-demand schedulers use it in whole
+// KV blocks. Throws InputError (the model does not fit) when nothing is left.
 std::int64_t group_kv_capacity(const Scenario& sc, const PoolLayout& pool, const ModelSpec& model, double resident_bytes);
 
 // Peak activation bytes of one forward pass of `tokens` tokens on one GPU of a TP group of `tp`

@@ -45,7 +45,8 @@ const char* policy_name(BatchPolicy p) {
 
 namespace {
 
-constexpr BatchPolicy kDefaultPolicy = BatchPolicy::trtllm;
+// vLLM V1's scheduler: what the most used open engine runs today (README "Schedulers").
+constexpr BatchPolicy kDefaultPolicy = BatchPolicy::vllm_v1;
 
 BatchPolicy parse_policy(const JsonReader& r, const std::string& key) {
   const std::string v = r.string(key);
@@ -62,24 +63,25 @@ SchedulerSpec policy_defaults(BatchPolicy p) {
   SchedulerSpec s;
   s.policy = p;
   switch (p) {
-    case BatchPolicy::vllm_v1:
-      s.max_batch = 1024;
-      s.max_batched_tokens = 8192;
+    case BatchPolicy::vllm_v1:  // 1024 sequences, 8192 tokens: vLLM >= 0.8 serving on >= 70 GiB GPUs
       break;
-    case BatchPolicy::vllm_v0:
+    case BatchPolicy::vllm_v0:  // 256 sequences (V0's default), whole prompts
+      s.max_batch = 256;
       s.chunked_prefill = false;
       break;
-    case BatchPolicy::sglang:
-      s.max_batch = 1024;
+    case BatchPolicy::sglang:  // chunked_prefill_size 8192 on 35-160 GB GPUs, token-granular KV
       s.kv_block_tokens = 1;
       break;
-    case BatchPolicy::sarathi:
+    case BatchPolicy::sarathi:  // the paper's strict-SLO token budget
+      s.max_batch = 256;
       s.max_batched_tokens = 512;
       break;
     case BatchPolicy::orca:
+      s.max_batch = 256;
       s.chunked_prefill = false;
       break;
-    case BatchPolicy::trtllm:
+    case BatchPolicy::trtllm:  // the simulator's defaults before named policies (TensorRT-LLM's own: engine profiles)
+      s.max_batch = 256;
       break;
   }
   return s;

@@ -71,8 +71,8 @@ inline bool on_demand_kv(BatchPolicy p) { return p != BatchPolicy::orca && p != 
 inline bool prefill_first(BatchPolicy p) { return p == BatchPolicy::vllm_v0 || p == BatchPolicy::sglang; }
 
 struct SchedulerSpec {
-  BatchPolicy policy = BatchPolicy::trtllm;
-  std::int64_t max_batch = 256;            // sequences per iteration (max_num_seqs)
+  BatchPolicy policy = BatchPolicy::vllm_v1;  // parse_scenario fills the policy's defaults below
+  std::int64_t max_batch = 1024;           // sequences per iteration (max_num_seqs)
   std::int64_t max_batched_tokens = 8192;  // token budget per iteration (chunked prefill)
   bool chunked_prefill = true;
   std::string dispatch = "least-loaded";   // or "round-robin"
