@@ -32,22 +32,34 @@ ENGINE_DIR = None
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 
 # --- what the simulator knows ------------------------------------------------------------------
-MODELS = {
-    "meta-llama/llama-3.1-8b-instruct": "llama-3.1-8b",
-    "meta-llama/llama-3.1-8b": "llama-3.1-8b",
-    "meta-llama/llama-3.1-70b-instruct": "llama-3.1-70b",
-    "meta-llama/llama-3.3-70b-instruct": "llama-3.1-70b",  # same architecture as 3.1-70B
-    "meta-llama/meta-llama-3-70b-instruct": "llama-3-70b",
-    "meta-llama/meta-llama-3-8b-instruct": "llama-3.1-8b",  # same architecture as 3.1-8B
-    "meta-llama/llama-2-7b-hf": "llama-2-7b",
-    "meta-llama/llama-2-13b-hf": "llama-2-13b",
-    "meta-llama/llama-2-70b-hf": "llama-2-70b",
-    "mistralai/mistral-7b-instruct-v0.2": "mistral-7b",
-    "mistralai/mixtral-8x7b-instruct-v0.1": "mixtral-8x7b",
-    "qwen/qwen3-8b": os.path.join(HERE, "models", "qwen3-8b.json"),
-    "qwen/qwen3-14b": os.path.join(HERE, "models", "qwen3-14b.json"),
-    "qwen/qwen3-32b": os.path.join(HERE, "models", "qwen3-32b.json"),
+# Model names are matched after lower-casing and dropping the organisation and the usual suffixes
+# (-instruct, -chat, -hf, -fp8, ...): the architecture is what matters.
+MODEL_FILES = {
+    "llama-3.1-8b": "llama-3.1-8b", "llama-3-8b": "llama-3.1-8b", "meta-llama-3-8b": "llama-3.1-8b",
+    "meta-llama-3.1-8b": "llama-3.1-8b", "llama-3.2-8b": "llama-3.1-8b",
+    "llama-3.1-70b": "llama-3.1-70b", "llama-3.3-70b": "llama-3.1-70b", "meta-llama-3.1-70b": "llama-3.1-70b",
+    "llama-3-70b": "llama-3-70b", "meta-llama-3-70b": "llama-3-70b",
+    "llama-2-7b": "llama-2-7b", "llama-2-13b": "llama-2-13b", "llama-2-70b": "llama-2-70b",
+    "mistral-7b": "mistral-7b", "mixtral-8x7b": "mixtral-8x7b", "codellama-13b": "codellama-13b",
+    "qwen3-8b": os.path.join(HERE, "models", "qwen3-8b.json"),
+    "qwen3-14b": os.path.join(HERE, "models", "qwen3-14b.json"),
+    "qwen3-32b": os.path.join(HERE, "models", "qwen3-32b.json"),
 }
+SUFFIXES = ("-instruct", "-chat", "-hf", "-fp8", "-v0.1", "-v0.2", "-v0.3", "-base")
+
+
+def model_of(name):
+    n = name.strip().lower().split("/")[-1]
+    changed = True
+    while changed:
+        changed = False
+        for suf in SUFFIXES:
+            if n.endswith(suf):
+                n = n[: -len(suf)]
+                changed = True
+    return MODEL_FILES.get(n)
+
+
 # ShareGPT means (after vLLM's filter) by tokenizer family when a row does not print its totals:
 # docs/research/sharegpt-lengths.md section 2 (Llama 3: mean of the four Llama-3 rows).
 SHAREGPT_MEANS = {"llama": (218.0, 187.0), "qwen": (217.4, 201.5), "mistral": (218.0, 187.0)}
@@ -55,28 +67,36 @@ SHAREGPT_MEANS = {"llama": (218.0, 187.0), "qwen": (217.4, 201.5), "mistral": (2
 
 def hw_of(gpu):
     g = gpu.lower()
-    if "h200" in g:
-        return "h200"
-    if "h100" in g:
-        return "h100-sxm"  # the SXM profile (the rows that do not say are DGX/HGX-class runs)
-    if "a100" in g:
-        return "a100-80gb"
+    if "pcie" in g or "nvl" in g:
+        return None  # no profile for the PCIe / NVL parts (other HBM bandwidth and clocks)
+    for key, hw in (("h200", "h200"), ("gh200", "h200"), ("h100", "h100-sxm"), ("h800", "h800-80gb"),
+                    ("a100", "a100-80gb"), ("a800", "a800-80gb"), ("b200", "b200")):
+        if key in g:
+            if key == "a100" and "40" in g:
+                return None  # the 40 GB A100 has no profile
+            return hw
     return None
 
 
+def version_tuple(v):
+    m = re.match(r"\s*v?([0-9]+)\.([0-9]+)", v)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
 def engine_of(row):
-    """The engine profile and its version-specific settings for a row."""
+    """The engine profile for a row: by engine and major version (README "Engine profiles")."""
     e, v = row["engine"].lower(), row["engine_version"].lower()
+    ver = version_tuple(v)
     if e == "vllm":
-        if v.startswith("0.6") or "(v0)" in v:
-            return "vllm-0.6"
-        if "unknown" in v:
+        if "unknown" in v or "offline" in v or "benchmark_throughput" in row.get("notes", ""):
             return "vllm-offline"
-        return "vllm-0.11"
+        if "(v0)" in v or (ver and ver < (0, 8)):
+            return "vllm-0.6"  # the V0 engine
+        return "vllm-0.11"     # the V1 engine (default from 0.8)
     if e == "sglang":
-        return "sglang-0.3" if v.startswith("0.3") else "sglang-0.5"
-    if e.startswith("tensorrt-llm"):
-        return "trtllm-bench-1.0" if "trtllm-bench" in v else "trtllm-serve-1.2"
+        return "sglang-0.3" if ver and ver < (0, 4) else "sglang-0.5"
+    if e.startswith("tensorrt-llm") or e == "trt-llm":
+        return "trtllm-bench-1.0" if "trtllm-bench" in v or "benchmark" in v else "trtllm-serve-1.2"
     if e.startswith("nim"):
         return "nim-1.8"
     return None
@@ -144,7 +164,7 @@ def generated_per_request(row):
 
 def scenario_for(row):
     """(scenario dict, None) or (None, why the row cannot be simulated)."""
-    model = MODELS.get(row["model"].strip().lower())
+    model = model_of(row["model"])
     if not model:
         return None, f"model {row['model']} has no models/ file"
     hw = hw_of(row["gpu"])
@@ -227,10 +247,10 @@ def scenario_for(row):
     load = row["load_type"].strip().lower()
     rate = row["rate_req_s"].strip().lower()
     workload = {}
-    if load == "offline":
+    if load == "offline" or (load in ("poisson", "constant") and rate in ("", "inf")):
         gen["arrival"] = {"process": "burst"}
-    elif load == "poisson":
-        gen["arrival"] = {"process": "poisson", "rate_per_s": float(rate)}
+    elif load in ("poisson", "constant"):
+        gen["arrival"] = {"process": load, "rate_per_s": float(rate)}
     elif load == "concurrency":
         gen["arrival"] = {"process": "burst"} if rate in ("", "inf") else {"process": "poisson", "rate_per_s": float(rate)}
         workload["max_concurrency"] = conc
@@ -289,6 +309,15 @@ def run_row(binary, row, tmp):
     return row, json.loads(p.stdout), None
 
 
+def fitted_pairs():
+    """(row id, metric) pairs that calibrate.py fits the engines' API-server costs to."""
+    try:
+        import calibrate
+    except ImportError:
+        return set()
+    return {(rid, metric) for steps in calibrate.CALIBRATION.values() for _, rid, metric, _ in steps}
+
+
 def median(xs):
     return statistics.median(xs) if xs else float("nan")
 
@@ -316,6 +345,7 @@ def main():
         results = list(ex.map(lambda r: run_row(a.bin, r, tmp), rows))
 
     preds, skipped = [], []
+    fitted = fitted_pairs()
     for row, out, why in results:
         if out is None:
             skipped.append((row["id"], row["source_id"], why))
@@ -326,7 +356,8 @@ def main():
                           "engine_version": row["engine_version"], "gpu": row["gpu"], "hw": hw_of(row["gpu"]),
                           "model": row["model"], "load": row["load_type"], "metric": metric,
                           "published": pub, "predicted": round(pred, 6), "error": round(err, 6),
-                          "status": out.get("status", ""), "preemptions": out.get("preemptions", {}).get("recompute", 0)})
+                          "status": out.get("status", ""), "preemptions": out.get("preemptions", {}).get("recompute", 0),
+                          "fitted": int((row["id"], metric) in fitted)})
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "predictions.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(preds[0].keys()) if preds else ["id"])
@@ -352,12 +383,17 @@ def main():
     hopper = [p for p in preds if p["hw"] in ("h100-sxm", "h200")]
     lines.append("## Goal check: H100 and H200 (goal: throughput <= 5%, TTFT and TPOT <= 10% median abs error)")
     lines.append("")
-    lines.append("| metric | points | median abs error | median error |")
-    lines.append("|---|---:|---:|---:|")
+    lines.append("Held out: without the numbers calibrate.py fits the engines' API-server costs to "
+                 f"({len(fitted)} numbers of {len({r for r, _ in fitted})} rows).")
+    lines.append("")
+    lines.append("| metric | points | median abs error | median error | held-out points | held-out median abs error |")
+    lines.append("|---|---:|---:|---:|---:|---:|")
     for m in ("throughput", "ttft", "tpot", "e2e"):
         e = [p["error"] for p in hopper if p["metric"] == m]
+        h = [p["error"] for p in hopper if p["metric"] == m and not p["fitted"]]
         if e:
-            lines.append(f"| {m} | {len(e)} | {100 * median([abs(x) for x in e]):.1f}% | {100 * median(e):+.1f}% |")
+            lines.append(f"| {m} | {len(e)} | {100 * median([abs(x) for x in e]):.1f}% | {100 * median(e):+.1f}% | "
+                         f"{len(h)} | {100 * median([abs(x) for x in h]):.1f}% |")
     lines.append("")
     table("By source", lambda p: p["source_id"])
     table("By engine and GPU", lambda p: f"{p['engine']} {p['engine_version']} / {p['hw']}")
