@@ -305,7 +305,7 @@ def run_row(binary, row, tmp):
         json.dump(sc, f, indent=1)
     p = subprocess.run([binary, "run", path, "--json"], capture_output=True, text=True, cwd=ROOT)
     if p.returncode != 0:
-        return row, None, "moska-sim: " + (p.stderr.strip().splitlines() or ["failed"])[-1]
+        return row, None, (p.stderr.strip().splitlines() or ["moska-sim failed"])[-1]
     return row, json.loads(p.stdout), None
 
 

@@ -239,7 +239,7 @@ std::string summary_table(const RunResult& r, const Summary& s) {
                    s.finished, s.rejected, s.unfinished, s.requests, s.sim_seconds, r.iterations));
   if (s.status != "ok") line(not_served_line(s));
   if (s.preempted_recompute + s.preempted_swap > 0) {
-    line(fmt::format("preemptions (KV blocks ran out): {} recomputed ({} tokens dropped), {} swapped ({:.2f} GB over PCIe)",
+    line(fmt::format("preemptions (KV blocks ran out): {} by recompute ({} tokens computed again), {} by swap ({:.2f} GB over PCIe)",
                      s.preempted_recompute, s.recomputed_tokens, s.preempted_swap, s.swapped_bytes / 1e9));
   }
   line("");

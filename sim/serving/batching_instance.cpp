@@ -34,6 +34,7 @@ BatchingInstance::BatchingInstance(ServingLoop& loop, const InstanceConfig& cfg,
     }
   }
   prefill_first_ = policy_ == BatchPolicy::sglang || (policy_ == BatchPolicy::vllm_v0 && !sched.chunked_prefill);
+  if (loop.out().pools.size() > static_cast<std::size_t>(cfg.pool)) describe_pool();
   ratio_ = kSglInitRatio;
   if (cfg.prefix_cache) {
     // vLLM's automatic prefix caching: blocks of finished prompts stay in HBM until evicted (LRU).

@@ -46,6 +46,15 @@ const char* policy_name(BatchPolicy p) {
 namespace {
 
 // vLLM V1's scheduler: what the most used open engine runs today (README "Schedulers").
+// A relative path (one with a '/' or ending in .json) that exists beside the scenario file is taken
+// from there; names and other paths are resolved as usual (data folders, working directory).
+std::string beside(const std::string& name_or_path, const std::filesystem::path& base_dir) {
+  const std::filesystem::path p(name_or_path);
+  if ((name_or_path.find('/') == std::string::npos && p.extension() != ".json") || p.is_absolute()) return name_or_path;
+  const auto candidate = base_dir / p;
+  return std::filesystem::exists(candidate) ? candidate.lexically_normal().string() : name_or_path;
+}
+
 constexpr BatchPolicy kDefaultPolicy = BatchPolicy::vllm_v1;
 
 BatchPolicy parse_policy(const JsonReader& r, const std::string& key) {
@@ -111,9 +120,9 @@ void apply_scheduler_keys(const JsonReader& sc, SchedulerSpec& s) {
   if (!(s.admission_watermark >= 0 && s.admission_watermark < 1)) sc.fail("admission_watermark", "a fraction in [0, 1)");
 }
 
-SchedulerSpec parse_scheduler(const JsonReader& sc) {
+SchedulerSpec parse_scheduler(const JsonReader& sc, const std::filesystem::path& base_dir) {
   EngineProfile engine;
-  if (sc.has("engine")) engine = load_engine_profile(sc.string("engine"));
+  if (sc.has("engine")) engine = load_engine_profile(beside(sc.string("engine"), base_dir));
   const JsonReader er(engine.scheduler, engine.file, "scheduler");
   BatchPolicy policy = kDefaultPolicy;
   if (sc.has("policy")) policy = parse_policy(sc, "policy");
@@ -156,7 +165,7 @@ Scenario parse_scenario(const nlohmann::json& j, const std::string& where, const
   s.name = r.string_or("name", "unnamed");
   s.seed = static_cast<std::uint64_t>(r.integer_or("seed", 0, 1));
   r.string_or("description", "");
-  s.model = r.string_or("model", s.model);
+  s.model = beside(r.string_or("model", s.model), base_dir);
   if (r.has("precision")) {
     auto p = r.object("precision");
     s.precision.weights = parse_dtype(p.string("weights"), where + ": key 'precision.weights'");
@@ -223,7 +232,7 @@ Scenario parse_scenario(const nlohmann::json& j, const std::string& where, const
     sh.finish();
   }
   static const nlohmann::json kNoScheduler = nlohmann::json::object();
-  s.scheduler = parse_scheduler(r.has("scheduler") ? r.object("scheduler") : JsonReader(kNoScheduler, where, "scheduler"));
+  s.scheduler = parse_scheduler(r.has("scheduler") ? r.object("scheduler") : JsonReader(kNoScheduler, where, "scheduler"), base_dir);
   s.workload = r.raw("workload");
   if (!s.workload.is_object() || (s.workload.contains("generator") == s.workload.contains("trace")) ||
       s.workload.size() != 1 + (s.workload.contains("max_concurrency") ? 1u : 0u)) {
