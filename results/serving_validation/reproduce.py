@@ -121,19 +121,12 @@ def trtllm_bench_settings(model_json, tp, hbm_bytes, wbytes, kvbytes, isl, osl, 
     req = frac * available / (per_token * (isl + osl))
     raw_bs = min(req, 4096)
     raw_tok = min(raw_bs * (1 + isl / osl), 32768)
-    if raw_bs < 256:
-        bs = max(64, 32 * math.ceil(raw_bs / 32))
-    elif raw_bs < 1024:
-        bs = 128 * math.ceil(raw_bs / 128)
-    else:
-        bs = 256 * math.ceil(raw_bs / 256)
-    if raw_tok < 4096:
-        tok = max(2048, 256 * math.ceil(raw_tok / 256))
-    elif raw_tok < 8192:
-        tok = 512 * math.ceil(raw_tok / 512)
-    else:
-        tok = 1024 * math.ceil(raw_tok / 1024)
-    return bs, tok
+    # Rounded up to a step that grows with the value, with a floor: (below, step) tiers, last step above.
+    def round_up(x, tiers, last, floor):
+        step = next((st for below, st in tiers if x < below), last)
+        return max(floor, step * math.ceil(x / step))
+    return (round_up(raw_bs, [(256, 32), (1024, 128)], 256, 64),
+            round_up(raw_tok, [(4096, 256), (8192, 512)], 1024, 2048))
 
 
 def param_count(m):
