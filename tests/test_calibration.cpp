@@ -15,9 +15,9 @@
 
 #include "sim/cost/calibration.hpp"
 #include "sim/cost/cost_model.hpp"
-#include "sim/cost/predict.hpp"
+#include "sim/analysis/predict.hpp"
 #include "sim/cost/roofline.hpp"
-#include "sim/cost/validate.hpp"
+#include "sim/analysis/validate.hpp"
 #include "sim/hw/gpu.hpp"
 #include "sim/model/model_spec.hpp"
 #include "sim/util/error.hpp"

@@ -93,7 +93,7 @@ TEST_CASE("layering: system names appear as string literals only under sim/syste
   const std::set<std::pair<std::string, std::string>> allowed = {
       {"workload", "mooncake"},  // trace formats are named after their origin (Mooncake's released traces)
       {"workload", "moska"},     // moska-sim's own JSONL trace format
-      {"cost", "moska"},         // the measured composite iterations' kind (decode, prefill, moska)
+      {"analysis", "moska"},     // the measured composite iterations' kind (validate: decode, prefill, moska)
   };
   int names = 0;
   for (const System* s : all_systems()) {

@@ -5,6 +5,7 @@
 #include "sim/hw/gpu.hpp"
 #include "sim/model/model_spec.hpp"
 #include "sim/model/operators.hpp"
+#include "sim/serving/routing.hpp"
 
 using namespace moska;
 

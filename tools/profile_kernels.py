@@ -47,7 +47,9 @@ GRAPH_EAGER_US = 1000.0  # eager estimate under this -> measure via graph (cover
 WARMUP = 3
 
 ALL_FAMILIES = ["ceilings", "composite", "attn_decode", "attn_shared", "attn_prefill",
-                "gemm", "elementwise", "router", "merge"]
+                "gemm", "elementwise", "router", "merge",
+                "cudnn_attn", "eager_prefill", "attn_partial", "kv_gather", "attn_decode_lse", "merge_fast",
+                "fp8_attn", "fp8_quant", "moe", "composite_ext", "flex", "collectives"]
 
 # --------------------------------------------------------------------------- state
 T0 = time.time()
@@ -90,6 +92,7 @@ class Csv:
 
     def __init__(self, name, header):
         self.path = os.path.join(OUT, name)
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
         self.f = open(self.path, "w")
         self.f.write(header + "\n")
         self.f.flush()
@@ -299,6 +302,17 @@ SDPA_MODES = {}   # key -> chosen mode name
 ATTN_NOTES = {}
 
 
+# The SDPA backend the attention families and composites use: "flash2" (FlashAttention-2, the
+# tables at the top of --out) or "cudnn" (cuDNN fused attention, tables in --out/cudnn/). A backend
+# is forced: when it cannot run a call, that is a failure, never a silent fall back to another one.
+CUR_BACKEND = "flash2"
+
+
+def set_backend(name):
+    global CUR_BACKEND
+    CUR_BACKEND = name
+
+
 def _sdpa_try(mode, q, k, v, causal):
     backend, gqa = mode
     if gqa == "repeat" and q.shape[1] != k.shape[1]:
@@ -311,7 +325,8 @@ def _sdpa_try(mode, q, k, v, causal):
     else:
         kw = {}
     if sdpa_kernel is not None and backend != "default":
-        be = {"flash": SDPBackend.FLASH_ATTENTION, "efficient": SDPBackend.EFFICIENT_ATTENTION}[backend]
+        be = {"flash": SDPBackend.FLASH_ATTENTION, "efficient": SDPBackend.EFFICIENT_ATTENTION,
+              "cudnn": getattr(SDPBackend, "CUDNN_ATTENTION", None)}[backend]
         with sdpa_kernel(be):
             return F.scaled_dot_product_attention(q, k, v, is_causal=causal, **kw)
     return F.scaled_dot_product_attention(q, k, v, is_causal=causal, **kw)
@@ -322,14 +337,18 @@ SDPA_ORDER = [("flash", "native"), ("efficient", "native"), ("flash", "repeat"),
 
 
 def sdpa(q, k, v, causal, key):
-    """SDPA forcing the flash backend when possible; the first working mode per key is kept."""
+    """SDPA forcing the current backend (flash2: the flash kernel when possible; cudnn: cuDNN only);
+    the first working mode per key is kept."""
     if q.shape[1] != k.shape[1]:
         key = key + "_gqa"
+    if CUR_BACKEND != "flash2":
+        key = CUR_BACKEND + "_" + key
     mode = SDPA_MODES.get(key)
     if mode is not None:
         return _sdpa_try(mode, q, k, v, causal)
     last = None
-    for mode in SDPA_ORDER:
+    order = SDPA_ORDER if CUR_BACKEND == "flash2" else [("cudnn", "native"), ("cudnn", "repeat")]
+    for mode in order:
         if mode[1] == "repeat" and q.shape[1] == k.shape[1]:
             continue
         try:
@@ -347,9 +366,21 @@ def sdpa(q, k, v, causal, key):
 FLASH_LSE_MODE = None
 
 
+def cudnn_lse(q, k, v):
+    """cuDNN fused attention (non-causal) returning (out [B,H,L,d], lse fp32 [B,H,L])."""
+    r = torch.ops.aten._scaled_dot_product_cudnn_attention(q, k, v, None, True, 0.0, False, False)
+    lse = r[1]
+    if lse.dim() == 4:
+        lse = lse[..., 0]
+    ATTN_NOTES["cudnn_lse"] = "torch.ops.aten._scaled_dot_product_cudnn_attention (cuDNN fused attention), compute_log_sumexp"
+    return r[0], lse
+
+
 def flash_lse(q, k, v):
-    """Non-causal attention returning (out [B,H,L,d], lse fp32 [B,H,L])."""
+    """Non-causal attention returning (out [B,H,L,d], lse fp32 [B,H,L]), with the current backend."""
     global FLASH_LSE_MODE
+    if CUR_BACKEND == "cudnn":
+        return cudnn_lse(q, k, v)
     if FLASH_LSE_MODE in (None, "flash"):
         try:
             r = torch.ops.aten._scaled_dot_product_flash_attention(q, k, v, 0.0, False, False)
@@ -523,8 +554,8 @@ def free_attn_pool():
     torch.cuda.empty_cache()
 
 
-def fam_attn_decode(quick):
-    c = Csv("attn_decode.csv", "dtype,batch,ctx,n_heads,n_kv_heads,head_dim,time_us,method")
+def fam_attn_decode(quick, sub=""):
+    c = Csv(os.path.join(sub, "attn_decode.csv"), "dtype,batch,ctx,n_heads,n_kv_heads,head_dim,time_us,method")
     pool = attn_pool()
     heads = [(32, 8, 128), (32, 32, 128), (64, 8, 128), (40, 40, 128)]
     batches = [1, 2, 4, 8, 16, 32, 64, 128, 256]
@@ -544,7 +575,7 @@ def fam_attn_decode(quick):
         if kvb > 24 * GiB:
             continue
         if over_deadline():
-            skip_deadline("attn_decode")
+            skip_deadline(os.path.join(sub, "attn_decode"))
             continue
         try:
             g = hq // hkv
@@ -560,14 +591,14 @@ def fam_attn_decode(quick):
             c.row("bf16", b, cx, hq, hkv, d, t, meth)
             del fns
         except Exception as exc:
-            fail("attn_decode", "b=%d ctx=%d h=%d/%d" % (b, cx, hq, hkv), exc)
+            fail(os.path.join(sub, "attn_decode"), "b=%d ctx=%d h=%d/%d" % (b, cx, hq, hkv), exc)
         if c.n % 40 == 0 and c.n:
             log("attn_decode %d rows; b=%d ctx=%d h=%d/%d %.1f us" % (c.n, b, cx, hq, hkv, t))
     return c.n
 
 
-def fam_attn_prefill(quick):
-    c = Csv("attn_prefill.csv", "dtype,seq,n_heads,n_kv_heads,head_dim,time_us,method")
+def fam_attn_prefill(quick, sub=""):
+    c = Csv(os.path.join(sub, "attn_prefill.csv"), "dtype,seq,n_heads,n_kv_heads,head_dim,time_us,method")
     heads = [(32, 8, 128), (32, 32, 128), (64, 8, 128), (40, 40, 128)]
     seqs = [128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 3000, 12000]
     pts = [(s,) + h for h in heads for s in seqs]
@@ -575,7 +606,7 @@ def fam_attn_prefill(quick):
         pts = [(512, 32, 8, 128), (3000, 32, 8, 128), (4096, 64, 8, 128)]
     for (s, hq, hkv, d) in pts:
         if over_deadline():
-            skip_deadline("attn_prefill")
+            skip_deadline(os.path.join(sub, "attn_prefill"))
             continue
         try:
             ws = (s * hq * d * 2 + 2 * s * hkv * d) * 2
@@ -590,13 +621,13 @@ def fam_attn_prefill(quick):
             c.row("bf16", s, hq, hkv, d, t, meth)
             del fns
         except Exception as exc:
-            fail("attn_prefill", "seq=%d h=%d/%d" % (s, hq, hkv), exc)
+            fail(os.path.join(sub, "attn_prefill"), "seq=%d h=%d/%d" % (s, hq, hkv), exc)
     torch.cuda.empty_cache()
     return c.n
 
 
-def fam_attn_shared(quick):
-    c = Csv("attn_shared.csv", "dtype,n_chunks,chunk,queries,n_heads,n_kv_heads,head_dim,time_us,method")
+def fam_attn_shared(quick, sub=""):
+    c = Csv(os.path.join(sub, "attn_shared.csv"), "dtype,n_chunks,chunk,queries,n_heads,n_kv_heads,head_dim,time_us,method")
     pool = attn_pool()
     pts = []
     for ch in (512, 1024, 2048, 4096, 8192):
@@ -615,7 +646,7 @@ def fam_attn_shared(quick):
         if kvb > 24 * GiB:
             continue
         if over_deadline():
-            skip_deadline("attn_shared")
+            skip_deadline(os.path.join(sub, "attn_shared"))
             continue
         try:
             g = hq // hkv
@@ -631,7 +662,7 @@ def fam_attn_shared(quick):
             c.row("bf16", nc, ch, qn, hq, hkv, d, t, meth)
             del fns
         except Exception as exc:
-            fail("attn_shared", "nc=%d chunk=%d q=%d h=%d/%d" % (nc, ch, qn, hq, hkv), exc)
+            fail(os.path.join(sub, "attn_shared"), "nc=%d chunk=%d q=%d h=%d/%d" % (nc, ch, qn, hq, hkv), exc)
         if c.n % 40 == 0 and c.n:
             log("attn_shared %d rows; nc=%d chunk=%d q=%d %.1f us" % (c.n, nc, ch, qn, t))
     return c.n
@@ -987,6 +1018,1565 @@ def fam_composite(quick):
     return c.n
 
 
+# --------------------------------------------------------------------------- Triton kernels
+# Two kernels written for these measurements (tools/PROFILING.md, "Kernels written here"):
+#   merge_kernel: the exact LSE merge of P partial attentions in one pass (online max/rescale), each
+#     partial read once through an index table of element offsets, so MoSKA's shared partials are
+#     read where the batched shared-chunk launch wrote them (no scatter, no concatenation) and the
+#     split-KV partials of a decode kernel are combined in place;
+#   attn_fp8_kernel: attention over FP8 (e4m3) K and V with per-tensor scales, returning (out, LSE):
+#     Q.K^T through an FP8 tensor-core dot (Q cast to e4m3 in the kernel) or a bf16 dot on the
+#     dequantised tile, P.V likewise; KV split over programs (flash-decoding) and combined by
+#     merge_kernel. The variant used is chosen in the smoke run (the fastest one that passes the
+#     float64 check) and written to meta.json.
+try:
+    import triton
+    import triton.language as tl
+except Exception:  # pragma: no cover
+    triton = None
+    tl = None
+
+if triton is not None:
+    @triton.jit
+    def _merge_kernel(O1, L1, so1_b, so1_hk, so1_m, sl1_b, sl1_hk, sl1_m,
+                      O2, L2, OFF2, LOFF2, P2, so2_hk, so2_m, sl2_hk, sl2_m,
+                      OUT, sout_b, OUTL, H,
+                      G: tl.constexpr, HAS1: tl.constexpr, HASL: tl.constexpr, D: tl.constexpr,
+                      BLOCK_H: tl.constexpr):
+        b = tl.program_id(0).to(tl.int64)
+        hb = tl.program_id(1)
+        h = hb * BLOCK_H + tl.arange(0, BLOCK_H)
+        hm = h < H
+        d = tl.arange(0, D)
+        m = tl.full([BLOCK_H], -1.0e30, tl.float32)
+        s = tl.zeros([BLOCK_H], tl.float32)
+        acc = tl.zeros([BLOCK_H, D], tl.float32)
+        if HAS1:
+            m = tl.load(L1 + b * sl1_b + (h // G) * sl1_hk + (h % G) * sl1_m, mask=hm, other=0.0)
+            s = tl.full([BLOCK_H], 1.0, tl.float32)
+            acc = tl.load(O1 + b * so1_b + ((h // G) * so1_hk + (h % G) * so1_m)[:, None] + d[None, :],
+                          mask=hm[:, None], other=0.0).to(tl.float32)
+        ho = (h // G) * so2_hk + (h % G) * so2_m
+        hl = (h // G) * sl2_hk + (h % G) * sl2_m
+        for p in range(0, P2):
+            base = tl.load(OFF2 + b * P2 + p)
+            lbase = tl.load(LOFF2 + b * P2 + p)
+            l = tl.load(L2 + lbase + hl, mask=hm, other=0.0)
+            o = tl.load(O2 + base + ho[:, None] + d[None, :], mask=hm[:, None], other=0.0).to(tl.float32)
+            m_new = tl.maximum(m, l)
+            a = tl.exp(m - m_new)
+            w = tl.exp(l - m_new)
+            acc = acc * a[:, None] + o * w[:, None]
+            s = s * a + w
+            m = m_new
+        out = acc / s[:, None]
+        tl.store(OUT + b * sout_b + h[:, None] * D + d[None, :], out.to(OUT.dtype.element_ty), mask=hm[:, None])
+        if HASL:
+            tl.store(OUTL + b * H + h, m + tl.log(s), mask=hm)
+
+    @triton.jit
+    def _attn_fp8_kernel(Q, K, V, O, LSE,
+                         sqz, sqh, sqm, skz, skh, skn, svz, svh, svn,
+                         sos, soz, soh, som, sls, slz, slh,
+                         Hkv, M, N, n_split, qk_scale, v_scale,
+                         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, D: tl.constexpr,
+                         QK8: tl.constexpr, PV8: tl.constexpr):
+        pid_m = tl.program_id(0)
+        pid_zh = tl.program_id(1)
+        pid_s = tl.program_id(2)
+        z = pid_zh // Hkv
+        h = pid_zh % Hkv
+        rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+        rd = tl.arange(0, D)
+        q = tl.load(Q + z.to(tl.int64) * sqz + h * sqh + rm[:, None] * sqm + rd[None, :], mask=rm[:, None] < M, other=0.0)
+        if QK8:
+            q = q.to(tl.float8e4nv)
+        n0 = pid_s * n_split
+        n1 = tl.minimum(n0 + n_split, N)
+        m_i = tl.full([BLOCK_M], -1.0e30, tl.float32)
+        l_i = tl.zeros([BLOCK_M], tl.float32)
+        acc = tl.zeros([BLOCK_M, D], tl.float32)
+        kb = K + z.to(tl.int64) * skz + h.to(tl.int64) * skh      # int64: a KV tensor can exceed 2^31 elements
+        vb = V + z.to(tl.int64) * svz + h.to(tl.int64) * svh
+        for start in range(n0, n1, BLOCK_N):
+            rn = start + tl.arange(0, BLOCK_N)
+            nm = rn < n1
+            k = tl.load(kb + rn[:, None] * skn + rd[None, :], mask=nm[:, None], other=0.0)
+            if QK8:
+                sc = tl.dot(q, tl.trans(k))
+            else:
+                sc = tl.dot(q, tl.trans(k.to(tl.bfloat16)))
+            sc = tl.where(nm[None, :], sc * qk_scale, -1.0e30)
+            m_new = tl.maximum(m_i, tl.max(sc, 1))
+            alpha = tl.exp2(m_i - m_new)
+            p = tl.exp2(sc - m_new[:, None])
+            l_i = l_i * alpha + tl.sum(p, 1)
+            v = tl.load(vb + rn[:, None] * svn + rd[None, :], mask=nm[:, None], other=0.0)
+            if PV8:
+                acc = acc * alpha[:, None] + tl.dot(p.to(tl.float8e4nv), v)
+            else:
+                acc = acc * alpha[:, None] + tl.dot(p.to(tl.bfloat16), v.to(tl.bfloat16))
+            m_i = m_new
+        o = acc * v_scale / l_i[:, None]
+        lse = (m_i + tl.log2(l_i)) * 0.6931471805599453
+        tl.store(O + pid_s.to(tl.int64) * sos + z.to(tl.int64) * soz + h * soh + rm[:, None] * som + rd[None, :], o.to(O.dtype.element_ty),
+                 mask=rm[:, None] < M)
+        tl.store(LSE + pid_s.to(tl.int64) * sls + z.to(tl.int64) * slz + h * slh + rm, lse, mask=rm < M)
+
+
+SMS = 132
+OFF_CACHE = {}   # offset tables for merge_kernel, built before graph capture (eager warm-up)
+
+
+def _offsets(key, fn):
+    t = OFF_CACHE.get(key)
+    if t is None:
+        t = fn()
+        OFF_CACHE[key] = t
+    return t
+
+
+def merge_kernel(out, o2, l2, off2, loff2, G, so2_hk, so2_m, sl2_hk, sl2_m, H, o1=None, l1=None, out_lse=None,
+                 o1_strides=None, l1_strides=None):
+    """out [B, H, D] (contiguous) = exact merge of, per row b: (o1[b], l1[b]) if given, and the P2 partials
+    at element offsets off2[b, p] (+ head offset (h//G)*so2_hk + (h%G)*so2_m) of o2; lse likewise in l2.
+    o1/l1: head h at (h//G)*hk + (h%G)*m with (b, hk, m) strides o1_strides / l1_strides (default: [B,H,D] /
+    [B,H] contiguous)."""
+    B, P2 = off2.shape
+    D = out.shape[-1]
+    BH = 4
+    has1 = o1 is not None
+    hasl = out_lse is not None
+    if has1:
+        os1 = o1_strides or (o1.stride(0), G * D, D)
+        ls1 = l1_strides or (l1.stride(0), G, 1)
+    else:
+        os1 = ls1 = (0, 0, 0)
+    _merge_kernel[(B, triton.cdiv(H, BH))](
+        o1 if has1 else o2, l1 if has1 else l2, os1[0], os1[1], os1[2], ls1[0], ls1[1], ls1[2],
+        o2, l2, off2, loff2, P2, so2_hk, so2_m, sl2_hk, sl2_m,
+        out, out.stride(0), out_lse if hasl else l2, H,
+        G=G, HAS1=has1, HASL=hasl, D=D, BLOCK_H=BH, num_warps=2)
+    return out
+
+
+def merge_parts_fast(o, lse, out=None):
+    """o [P, B, H, D] bf16, lse [P, B, H] fp32 -> [B, H, D]: the exact LSE merge (fast kernel)."""
+    P, B, H, D = o.shape
+    if out is None:
+        out = torch.empty((B, H, D), dtype=o.dtype, device=DEV)
+    off = _offsets(("parts", P, B, o.stride(0), o.stride(1)), lambda: (
+        torch.arange(P, device=DEV, dtype=torch.int64)[None, :] * o.stride(0)
+        + torch.arange(B, device=DEV, dtype=torch.int64)[:, None] * o.stride(1)).contiguous())
+    loff = _offsets(("partsl", P, B, lse.stride(0), lse.stride(1)), lambda: (
+        torch.arange(P, device=DEV, dtype=torch.int64)[None, :] * lse.stride(0)
+        + torch.arange(B, device=DEV, dtype=torch.int64)[:, None] * lse.stride(1)).contiguous())
+    return merge_kernel(out, o, lse, off, loff, 1, o.stride(2), 0, lse.stride(2), 0, H)
+
+
+FP8_VARIANT = {"QK8": True, "PV8": False}   # replaced by the smoke run's choice (meta.json)
+E4M3 = FP8
+
+
+def attn_fp8(q, k8, v8, k_scale=1.0, v_scale=1.0, want_lse=True):
+    """q [Z, Hkv, M, D] bf16 (M = queries x GQA group), k8/v8 [Z, Hkv, N, D] e4m3 -> (o [Z,Hkv,M,D], lse [Z,Hkv,M])."""
+    Z, Hkv, M, D = q.shape
+    N = k8.shape[2]
+    BM = 16 if M <= 16 else 64
+    BN = 64
+    mt = triton.cdiv(M, BM)
+    progs = mt * Z * Hkv
+    S = max(1, min(triton.cdiv(2 * SMS, progs), triton.cdiv(N, 256)))
+    n_split = triton.cdiv(triton.cdiv(N, S), BN) * BN
+    S = triton.cdiv(N, n_split)
+    o = torch.empty((S, Z, Hkv, M, D), dtype=BF16, device=DEV)
+    lse = torch.empty((S, Z, Hkv, M), dtype=torch.float32, device=DEV)
+    qk_scale = (D ** -0.5) * k_scale * 1.4426950408889634
+    _attn_fp8_kernel[(mt, Z * Hkv, S)](
+        q, k8, v8, o, lse,
+        q.stride(0), q.stride(1), q.stride(2), k8.stride(0), k8.stride(1), k8.stride(2),
+        v8.stride(0), v8.stride(1), v8.stride(2),
+        o.stride(0), o.stride(1), o.stride(2), o.stride(3), lse.stride(0), lse.stride(1), lse.stride(2),
+        Hkv, M, N, n_split, qk_scale, v_scale,
+        BLOCK_M=BM, BLOCK_N=BN, D=D, QK8=FP8_VARIANT["QK8"], PV8=FP8_VARIANT["PV8"], num_warps=4, num_stages=2)
+    if S == 1:
+        return o[0], lse[0]
+    out = torch.empty((Z, Hkv, M, D), dtype=BF16, device=DEV)
+    out_l = torch.empty((Z, Hkv, M), dtype=torch.float32, device=DEV) if want_lse else None
+    off = _offsets(("split", S, Z, o.stride(0), o.stride(1)), lambda: (
+        torch.arange(S, device=DEV, dtype=torch.int64)[None, :] * o.stride(0)
+        + torch.arange(Z, device=DEV, dtype=torch.int64)[:, None] * o.stride(1)).contiguous())
+    loff = _offsets(("splitl", S, Z, lse.stride(0), lse.stride(1)), lambda: (
+        torch.arange(S, device=DEV, dtype=torch.int64)[None, :] * lse.stride(0)
+        + torch.arange(Z, device=DEV, dtype=torch.int64)[:, None] * lse.stride(1)).contiguous())
+    merge_kernel(out.view(Z, Hkv * M, D), o, lse, off, loff, M, o.stride(2), o.stride(3), lse.stride(2), lse.stride(3),
+                 Hkv * M, out_lse=out_l.view(Z, Hkv * M) if want_lse else None)
+    return out, out_l
+
+
+def rnd8(*shape):
+    """Random e4m3 tensor (normal values, never NaN patterns)."""
+    return torch.randn(*shape, dtype=BF16, device=DEV).to(FP8)
+
+
+class Pool8:
+    """One big random e4m3 buffer handing out views (FP8 KV caches)."""
+
+    def __init__(self, nbytes):
+        self.buf = torch.empty(int(nbytes), dtype=torch.uint8, device=DEV)
+        for ch in self.buf.split(1 << 28):
+            ch.copy_(torch.randn(ch.numel(), dtype=BF16, device=DEV).to(FP8).view(torch.uint8))
+        self.off = 0
+
+    def reset(self):
+        self.off = 0
+
+    def take(self, shape):
+        n = 1
+        for s_ in shape:
+            n *= int(s_)
+        if self.off + n > self.buf.numel():
+            raise MemoryError("fp8 pool exhausted")
+        t = self.buf[self.off:self.off + n].view(FP8).view(*shape)
+        self.off += (n + 255) // 256 * 256
+        return t
+
+
+# --------------------------------------------------------------------------- eager attention (HF style)
+def eager_attn(q, k, v, mask=None):
+    """HF transformers' eager attention: repeat_kv, Q.K^T * scale (+ additive mask), fp32 softmax -> bf16,
+    P.V. q [1,Hq,m,d], k/v [1,Hkv,L,d]."""
+    g = q.shape[1] // k.shape[1]
+    if g > 1:
+        b, hk, L, d = k.shape
+        k = k[:, :, None].expand(b, hk, g, L, d).reshape(b, hk * g, L, d)
+        v = v[:, :, None].expand(b, hk, g, L, d).reshape(b, hk * g, L, d)
+    s = torch.matmul(q, k.transpose(2, 3)) * (q.shape[-1] ** -0.5)
+    if mask is not None:
+        s = s + mask
+    p = torch.softmax(s, dim=-1, dtype=torch.float32).to(q.dtype)
+    return torch.matmul(p, v)
+
+
+def causal_mask(L):
+    return torch.full((L, L), float("-inf"), device=DEV, dtype=BF16).triu(1)
+
+
+def position_mask(pos, L):
+    """Additive mask [m, L]: query at prompt position pos[i] sees keys 0..pos[i]."""
+    keys = torch.arange(L, device=DEV)
+    return torch.where(keys[None, :] <= pos[:, None], 0.0, float("-inf")).to(BF16)
+
+
+def partial_positions(L, m, seed=0):
+    """m distinct sorted prompt positions out of L, always including the last one."""
+    g = torch.Generator(device="cpu").manual_seed(seed + L * 7 + m)
+    if m >= L:
+        return torch.arange(L, device=DEV)
+    perm = torch.randperm(L - 1, generator=g)[:m - 1]
+    pos = torch.cat([perm, torch.tensor([L - 1])]).sort().values
+    return pos.to(DEV)
+
+
+# --------------------------------------------------------------------------- new families
+def fam_cudnn_attn(quick):
+    """Decode, shared-chunk and prefill attention through cuDNN fused attention (--out/cudnn/)."""
+    set_backend("cudnn")
+    try:
+        n = fam_attn_decode(quick, "cudnn")
+        n += fam_attn_shared(quick, "cudnn")
+        n += fam_attn_prefill(quick, "cudnn")
+    finally:
+        set_backend("flash2")
+    note("cudnn", "impl", "SDPA with SDPBackend.CUDNN_ATTENTION forced (decode: GQA folded into the query length; "
+         "prefill: enable_gqa, causal); shared chunks: torch.ops.aten._scaled_dot_product_cudnn_attention with "
+         "compute_log_sumexp=True. Same shapes and layouts as the flash2 tables.")
+    return n
+
+
+def fam_eager_prefill(quick):
+    c = Csv(os.path.join("eager", "attn_prefill.csv"), "dtype,seq,n_heads,n_kv_heads,head_dim,time_us,method")
+    heads = [(32, 8, 128), (32, 32, 128)]
+    seqs = [128, 256, 512, 1024, 2048, 3000, 4096, 6144, 8192]
+    pts = [(s_,) + h for h in heads for s_ in seqs]
+    if quick:
+        pts = [(512, 32, 8, 128), (3000, 32, 8, 128)]
+    for (s_, hq, hkv, d) in pts:
+        if over_deadline():
+            skip_deadline("eager/attn_prefill")
+            continue
+        try:
+            nb = n_bufs((s_ * hq * d * 2 + 2 * s_ * hkv * d) * 2)
+            mask = causal_mask(s_)
+            fns = []
+            for i in range(nb):
+                q = rnd(1, hq, s_, d)
+                kk = rnd(1, hkv, s_, d)
+                vv = rnd(1, hkv, s_, d)
+                fns.append(lambda q=q, kk=kk, vv=vv: eager_attn(q, kk, vv, mask))
+            t, meth = bench(fns)
+            c.row("bf16", s_, hq, hkv, d, t, meth)
+            del fns
+        except Exception as exc:
+            fail("eager/attn_prefill", "seq=%d h=%d/%d" % (s_, hq, hkv), exc)
+        torch.cuda.empty_cache()
+    note("eager", "impl", "HF transformers eager attention: repeat_kv (expand+reshape copy), matmul(q, k^T)*scale, + additive "
+         "mask (prefill: causal [L,L]; partial: by prompt position [m,L]), softmax(dtype=float32).to(bf16), matmul(p, v)")
+    return c.n
+
+
+PARTIAL_L = [512, 1024, 2048, 3072, 4096, 5120]
+PARTIAL_FRAC = [0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0]
+
+
+def fam_attn_partial(quick):
+    """m of L prompt tokens recomputed: their queries against all L keys (flash2: SDPA flash, no mask;
+    eager: HF eager with a position mask). Writes attn_partial.csv and eager/attn_partial.csv."""
+    head = "dtype,queries,keys,n_heads,n_kv_heads,head_dim,time_us,method"
+    cf = Csv("attn_partial.csv", head)
+    ce = Csv(os.path.join("eager", "attn_partial.csv"), head)
+    heads = [(32, 8, 128)]
+    pts = []
+    for L in PARTIAL_L:
+        for f in PARTIAL_FRAC:
+            m = max(1, int(round(f * L)))
+            for h in heads:
+                pts.append((m, L) + h)
+    if quick:
+        pts = [(51, 2048, 32, 8, 128), (1024, 1024, 32, 8, 128)]
+    for (m, L, hq, hkv, d) in pts:
+        for kind, c in (("flash2", cf), ("eager", ce)):
+            if over_deadline():
+                skip_deadline("attn_partial")
+                continue
+            try:
+                nb = n_bufs((m * hq * d * 2 + 2 * L * hkv * d) * 2)
+                mask = position_mask(partial_positions(L, m), L) if kind == "eager" else None
+                fns = []
+                for i in range(nb):
+                    q = rnd(1, hq, m, d)
+                    kk = rnd(1, hkv, L, d)
+                    vv = rnd(1, hkv, L, d)
+                    if kind == "eager":
+                        fns.append(lambda q=q, kk=kk, vv=vv: eager_attn(q, kk, vv, mask))
+                    else:
+                        fns.append(lambda q=q, kk=kk, vv=vv: sdpa(q, kk, vv, False, "partial"))
+                t, meth = bench(fns)
+                c.row("bf16", m, L, hq, hkv, d, t, meth)
+                del fns
+            except Exception as exc:
+                fail("attn_partial", "%s m=%d L=%d" % (kind, m, L), exc)
+    note("attn_partial", "impl", "q [1,Hq,m,d] of m recomputed tokens vs K,V [1,Hkv,L,d] of the whole prompt. flash2: "
+         "SDPA flash, enable_gqa, no mask (the flash kernel takes no per-position mask: every query sees all L keys); "
+         "eager: HF eager attention with an additive [m,L] mask by prompt position (positions: m sorted random, the last "
+         "token always included)")
+    return cf.n + ce.n
+
+
+def fam_kv_gather(quick):
+    """Reference KV gathered into a new token order: K and V [L, Hkv*d] each through index_select."""
+    c = Csv("kv_gather.csv", "dtype,tokens,kv_width,time_us,method")
+    toks = [128, 256, 512, 1024, 2048, 3072, 4096, 5120, 8192, 16384]
+    widths = [1024, 4096]
+    if quick:
+        toks = [512, 5120]
+        widths = [1024]
+    for w in widths:
+        for L in toks:
+            if over_deadline():
+                skip_deadline("kv_gather")
+                continue
+            try:
+                nb = n_bufs(4 * L * w * 2)
+                idx = torch.randperm(L, device=DEV)
+                fns = []
+                for i in range(nb):
+                    kr = rnd(L, w)
+                    vr = rnd(L, w)
+                    fns.append(lambda kr=kr, vr=vr: (kr.index_select(0, idx), vr.index_select(0, idx)))
+                t, meth = bench(fns)
+                c.row("bf16", L, w, t, meth)
+            except Exception as exc:
+                fail("kv_gather", "L=%d w=%d" % (L, w), exc)
+    note("kv_gather", "impl", "K and V of one layer, [L, kv_width] bf16 each, gathered by a random permutation of L "
+         "(two index_select kernels); kv_width = n_kv_heads*head_dim (1024: Llama-3.1-8B/Mistral-7B; 4096: Llama-2-7B)")
+    return c.n
+
+
+def fam_attn_decode_lse(quick):
+    """DistAttention micro-attention: decode attention over one block of a request's KV returning (out, LSE),
+    flash2 (aten._scaled_dot_product_flash_attention), MHA layouts of LLaMA2-13B and LLaMA2-7B."""
+    c = Csv("attn_decode_lse.csv", "dtype,batch,ctx,n_heads,n_kv_heads,head_dim,time_us,method")
+    pool = attn_pool()
+    heads = [(40, 40, 128), (32, 32, 128)]
+    batches = [1, 2, 4, 8, 16, 32, 64]
+    ctxs = [1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072, 262144]
+    pts = [(b, cx) + h for h in heads for b in batches for cx in ctxs]
+    if quick:
+        pts = [(1, 4096, 40, 40, 128), (16, 65536, 40, 40, 128)]
+    for (b, cx, hq, hkv, d) in pts:
+        kvb = 2 * b * cx * hkv * d * 2
+        if kvb > 24 * GiB:
+            continue
+        if over_deadline():
+            skip_deadline("attn_decode_lse")
+            continue
+        try:
+            nb = n_bufs(kvb)
+            pool.reset()
+            fns = []
+            for i in range(nb):
+                q = rnd(b, hq, 1, d)
+                kk = pool.take((b, hkv, cx, d))
+                vv = pool.take((b, hkv, cx, d))
+                fns.append(lambda q=q, kk=kk, vv=vv: flash_lse(q, kk, vv))
+            t, meth = bench(fns)
+            c.row("bf16", b, cx, hq, hkv, d, t, meth)
+            del fns
+        except Exception as exc:
+            fail("attn_decode_lse", "b=%d ctx=%d h=%d" % (b, cx, hq), exc)
+    return c.n
+
+
+def fam_merge_fast(quick):
+    """The exact LSE merge of P partials as one Triton kernel (merge_kernel), at MoSKA (32 heads) and
+    LLaMA2-13B (40 heads) shapes; partials read through a random index (as MoSKA's shared rows)."""
+    c = Csv("merge_fast.csv", "batch,n_heads,head_dim,n_parts,time_us,method")
+    pts = [(b, p, 32) for b in (1, 8, 32, 128, 512, 2048) for p in (2, 4, 8, 16, 64)]
+    pts += [(b, p, 40) for b in (1, 4, 16, 64) for p in (2, 4, 8, 16, 64, 256)]
+    pts += [(b, 256, 32) for b in (1, 8, 32, 128)]
+    if quick:
+        pts = [(1, 2, 32), (2048, 64, 32), (16, 256, 40)]
+    d = 128
+    for (b, p, h) in pts:
+        if over_deadline():
+            skip_deadline("merge_fast")
+            continue
+        try:
+            nb = n_bufs(p * b * h * (d * 2 + 4))
+            fns = []
+            for i in range(nb):
+                o = rnd(p * b, h, d)
+                lse = rnd(p * b, h, dtype=torch.float32, scale=3.0)
+                perm = torch.randperm(p * b, device=DEV).view(b, p)
+                off = (perm * o.stride(0)).contiguous()
+                loff = (perm * lse.stride(0)).contiguous()
+                out = torch.empty((b, h, d), dtype=BF16, device=DEV)
+                fns.append(lambda o=o, lse=lse, off=off, loff=loff, out=out:
+                           merge_kernel(out, o, lse, off, loff, 1, o.stride(1), 0, lse.stride(1), 0, h))
+            t, meth = bench(fns)
+            c.row(b, h, d, p, t, meth)
+        except Exception as exc:
+            fail("merge_fast", "b=%d p=%d h=%d" % (b, p, h), exc)
+    note("merge_fast", "impl", "Triton merge_kernel: one program per (request, 4 heads), one pass over the P partials "
+         "(online max and rescale, fp32), each partial's rows read through an int64 offset table (here a random "
+         "permutation, as MoSKA's shared partials); output bf16 [B,H,d]. Replaces the unfused reference (merge.csv)")
+    return c.n
+
+
+def fam_fp8_attn(quick):
+    """FP8 (e4m3) KV attention with the Triton kernel: decode (fp8/attn_decode.csv) and MoSKA shared chunks
+    (fp8/attn_shared.csv), same grids and layouts as the flash2 tables."""
+    cd = Csv(os.path.join("fp8", "attn_decode.csv"), "dtype,batch,ctx,n_heads,n_kv_heads,head_dim,time_us,method")
+    cs = Csv(os.path.join("fp8", "attn_shared.csv"),
+             "dtype,n_chunks,chunk,queries,n_heads,n_kv_heads,head_dim,time_us,method")
+    free_attn_pool()
+    pool = Pool8(24 * GiB + (1 << 26))
+    heads = [(32, 8, 128), (64, 8, 128), (32, 32, 128), (40, 40, 128)]
+    batches = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+    ctxs = [128, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072]
+    pts = [(b, cx) + h for h in heads for b in batches for cx in ctxs]
+    pts += [(b, cx, 32, 8, 128) for b in batches for cx in (3000, 24576)]
+    if quick:
+        pts = [(1, 1024, 32, 8, 128), (64, 32768, 32, 8, 128), (8, 3000, 32, 8, 128)]
+    for (b, cx, hq, hkv, d) in pts:
+        kvb = 2 * b * cx * hkv * d
+        if kvb > 24 * GiB:
+            continue
+        if over_deadline():
+            skip_deadline("fp8/attn_decode")
+            continue
+        try:
+            g = hq // hkv
+            nb = n_bufs(kvb)
+            pool.reset()
+            fns = []
+            for i in range(nb):
+                q = rnd(b, hkv, g, d)
+                kk = pool.take((b, hkv, cx, d))
+                vv = pool.take((b, hkv, cx, d))
+                fns.append(lambda q=q, kk=kk, vv=vv: attn_fp8(q, kk, vv))
+            t, meth = bench(fns)
+            cd.row("fp8", b, cx, hq, hkv, d, t, meth)
+            del fns
+        except Exception as exc:
+            fail("fp8/attn_decode", "b=%d ctx=%d h=%d/%d" % (b, cx, hq, hkv), exc)
+    pts = []
+    for ch in (512, 1024, 2048, 4096, 8192):
+        for qn in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024):
+            for nc in (1, 8, 32, 128):
+                pts.append((nc, ch, qn, 32, 8, 128))
+                if ch == 4096:
+                    pts.append((nc, ch, qn, 64, 8, 128))
+    for qn in (3, 48, 384):
+        for nc in (8, 32):
+            pts.append((nc, 4096, qn, 32, 8, 128))
+    if quick:
+        pts = [(8, 4096, 1, 32, 8, 128), (128, 4096, 64, 32, 8, 128), (32, 4096, 48, 64, 8, 128)]
+    for (nc, ch, qn, hq, hkv, d) in pts:
+        kvb = 2 * nc * hkv * ch * d
+        if kvb > 24 * GiB:
+            continue
+        if over_deadline():
+            skip_deadline("fp8/attn_shared")
+            continue
+        try:
+            g = hq // hkv
+            nb = n_bufs(kvb + nc * hkv * qn * g * d * 4)
+            pool.reset()
+            fns = []
+            for i in range(nb):
+                q = rnd(nc, hkv, qn * g, d)
+                kk = pool.take((nc, hkv, ch, d))
+                vv = pool.take((nc, hkv, ch, d))
+                fns.append(lambda q=q, kk=kk, vv=vv: attn_fp8(q, kk, vv))
+            t, meth = bench(fns)
+            cs.row("fp8", nc, ch, qn, hq, hkv, d, t, meth)
+            del fns
+        except Exception as exc:
+            fail("fp8/attn_shared", "nc=%d chunk=%d q=%d h=%d/%d" % (nc, ch, qn, hq, hkv), exc)
+    del pool
+    torch.cuda.empty_cache()
+    note("fp8", "impl", "Triton attn_fp8_kernel over e4m3 K,V with per-tensor scales (queries bf16), variant %s; "
+         "KV split over programs when the grid is under 2 waves, splits combined by merge_kernel (included in the "
+         "time). Used for FP8 KV under every backend (neither SDPA backend takes FP8)." % json.dumps(FP8_VARIANT))
+    return cd.n + cs.n
+
+
+def fp8_quant(x, inv_scale):
+    """Static per-tensor activation quantisation before an FP8 GEMM, as eager PyTorch runs it."""
+    return (x * inv_scale).to(FP8)
+
+
+def fam_fp8_quant(quick):
+    c = Csv("fp8_quant.csv", "op,dtype,tokens,hidden,time_us,method")
+    toks = [1, 4, 16, 64, 256, 1024, 4096, 16384, 48, 3000]
+    hiddens = [4096, 5120, 8192, 14336, 28672]
+    if quick:
+        toks = [1, 4096]
+        hiddens = [4096]
+    inv = torch.full((), 0.5, dtype=torch.float32, device=DEV)
+    for h in hiddens:
+        for t_ in toks:
+            if over_deadline():
+                skip_deadline("fp8_quant")
+                continue
+            try:
+                nb = n_bufs(t_ * h * 3)
+                xs = [rnd(t_, h) for _ in range(nb)]
+                tm, meth = bench([(lambda x=x: fp8_quant(x, inv)) for x in xs])
+                c.row("fp8_quant", "bf16", t_, h, tm, meth)
+            except Exception as exc:
+                fail("fp8_quant", "t=%d h=%d" % (t_, h), exc)
+    note("fp8_quant", "impl", "(x * inv_scale).to(float8_e4m3fn): static per-tensor scale, eager (2 kernels); hidden = "
+         "the GEMM's input width")
+    return c.n
+
+
+# --------------------------------------------------------------------------- MoE
+def moe_topk(logits, k):
+    """Router top-k as Mixtral/vLLM: top-k of the logits, softmax over the k (fp32) -> weights, expert ids."""
+    vals, idx = torch.topk(logits, k, dim=-1)
+    w = torch.softmax(vals.float(), dim=-1)
+    return w, idx
+
+
+def moe_permute(x, idx, E):
+    """Tokens into expert order: stable sort of the T*k expert ids, gather of the rows; int32 group ends."""
+    flat = idx.reshape(-1)
+    order = torch.argsort(flat, stable=True)
+    counts = torch.zeros(E, dtype=torch.int32, device=DEV).index_add_(0, flat.to(torch.int32), ONES_I32[:flat.numel()])
+    offs = torch.cumsum(counts, 0, dtype=torch.int32)
+    xs = x.index_select(0, order // idx.shape[1])
+    return xs, order, offs
+
+
+def moe_combine(y, order, w):
+    """Expert outputs back to token order and summed with the routing weights: [T*k,H] -> [T,H]."""
+    T, k = w.shape
+    yu = torch.empty_like(y).index_copy_(0, order, y)
+    return (yu.view(T, k, -1) * w.to(y.dtype).unsqueeze(-1)).sum(1)
+
+
+ONES_I32 = None
+GROUPED_MODE = None
+
+
+def grouped_mm(xs, wt, offs):
+    """xs [R, K] in expert order, wt [E, K, N] (a transposed view of [E, N, K] weights), offs int32 group ends."""
+    global GROUPED_MODE
+    if GROUPED_MODE in (None, "grouped_mm"):
+        try:
+            r = torch._grouped_mm(xs, wt, offs=offs)
+            if GROUPED_MODE is None:
+                torch.cuda.synchronize()
+                GROUPED_MODE = "grouped_mm"
+                note("moe", "grouped", "torch._grouped_mm(x_sorted [T*k,K], W.transpose(1,2) [E,K,N], offs int32) (CUTLASS grouped GEMM)")
+            return r
+        except Exception as exc:
+            if GROUPED_MODE == "grouped_mm":
+                raise
+            log("torch._grouped_mm unavailable:", str(exc).splitlines()[0][:200])
+            GROUPED_MODE = "loop"
+            note("moe", "grouped", "per-expert loop (torch._grouped_mm failed: %s)" % str(exc).splitlines()[0][:200])
+    raise RuntimeError("no grouped GEMM")
+
+
+def moe_inputs(T, k, E, H, seed=0):
+    g = torch.Generator(device=DEV).manual_seed(1234 + seed + T)
+    logits = torch.randn(T, E, device=DEV, generator=g).to(BF16)
+    w, idx = moe_topk(logits, k)
+    return logits, w, idx
+
+
+def fam_moe(quick):
+    """Mixtral-8x7B-style MoE pieces: router top-k, permutation, grouped expert GEMMs, combine."""
+    global ONES_I32
+    ONES_I32 = torch.ones(1 << 20, dtype=torch.int32, device=DEV)
+    c = Csv("moe.csv", "op,dtype,tokens,hidden,n_experts,top_k,time_us,method")
+    cg = Csv("moe_gemm.csv", "dtype,tokens,n,k,n_experts,top_k,time_us,method")
+    E, K_, H = 8, 2, 4096
+    toks = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 3, 24, 96, 384, 3000]
+    if quick:
+        toks = [1, 64, 4096]
+    for T in toks:
+        for op in ("topk", "permute", "combine"):
+            if over_deadline():
+                skip_deadline("moe")
+                continue
+            try:
+                logits, w, idx = moe_inputs(T, K_, E, H)
+                x = rnd(T, H)
+                if op == "topk":
+                    fn = lambda: moe_topk(logits, K_)
+                elif op == "permute":
+                    fn = lambda: moe_permute(x, idx, E)
+                else:
+                    xs, order, offs = moe_permute(x, idx, E)
+                    y = rnd(T * K_, H)
+                    fn = lambda: moe_combine(y, order, w)
+                t, meth = bench([fn])
+                c.row(op, "bf16", T, H, E, K_, t, meth)
+            except Exception as exc:
+                fail("moe", "%s T=%d" % (op, T), exc)
+    # grouped expert GEMMs: gate_up (n = 2*ffn, k = hidden) and down (n = hidden, k = ffn); TP1 and TP2 shards
+    shapes = [(2 * 14336, 4096), (4096, 14336), (14336, 4096), (4096, 7168)]
+    if quick:
+        shapes = [(2 * 14336, 4096)]
+    for (n, kk) in shapes:
+        try:
+            nw = n_bufs(E * n * kk * 2, cap=4)
+            Ws = [rnd(E, n, kk, scale=kk ** -0.5) for _ in range(nw)]
+        except Exception as exc:
+            fail("moe_gemm", "alloc n=%d k=%d" % (n, kk), exc)
+            continue
+        for T in toks:
+            if over_deadline():
+                skip_deadline("moe_gemm")
+                continue
+            if 2.0 * T * K_ * n * kk / 600e12 > 0.05:
+                continue
+            try:
+                logits, w, idx = moe_inputs(T, K_, E, H, seed=n)
+                x = rnd(T, kk)
+                xs, order, offs = moe_permute(x, idx, E)
+                fns = [(lambda W=W: grouped_mm(xs, W.transpose(1, 2), offs)) for W in Ws]
+                t, meth = bench(fns)
+                cg.row("bf16", T, n, kk, E, K_, t, meth)
+            except Exception as exc:
+                fail("moe_gemm", "T=%d n=%d k=%d" % (T, n, kk), exc)
+        del Ws
+        torch.cuda.empty_cache()
+    note("moe", "impl", "router logits [T,E] bf16 from a seeded normal (uniform routing); topk: torch.topk(k) + fp32 softmax "
+         "over the k; permute: stable argsort of the T*k expert ids, int32 counts by index_add_, cumsum -> group ends, "
+         "index_select of the token rows; combine: index_copy back to token order, * weights, sum over k; grouped GEMM: "
+         "one torch._grouped_mm over the T*k sorted rows (experts with no token get an empty group)")
+    return c.n + cg.n
+
+
+# --------------------------------------------------------------------------- FlexAttention (probe)
+def fam_flex(quick):
+    """FlexAttention (torch.compile'd flex_attention, dynamic shapes), decode and causal prefill, non-paged."""
+    from torch.nn.attention.flex_attention import flex_attention, create_block_mask
+    c = Csv(os.path.join("flex", "attn_decode.csv"), "dtype,batch,ctx,n_heads,n_kv_heads,head_dim,time_us,method")
+    cp = Csv(os.path.join("flex", "attn_prefill.csv"), "dtype,seq,n_heads,n_kv_heads,head_dim,time_us,method")
+    fx = torch.compile(flex_attention, dynamic=True)
+    pool = attn_pool()
+    dec = [(b, cx) for b in (1, 8, 64) for cx in (1024, 8192, 32768, 131072)]
+    pre = [1024, 4096, 16384]
+    if quick:
+        dec = [(1, 8192)]
+        pre = [1024]
+    hq, hkv, d = 32, 8, 128
+    t0 = time.time()
+    for (b, cx) in dec:
+        if over_deadline():
+            skip_deadline("flex")
+            continue
+        if 2 * b * cx * hkv * d * 2 > 24 * GiB:
+            continue
+        try:
+            pool.reset()
+            q = rnd(b, hq, 1, d)
+            kk = pool.take((b, hkv, cx, d))
+            vv = pool.take((b, hkv, cx, d))
+            t, meth = bench([lambda: fx(q, kk, vv, enable_gqa=True)])
+            c.row("bf16", b, cx, hq, hkv, d, t, meth)
+            log("flex decode b=%d ctx=%d %.1f us (%.0f s since family start)" % (b, cx, t, time.time() - t0))
+        except Exception as exc:
+            fail("flex", "decode b=%d ctx=%d" % (b, cx), exc)
+    for s_ in pre:
+        if over_deadline():
+            skip_deadline("flex")
+            continue
+        try:
+            bm = create_block_mask(lambda b_, h_, qi, ki: qi >= ki, None, None, s_, s_, device=DEV)
+            q = rnd(1, hq, s_, d)
+            kk = rnd(1, hkv, s_, d)
+            vv = rnd(1, hkv, s_, d)
+            t, meth = bench([lambda: fx(q, kk, vv, block_mask=bm, enable_gqa=True)])
+            cp.row("bf16", s_, hq, hkv, d, t, meth)
+            log("flex prefill %d %.1f us (%.0f s since family start)" % (s_, t, time.time() - t0))
+        except Exception as exc:
+            fail("flex", "prefill %d" % s_, exc)
+    note("flex", "impl", "torch.compile(flex_attention, dynamic=True), enable_gqa; decode: q [B,32,1,128] (flex decoding), "
+         "no block mask; prefill: causal block mask. Not paged.")
+    return c.n + cp.n
+
+
+# --------------------------------------------------------------------------- more composite iterations
+class ModelX(Model):
+    """A Model of any dense or MoE shape, bf16 or FP8 weights (static per-tensor activation quantisation
+    before every FP8 GEMM, as fp8_quant), attention through the current backend, FP8 KV through attn_fp8."""
+
+    def __init__(self, L, H, HQ, HKV, D, FF, V, fp8=False, experts=0, topk=2):
+        self.L, self.H, self.HQ, self.HKV, self.D, self.FF, self.V = L, H, HQ, HKV, D, FF, V
+        self.fp8, self.E, self.K = fp8, experts, topk
+        self.one = torch.ones((), dtype=torch.float32, device=DEV)
+        self.inv = torch.full((), 0.5, dtype=torch.float32, device=DEV)
+
+        def W(n, k):
+            w = rnd(n, k, scale=k ** -0.5)
+            return w.to(FP8) if fp8 else w
+        self.layers = []
+        for _ in range(L):
+            Lw = dict(wqkv=W((HQ + 2 * HKV) * D, H), wo=W(H, HQ * D),
+                      n1=rnd(H).mul_(0.1).add_(1.0), n2=rnd(H).mul_(0.1).add_(1.0))
+            if experts:
+                Lw["wg"] = rnd(experts, H, scale=H ** -0.5)
+                Lw["w1"] = rnd(experts, 2 * FF, H, scale=H ** -0.5)
+                Lw["w2"] = rnd(experts, H, FF, scale=FF ** -0.5)
+            else:
+                Lw["wgu"] = W(2 * FF, H)
+                Lw["wd"] = W(H, FF)
+            self.layers.append(Lw)
+        self.emb = rnd(V, H)
+        self.lm = W(V, H)
+        self.nf = rnd(H).mul_(0.1).add_(1.0)
+
+    def lin(self, x, w):
+        if self.fp8:
+            return scaled_mm(fp8_quant(x, self.inv), w.t(), self.one)
+        return torch.matmul(x, w.t())
+
+    def pre(self, x, Lw, cos, sin):
+        T = x.shape[0]
+        h = rmsnorm(x, Lw["n1"])
+        qkv = self.lin(h, Lw["wqkv"])
+        nqk = (self.HQ + self.HKV) * self.D
+        qk = rope(qkv[:, :nqk].view(T, self.HQ + self.HKV, self.D), cos, sin)
+        v = qkv[:, nqk:].view(T, self.HKV, self.D)
+        return qk, v
+
+    ar = None   # a TP all-reduce (collectives family), applied after o and down
+
+    def post(self, x, attn, Lw):
+        y = self.lin(attn, Lw["wo"])
+        x = x + (self.ar(y) if self.ar else y)
+        h = rmsnorm(x, Lw["n2"])
+        if self.E:
+            logits = torch.matmul(h, Lw["wg"].t())
+            w, idx = moe_topk(logits, self.K)
+            xs, order, offs = moe_permute(h, idx, self.E)
+            gu = grouped_mm(xs, Lw["w1"].transpose(1, 2), offs)
+            y = grouped_mm(silu_mul(gu), Lw["w2"].transpose(1, 2), offs)
+            return x + moe_combine(y, order, w)
+        gu = self.lin(h, Lw["wgu"])
+        y = self.lin(silu_mul(gu), Lw["wd"])
+        return x + (self.ar(y) if self.ar else y)
+
+    def head(self, x):
+        return self.lin(rmsnorm(x, self.nf), self.lm)
+
+    def attend_decode(self, qf, kc, vc):
+        if kc.dtype == FP8:
+            return attn_fp8(qf, kc, vc, want_lse=False)[0]
+        return sdpa(qf, kc, vc, False, "decode")
+
+    def decode(self, tok, kv, ctx, cos, sin):
+        B = tok.shape[0]
+        x = F.embedding(tok, self.emb)
+        for l, Lw in enumerate(self.layers):
+            qk, v = self.pre(x, Lw, cos, sin)
+            kc, vc = kv[l % len(kv)]
+            kc[:, :, ctx - 1].copy_(qk[:, self.HQ:])
+            vc[:, :, ctx - 1].copy_(v)
+            qf = qk[:, :self.HQ].reshape(B, self.HKV, self.HQ // self.HKV, self.D)
+            o = self.attend_decode(qf, kc, vc)
+            x = self.post(x, o.reshape(B, self.HQ * self.D), Lw)
+        return self.head(x)
+
+    def prefill_eager(self, tok, cos, sin, mask):
+        P = tok.shape[0]
+        x = F.embedding(tok, self.emb)
+        for Lw in self.layers:
+            qk, v = self.pre(x, Lw, cos, sin)
+            q = qk[:, :self.HQ].transpose(0, 1).unsqueeze(0)
+            k = qk[:, self.HQ:].transpose(0, 1).unsqueeze(0)
+            vv = v.transpose(0, 1).unsqueeze(0)
+            o = eager_attn(q, k, vv, mask)
+            x = self.post(x, o[0].transpose(0, 1).reshape(P, self.HQ * self.D), Lw)
+        return self.head(x[-1:])
+
+    def partial_prefill(self, tok, cos, sin, sel, cos_s, sin_s, gidx, kvref, eager, mask0, maskp):
+        """Partial-recompute prefill: layer 0 in full (causal), then per layer the reference KV gathered into
+        the prompt's order, the m selected tokens recomputed (their K,V scattered into it) and their queries
+        attending all P keys."""
+        P = tok.shape[0]
+        m = sel.shape[0]
+        HQ, HKV, D = self.HQ, self.HKV, self.D
+        x = F.embedding(tok, self.emb)
+        Lw = self.layers[0]
+        qk, v = self.pre(x, Lw, cos, sin)
+        q = qk[:, :HQ].transpose(0, 1).unsqueeze(0)
+        k = qk[:, HQ:].transpose(0, 1).unsqueeze(0)
+        vv = v.transpose(0, 1).unsqueeze(0)
+        o = eager_attn(q, k, vv, mask0) if eager else sdpa(q, k, vv, True, "prefill")
+        x = self.post(x, o[0].transpose(0, 1).reshape(P, HQ * D), Lw)
+        xs = x.index_select(0, sel)
+        for l in range(1, self.L):
+            Lw = self.layers[l]
+            kr, vr = kvref[l % len(kvref)]
+            kg = kr.index_select(0, gidx)
+            vg = vr.index_select(0, gidx)
+            qk, v = self.pre(xs, Lw, cos_s, sin_s)
+            kg.index_copy_(0, sel, qk[:, HQ:].reshape(m, HKV * D))
+            vg.index_copy_(0, sel, v.reshape(m, HKV * D))
+            q = qk[:, :HQ].transpose(0, 1).unsqueeze(0)
+            K = kg.view(P, HKV, D).transpose(0, 1).unsqueeze(0)
+            V = vg.view(P, HKV, D).transpose(0, 1).unsqueeze(0)
+            o = eager_attn(q, K, V, maskp) if eager else sdpa(q, K, V, False, "partial")
+            xs = self.post(xs, o[0].transpose(0, 1).reshape(m, HQ * D), Lw)
+        return self.head(xs[-1:])
+
+    def moska_fast(self, tok, kv, ctx, cos, sin, shared, kmeans, N, topk, Qc, gidx):
+        """MoSKA decode with the fast merge: the unique partial and the k shared partials of each request
+        merged by merge_kernel straight from where the attention launches wrote them."""
+        B = tok.shape[0]
+        HQ, HKV, D = self.HQ, self.HKV, self.D
+        g = HQ // HKV
+        x = F.embedding(tok, self.emb)
+        for l, Lw in enumerate(self.layers):
+            qk, v = self.pre(x, Lw, cos, sin)
+            kc, vc = kv[l % len(kv)]
+            kc[:, :, ctx - 1].copy_(qk[:, HQ:])
+            vc[:, :, ctx - 1].copy_(v)
+            qf = qk[:, :HQ].reshape(B, HKV, g, D)
+            if kc.dtype == FP8:
+                o_u, lse_u = attn_fp8(qf, kc, vc)
+            else:
+                o_u, lse_u = flash_lse(qf, kc, vc)
+            router_fn(qf.reshape(B, HQ * D), kmeans[l % len(kmeans)], HKV, topk)
+            qg = qf.index_select(0, gidx).view(N, Qc, HKV, g, D).permute(0, 2, 1, 3, 4).reshape(N, HKV, Qc * g, D)
+            ks, vs = shared[l % len(shared)]
+            if ks.dtype == FP8:
+                o_s, lse_s = attn_fp8(qg, ks, vs)
+            else:
+                o_s, lse_s = flash_lse(qg, ks, vs)
+            so, sl = o_s.stride(), lse_s.stride()
+
+            def offs(st, key):
+                def build():
+                    s_ = torch.arange(B * topk, device=DEV, dtype=torch.int64)
+                    c_, t_ = s_ % N, s_ // N
+                    return (c_ * st[0] + t_ * g * st[2]).view(B, topk).contiguous()
+                return _offsets(("moska", key, B, N, topk, g) + tuple(st), build)
+            o = torch.empty((B, HQ, D), dtype=BF16, device=DEV)
+            su, slu = o_u.stride(), lse_u.stride()
+            merge_kernel(o, o_s, lse_s, offs(so, "o"), offs(sl, "l"), g, so[1], so[2], sl[1], sl[2], HQ,
+                         o1=o_u, l1=lse_u, o1_strides=(su[0], su[1], su[2]), l1_strides=(slu[0], slu[1], slu[2]))
+            x = self.post(x, o.view(B, HQ * D), Lw)
+        return self.head(x)
+
+
+def kv_views_x(model, pool, B, ctx, budget_bytes, elem=2):
+    """kv_views for any model and KV dtype (pool: Pool for bf16, Pool8 for e4m3)."""
+    per = 2 * B * ctx * model.HKV * model.D * elem
+    cap = min(budget_bytes, pool.buf.numel() * pool.buf.element_size())
+    pool.reset()
+    if per * model.L <= cap:
+        nb, mode = model.L, "per_layer"
+    else:
+        nb = min(4, int(cap // per))
+        if nb < 2:
+            return None, "KV %.1f GiB/layer too large" % (per / GiB)
+        mode = "rotate%d" % nb
+    out = []
+    for _ in range(nb):
+        out.append((pool.take((B, model.HKV, ctx, model.D)), pool.take((B, model.HKV, ctx, model.D))))
+    return out, mode
+
+
+CEXT = None
+CEXT_MODES = {}
+
+
+def cext_row(kind, model, backend, dtype, kv_dtype, tp, b, ctx, prefill, shared, chunk, sp, rec, merge, fn, label):
+    if over_deadline():
+        skip_deadline("composite_ext")
+        return
+    try:
+        tg, te = time_composite(fn)
+        CEXT.row(kind, model, backend, dtype, kv_dtype, tp, b, ctx, prefill, shared, chunk, "%g" % sp, "%g" % rec, merge,
+                 tg, te)
+        log("composite_ext %s: graph %.1f us eager %.1f us" % (label, tg, te))
+    except Exception as exc:
+        fail("composite_ext", label, exc)
+    torch.cuda.empty_cache()
+
+
+def moska_inputs(model, b, sh, ch, sp, kv_fp8, nbuf):
+    N = sh // ch
+    topk = int(round((1 - sp) * N))
+    if (b * topk) % N:
+        raise ValueError("batch*k/N not integer")
+    Qc = b * topk // N
+    HKV, D = model.HKV, model.D
+    mk = rnd8 if kv_fp8 else rnd
+    shared = [(mk(N, HKV, ch, D), mk(N, HKV, ch, D)) for _ in range(nbuf)]
+    kmeans = [rnd(N, HKV * D) for _ in range(2)]
+    cc = torch.arange(N, device=DEV).view(N, 1)
+    tt = torch.arange(Qc, device=DEV).view(1, Qc)
+    sidx = (cc + N * tt).reshape(-1)
+    gidx = torch.div(sidx, topk, rounding_mode="floor")
+    return shared, kmeans, N, topk, Qc, gidx
+
+
+def fam_composite_ext(quick):
+    """Whole iterations beyond composite.csv: other backends (cudnn, eager), FP8 weights + FP8 KV, MoSKA with
+    the fast merge at 1M-16M shared tokens, partial-recompute prefills, Mixtral-8x7B, a Llama-3.1-70B TP-2 rank."""
+    global CEXT, ONES_I32
+    ONES_I32 = torch.ones(1 << 20, dtype=torch.int32, device=DEV)
+    CEXT = Csv("composite_ext.csv", "kind,model,backend,dtype,kv_dtype,tp,batch,ctx,prefill,shared,chunk,sparsity,"
+                                    "recompute,merge,time_us,time_us_eager")
+    free_attn_pool()
+    L8 = dict(L=32, H=4096, HQ=32, HKV=8, D=128, FF=14336, V=128256)
+
+    def cs(T, D=128):
+        return rnd(T, 1, D // 2), rnd(T, 1, D // 2)
+
+    # ---- Llama-3.1-8B bf16: long-context and cuDNN decode, cuDNN prefill, fast-merge MoSKA, partial prefills
+    model = ModelX(**L8)
+    free, _ = torch.cuda.mem_get_info()
+    pool = Pool(int(min(48 * GiB, free - 60 * GiB)))
+    dec = [("flash2", 1, 65536), ("flash2", 1, 131072), ("flash2", 4, 65536)]
+    dec += [("cudnn", b, cx) for b in (1, 4, 16, 64, 128) for cx in (1024, 8192, 32768)]
+    dec += [("cudnn", 1, 65536), ("cudnn", 1, 131072), ("cudnn", 4, 65536)]
+    pre = [("cudnn", p) for p in (512, 2048, 8192, 16384)]
+    mos = [("flash2", 64, 1 << 20, 0.75), ("flash2", 128, 1 << 20, 0.75), ("flash2", 64, 1 << 22, 0.75),
+           ("flash2", 128, 1 << 22, 0.875), ("cudnn", 64, 1 << 20, 0.75), ("cudnn", 128, 1 << 22, 0.75)]
+    semL = [512, 2048, 5120]
+    semR = [1.0, 0.3, 0.1]
+    if quick:
+        dec = [("cudnn", 4, 8192), ("flash2", 1, 65536)]
+        pre = [("cudnn", 2048)]
+        mos = [("flash2", 64, 1 << 20, 0.75)]
+        semL, semR = [2048], [0.3]
+    for (be, b, cx) in dec:
+        set_backend(be)
+        kv, mode = kv_views_x(model, pool, b, cx, 46 * GiB)
+        if kv is None:
+            fail("composite_ext", "decode %s b=%d ctx=%d" % (be, b, cx), Exception("skipped: " + mode))
+            continue
+        CEXT_MODES["decode %s b=%d ctx=%d" % (be, b, cx)] = mode
+        tok = torch.randint(0, model.V, (b,), device=DEV)
+        cos, sin = cs(b)
+        cext_row("decode", "llama-3.1-8b", be, "bf16", "bf16", 1, b, cx, 0, 0, 0, 0, 0, "-",
+                 lambda: model.decode(tok, kv, cx, cos, sin), "decode %s b=%d ctx=%d" % (be, b, cx))
+        del kv
+    for (be, p) in pre:
+        set_backend(be)
+        tok = torch.randint(0, model.V, (p,), device=DEV)
+        cos, sin = cs(p)
+        cext_row("prefill", "llama-3.1-8b", be, "bf16", "bf16", 1, 1, 0, p, 0, 0, 0, 0, "-",
+                 lambda: model.prefill(tok, cos, sin), "prefill %s %d" % (be, p))
+    set_backend("flash2")
+    for (be, b, sh, sp) in mos:
+        set_backend(be)
+        label = "moska %s b=%d shared=%d sp=%g" % (be, b, sh, sp)
+        try:
+            kv, mode = kv_views_x(model, pool, b, 2048, 46 * GiB)
+            shared, kmeans, N, topk, Qc, gidx = moska_inputs(model, b, sh, 4096, sp, False, 2 if sh <= (1 << 22) else 1)
+        except Exception as exc:
+            fail("composite_ext", label, exc)
+            continue
+        tok = torch.randint(0, model.V, (b,), device=DEV)
+        cos, sin = cs(b)
+        cext_row("moska", "llama-3.1-8b", be, "bf16", "bf16", 1, b, 2048, 0, sh, 4096, sp, 0, "fast",
+                 lambda: model.moska_fast(tok, kv, 2048, cos, sin, shared, kmeans, N, topk, Qc, gidx), label)
+        del kv, shared, kmeans
+        torch.cuda.empty_cache()
+    set_backend("flash2")
+    # partial-recompute prefills (Llama-3.1-8B, bf16): eager and flash2; and eager full prefills
+    for P in semL:
+        tok = torch.randint(0, model.V, (P,), device=DEV)
+        cos, sin = cs(P)
+        mask0 = causal_mask(P)
+        kvref = [(rnd(P, model.HKV * model.D), rnd(P, model.HKV * model.D)) for _ in range(model.L)]
+        gidx = torch.randperm(P, device=DEV)
+        cext_row("prefill", "llama-3.1-8b", "eager", "bf16", "bf16", 1, 1, 0, P, 0, 0, 0, 0, "-",
+                 lambda: model.prefill_eager(tok, cos, sin, mask0), "prefill eager %d" % P)
+        for r in semR:
+            m = max(1, int(round(r * P)))
+            sel = partial_positions(P, m)
+            cos_s, sin_s = cos.index_select(0, sel), sin.index_select(0, sel)
+            maskp = position_mask(sel, P)
+            for be in ("eager", "flash2"):
+                cext_row("partial", "llama-3.1-8b", be, "bf16", "bf16", 1, 1, 0, P, 0, 0, 0, r, "-",
+                         lambda: model.partial_prefill(tok, cos, sin, sel, cos_s, sin_s, gidx, kvref, be == "eager",
+                                                       mask0, maskp),
+                         "partial %s P=%d r=%g (m=%d)" % (be, P, r, m))
+        del kvref
+    del model, pool
+    torch.cuda.empty_cache()
+
+    # ---- Llama-3.1-8B with FP8 weights and FP8 KV
+    select_fp8_variant()
+    model = ModelX(fp8=True, **L8)
+    free, _ = torch.cuda.mem_get_info()
+    pool8 = Pool8(int(min(48 * GiB, free - 50 * GiB)))
+    dec = [(b, cx) for b in (1, 16, 64, 128) for cx in (4096, 32768)] + [(1, 131072)]
+    mos = [(64, 1 << 20, 0.75), (128, 1 << 22, 0.75), (64, 1 << 24, 0.75)]
+    if quick:
+        dec = [(16, 4096)]
+        mos = [(64, 1 << 20, 0.75)]
+    for (b, cx) in dec:
+        kv, mode = kv_views_x(model, pool8, b, cx, 46 * GiB, elem=1)
+        if kv is None:
+            fail("composite_ext", "decode fp8 b=%d ctx=%d" % (b, cx), Exception("skipped: " + mode))
+            continue
+        CEXT_MODES["decode fp8 b=%d ctx=%d" % (b, cx)] = mode
+        tok = torch.randint(0, model.V, (b,), device=DEV)
+        cos, sin = cs(b)
+        cext_row("decode", "llama-3.1-8b", "flash2", "fp8", "fp8", 1, b, cx, 0, 0, 0, 0, 0, "-",
+                 lambda: model.decode(tok, kv, cx, cos, sin), "decode fp8 b=%d ctx=%d" % (b, cx))
+        del kv
+    for (b, sh, sp) in mos:
+        label = "moska fp8 b=%d shared=%d sp=%g" % (b, sh, sp)
+        try:
+            kv, mode = kv_views_x(model, pool8, b, 2048, 46 * GiB, elem=1)
+            shared, kmeans, N, topk, Qc, gidx = moska_inputs(model, b, sh, 4096, sp, True, 2 if sh <= (1 << 22) else 1)
+        except Exception as exc:
+            fail("composite_ext", label, exc)
+            continue
+        tok = torch.randint(0, model.V, (b,), device=DEV)
+        cos, sin = cs(b)
+        cext_row("moska", "llama-3.1-8b", "flash2", "fp8", "fp8", 1, b, 2048, 0, sh, 4096, sp, 0, "fast",
+                 lambda: model.moska_fast(tok, kv, 2048, cos, sin, shared, kmeans, N, topk, Qc, gidx), label)
+        del kv, shared, kmeans
+        torch.cuda.empty_cache()
+    del model, pool8
+    torch.cuda.empty_cache()
+
+    # ---- Mixtral-8x7B bf16 (grouped expert GEMMs)
+    if not over_deadline():
+        try:
+            model = ModelX(L=32, H=4096, HQ=32, HKV=8, D=128, FF=14336, V=32000, experts=8, topk=2)
+            free, _ = torch.cuda.mem_get_info()
+            pool = Pool(int(min(24 * GiB, free - 8 * GiB)))
+            dec = [(1, 4096), (8, 4096), (32, 4096), (128, 4096)] if not quick else [(8, 4096)]
+            for (b, cx) in dec:
+                kv, mode = kv_views_x(model, pool, b, cx, 24 * GiB)
+                if kv is None:
+                    continue
+                CEXT_MODES["mixtral decode b=%d ctx=%d" % (b, cx)] = mode
+                tok = torch.randint(0, model.V, (b,), device=DEV)
+                cos, sin = cs(b)
+                cext_row("decode", "mixtral-8x7b", "flash2", "bf16", "bf16", 1, b, cx, 0, 0, 0, 0, 0, "-",
+                         lambda: model.decode(tok, kv, cx, cos, sin), "mixtral decode b=%d ctx=%d" % (b, cx))
+                del kv
+            for p in ((512, 2048) if not quick else (512,)):
+                tok = torch.randint(0, model.V, (p,), device=DEV)
+                cos, sin = cs(p)
+                cext_row("prefill", "mixtral-8x7b", "flash2", "bf16", "bf16", 1, 1, 0, p, 0, 0, 0, 0, "-",
+                         lambda: model.prefill(tok, cos, sin), "mixtral prefill %d" % p)
+            del model, pool
+        except Exception as exc:
+            fail("composite_ext", "mixtral", exc)
+        torch.cuda.empty_cache()
+
+    # ---- Llama-3.1-70B, one rank of TP 2 (its shard of every GEMM and head; the all-reduces are not run)
+    if not over_deadline():
+        try:
+            model = ModelX(L=80, H=8192, HQ=32, HKV=4, D=128, FF=14336, V=64128)
+            free, _ = torch.cuda.mem_get_info()
+            pool = Pool(int(min(40 * GiB, free - 8 * GiB)))
+            dec = [(1, 4096), (16, 4096), (64, 4096)] if not quick else [(16, 4096)]
+            for (b, cx) in dec:
+                kv, mode = kv_views_x(model, pool, b, cx, 40 * GiB)
+                if kv is None:
+                    continue
+                CEXT_MODES["70b-tp2 decode b=%d ctx=%d" % (b, cx)] = mode
+                tok = torch.randint(0, model.V, (b,), device=DEV)
+                cos, sin = cs(b)
+                cext_row("decode-shard", "llama-3.1-70b", "flash2", "bf16", "bf16", 2, b, cx, 0, 0, 0, 0, 0, "-",
+                         lambda: model.decode(tok, kv, cx, cos, sin), "70b tp2-rank decode b=%d ctx=%d" % (b, cx))
+                del kv
+            if not quick:
+                tok = torch.randint(0, model.V, (2048,), device=DEV)
+                cos, sin = cs(2048)
+                cext_row("prefill-shard", "llama-3.1-70b", "flash2", "bf16", "bf16", 2, 1, 0, 2048, 0, 0, 0, 0, "-",
+                         lambda: model.prefill(tok, cos, sin), "70b tp2-rank prefill 2048")
+            del model, pool
+        except Exception as exc:
+            fail("composite_ext", "70b", exc)
+        torch.cuda.empty_cache()
+    set_backend("flash2")
+    note("composite_ext", "kv_alloc", CEXT_MODES)
+    note("composite_ext", "impl", "As composite.csv (eager torch ops, one CUDA graph per iteration) with: backend = the "
+         "SDPA backend forced for decode/prefill/shared attention (eager: HF eager attention); dtype fp8 = e4m3 weights, "
+         "fp8_quant of each GEMM input, torch._scaled_mm (lm_head too), KV e4m3 through attn_fp8 (new token's K,V cast "
+         "by copy_); moska merge=fast: no scatter/concat, merge_kernel reads the unique partial and the k shared "
+         "partials in place; shared KV: 2 rotating layer buffers up to 4M tokens, 1 above; partial: layer 0 full "
+         "(causal), layers 1..31: reference K,V [P,1024] gathered by a permutation (index_select), the m selected "
+         "tokens (sorted random positions, last included) through the layer, their K,V index_copy'd in, their queries "
+         "vs all P keys (flash2: no mask; eager: position mask), LM head on the last token; mixtral: router GEMM, "
+         "moe_topk, moe_permute, torch._grouped_mm x2, moe_combine; decode-shard/prefill-shard: the per-rank work of TP "
+         "2 (32 q heads, 4 KV heads, ffn 14336, vocab 64128), without the all-reduces")
+    return CEXT.n
+
+
+# --------------------------------------------------------------------------- collectives (2+ GPUs)
+COLL_SIZES = [1 << s for s in range(12, 30)]   # 4 KiB .. 512 MiB
+
+
+def _coll_worker(rank, world, out_dir, quick, deadline_left, port):
+    import torch.distributed as dist
+    os.environ.setdefault("NCCL_NVLS_ENABLE", "0")
+    os.environ.setdefault("TORCH_SYMM_MEM_DISABLE_MULTICAST", "1")
+    os.environ.setdefault("NVSHMEM_DISABLE_NVLS", "1")
+    torch.cuda.set_device(rank)
+    if port is None:   # under torchrun
+        dist.init_process_group("nccl")
+    else:
+        dist.init_process_group("nccl", init_method="tcp://127.0.0.1:%d" % port, rank=rank, world_size=world)
+    t_start = time.time()
+    dev = "cuda:%d" % rank
+    rows = []
+    sizes = COLL_SIZES if not quick else [1 << s for s in range(12, 30, 2)]
+
+    def op_fn(op, nbytes):
+        n = nbytes // 2
+        if op == "all_reduce":
+            x = torch.randn(n, dtype=BF16, device=dev)
+            return lambda: dist.all_reduce(x)
+        if op == "all_gather":
+            x = torch.randn(n // world, dtype=BF16, device=dev)
+            y = torch.empty(n, dtype=BF16, device=dev)
+            return lambda: dist.all_gather_into_tensor(y, x)
+        if op == "reduce_scatter":
+            x = torch.randn(n, dtype=BF16, device=dev)
+            y = torch.empty(n // world, dtype=BF16, device=dev)
+            return lambda: dist.reduce_scatter_tensor(y, x)
+        if op == "all_to_all":
+            x = torch.randn(n, dtype=BF16, device=dev)
+            y = torch.empty(n, dtype=BF16, device=dev)
+            return lambda: dist.all_to_all_single(y, x)
+        if op == "sendrecv":   # ring exchange: each rank sends n bytes to the next and receives from the previous
+            x = torch.randn(n, dtype=BF16, device=dev)
+            y = torch.empty(n, dtype=BF16, device=dev)
+            nxt, prv = (rank + 1) % world, (rank - 1) % world
+
+            def f():
+                reqs = dist.batch_isend_irecv([dist.P2POp(dist.isend, x, nxt), dist.P2POp(dist.irecv, y, prv)])
+                for r_ in reqs:
+                    r_.wait()
+            return f
+        raise ValueError(op)
+
+    for op in ("all_reduce", "all_gather", "reduce_scatter", "sendrecv", "all_to_all"):
+        for nb in sizes:
+            if time.time() - t_start > deadline_left:
+                break
+            try:
+                fn = op_fn(op, nb)
+                for _ in range(3):
+                    fn()
+                torch.cuda.synchronize()
+                dist.barrier()
+                s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                s.record()
+                fn()
+                e.record()
+                torch.cuda.synchronize()
+                est = s.elapsed_time(e) * 1000.0
+                k = int(max(2, min(20, 4000.0 / max(est, 1.0))))
+                st = torch.cuda.Stream()
+                st.wait_stream(torch.cuda.current_stream())
+                with torch.cuda.stream(st):
+                    fn()
+                torch.cuda.current_stream().wait_stream(st)
+                torch.cuda.synchronize()
+                g = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(g):
+                    for _ in range(k):
+                        fn()
+                torch.cuda.synchronize()
+                dist.barrier()
+                ts = []
+                for i in range(12):
+                    g.replay()   # warm
+                    torch.cuda.synchronize()
+                    dist.barrier()
+                    s.record()
+                    g.replay()
+                    e.record()
+                    torch.cuda.synchronize()
+                    ts.append(s.elapsed_time(e) * 1000.0 / k)
+                ts.sort()
+                t = ts[len(ts) // 2]
+                tt = torch.tensor([t], device=dev)
+                dist.all_reduce(tt, op=dist.ReduceOp.MAX)
+                rows.append((op, world, nb, float(tt.item()), "graph%d" % k))
+                del g
+            except Exception as exc:
+                rows.append((op, world, nb, -1.0, "FAIL " + str(exc).splitlines()[0][:120].replace(",", ";")))
+    if rank == 0:
+        with open(os.path.join(out_dir, "collectives.csv"), "w") as f:
+            f.write("op,ranks,bytes,time_us,method\n")
+            for r_ in rows:
+                if r_[3] > 0:
+                    f.write("%s,%d,%d,%.3f,%s\n" % (r_[0], r_[1], r_[2], r_[3], r_[4]))
+        with open(os.path.join(out_dir, "collectives_failures.txt"), "w") as f:
+            for r_ in rows:
+                if r_[3] <= 0:
+                    f.write("%s,%d,%s\n" % (r_[0], r_[2], r_[4]))
+    # ---- a whole Llama-3.1-70B TP step: each rank its shard, NCCL all-reduces after o and down (in the graph)
+    tp_rows = []
+    if os.environ.get("MOSKA_TP_STEP", "1") == "1" and time.time() - t_start < deadline_left - 20:
+        try:
+            global ONES_I32
+            ONES_I32 = torch.ones(1 << 20, dtype=torch.int32, device=dev)
+            global DEV
+            DEV = dev
+            model = ModelX(L=80, H=8192, HQ=64 // world, HKV=8 // world, D=128, FF=28672 // world, V=128256 // world)
+            model.ar = lambda y: (dist.all_reduce(y), y)[1]
+            free, _ = torch.cuda.mem_get_info()
+            pool = Pool(int(min(40 * GiB, free - 10 * GiB)))
+            for (b, cx) in ((1, 4096), (16, 4096), (64, 4096), (0, 2048)):
+                if time.time() - t_start > deadline_left:
+                    break
+                if b > 0:
+                    kv, mode = kv_views_x(model, pool, b, cx, 40 * GiB)
+                    tok = torch.randint(0, model.V, (b,), device=dev)
+                    cos, sin = rnd(b, 1, 64), rnd(b, 1, 64)
+                    fn = lambda: model.decode(tok, kv, cx, cos, sin)
+                else:
+                    tok = torch.randint(0, model.V, (cx,), device=dev)
+                    cos, sin = rnd(cx, 1, 64), rnd(cx, 1, 64)
+                    fn = lambda: model.prefill(tok, cos, sin)
+                dist.barrier()
+                tg, te = time_composite(fn)
+                tt = torch.tensor([tg, te], device=dev)
+                dist.all_reduce(tt, op=dist.ReduceOp.MAX)
+                tp_rows.append((b, cx, float(tt[0]), float(tt[1])))
+        except Exception as exc:
+            traceback.print_exc()
+            tp_rows.append((-1, 0, 0, str(exc).splitlines()[0][:200]))
+        if rank == 0:
+            with open(os.path.join(out_dir, "composite_tp.csv"), "w") as f:
+                f.write("kind,model,backend,dtype,kv_dtype,tp,batch,ctx,prefill,shared,chunk,sparsity,recompute,merge,"
+                        "time_us,time_us_eager\n")
+                for (b, cx, tg, te) in tp_rows:
+                    if b < 0:
+                        continue
+                    if b > 0:
+                        f.write("decode,llama-3.1-70b,flash2,bf16,bf16,%d,%d,%d,0,0,0,0,0,-,%.3f,%.3f\n" % (world, b, cx, tg, te))
+                    else:
+                        f.write("prefill,llama-3.1-70b,flash2,bf16,bf16,%d,1,0,%d,0,0,0,0,-,%.3f,%.3f\n" % (world, cx, tg, te))
+            log("tp rows:", tp_rows)
+    dist.destroy_process_group()
+
+
+def fam_collectives(quick):
+    """NCCL collectives over all visible GPUs (one process each), inside CUDA graphs: all_reduce, all_gather,
+    reduce_scatter, sendrecv (ring exchange), all_to_all at 4 KiB..512 MiB; then a whole Llama-3.1-70B TP step."""
+    import torch.multiprocessing as mp
+    left = (DEADLINE - (time.time() - T0)) if DEADLINE else 400
+    if "RANK" in os.environ:   # started by torchrun: this process is one rank
+        _coll_worker(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), OUT, quick, left, None)
+        return int(os.environ["WORLD_SIZE"])
+    world = torch.cuda.device_count()
+    if world < 2:
+        raise RuntimeError("collectives need 2+ GPUs (found %d)" % world)
+    mp.spawn(_coll_worker, args=(world, OUT, quick, left, 29511), nprocs=world, join=True)
+    note("collectives", "impl", "torch.distributed NCCL, one process per GPU, bf16; bytes: all_reduce = the tensor on each "
+         "rank; all_gather = the gathered output; reduce_scatter = the input; sendrecv = what each rank sends to the next "
+         "while receiving from the previous (batch_isend_irecv); all_to_all = each rank's whole buffer. k calls captured "
+         "back to back in one CUDA graph (k = 2..20), time = median over 12 replays / k, max over ranks. "
+         "NCCL_NVLS_ENABLE=0 (NVLink SHARP off). composite_tp.csv: Llama-3.1-70B, each rank its TP shard, NCCL "
+         "all_reduce after o and down in the graph (time = max over ranks)")
+    note("collectives", "nccl", ".".join(str(v) for v in torch.cuda.nccl.version()))
+    return world
+
+
+# --------------------------------------------------------------------------- FP8 variant and new checks
+FP8_CHOSEN = False
+
+
+def ref_attn(q, k, v, mask=None):
+    """float64 reference: q [..., M, d], k/v [..., N, d] (same heads), optional additive mask [M, N]."""
+    s = q.double() @ k.double().transpose(-1, -2) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        s = s + mask.double()
+    lse = torch.logsumexp(s, -1)
+    return torch.softmax(s, -1) @ v.double(), lse
+
+
+def fp8_check(variant):
+    """Relative error of attn_fp8 (decode with splits, and a shared-chunk shape) vs float64 on the dequantised
+    KV (and, for QK8, the e4m3-rounded queries), and its time at a compute-heavy shared shape."""
+    old = dict(FP8_VARIANT)
+    FP8_VARIANT.update(variant)
+    try:
+        errs = {}
+        for name, (Z, Hkv, M, N) in {"decode": (2, 8, 4, 3000), "shared": (4, 8, 192, 4096)}.items():
+            q = rnd(Z, Hkv, M, 128)
+            k8 = rnd8(Z, Hkv, N, 128)
+            v8 = rnd8(Z, Hkv, N, 128)
+            o, lse = attn_fp8(q, k8, v8)
+            qr = q.to(FP8).to(BF16) if variant["QK8"] else q
+            ro, rl = ref_attn(qr, k8.to(BF16), v8.to(BF16))
+            errs[name] = rel(o, ro)
+            errs[name + "_lse_maxabs"] = (lse.double() - rl).abs().max().item()
+        q = rnd(32, 8, 256 * 4, 128)
+        k8 = rnd8(32, 8, 4096, 128)
+        v8 = rnd8(32, 8, 4096, 128)
+        t, _ = bench([lambda: attn_fp8(q, k8, v8)])
+        errs["us_shared_32x4096_q256"] = t
+        return errs
+    finally:
+        FP8_VARIANT.clear()
+        FP8_VARIANT.update(old)
+
+
+def select_fp8_variant():
+    """Chooses the fastest attn_fp8 variant whose error vs float64 is under 4e-2 (fp8 dots) / 1e-2 (bf16 dots)."""
+    global FP8_CHOSEN
+    if FP8_CHOSEN:
+        return
+    res = {}
+    best = None
+    for var in ({"QK8": True, "PV8": True}, {"QK8": True, "PV8": False}, {"QK8": False, "PV8": False}):
+        name = ("qk8" if var["QK8"] else "qkbf16") + ("+pv8" if var["PV8"] else "+pvbf16")
+        try:
+            e = fp8_check(var)
+            tol = 4e-2 if (var["QK8"] or var["PV8"]) else 1e-2
+            ok = e["decode"] < tol and e["shared"] < tol and e["decode_lse_maxabs"] < 0.1
+            e["ok"] = ok
+            res[name] = e
+            if ok and (best is None or e["us_shared_32x4096_q256"] < best[1]):
+                best = (var, e["us_shared_32x4096_q256"], name)
+        except Exception as exc:
+            res[name] = {"error": str(exc).splitlines()[0][:300] if str(exc) else repr(exc)}
+            torch.cuda.synchronize()
+    log("fp8 attention variants:", json.dumps(res))
+    if best is None:
+        raise RuntimeError("no attn_fp8 variant passed its check: %s" % json.dumps(res))
+    FP8_VARIANT.clear()
+    FP8_VARIANT.update(best[0])
+    note("fp8", "variants_checked", res)
+    note("fp8", "variant", best[2])
+    FP8_CHOSEN = True
+
+
+def checks_new():
+    res = {}
+
+    def run(name, fn):
+        try:
+            res[name] = fn()
+        except Exception as exc:
+            res[name] = "ERROR " + (str(exc).splitlines() or ["?"])[0][:300]
+            traceback.print_exc()
+            torch.cuda.synchronize()
+
+    B, hq, hkv, d, cx = 2, 32, 8, 128, 1000
+
+    def cudnn_decode():
+        set_backend("cudnn")
+        try:
+            q = rnd(B, hkv, hq // hkv, d)
+            k = rnd(B, hkv, cx, d)
+            v = rnd(B, hkv, cx, d)
+            o = sdpa(q, k, v, False, "decode")
+            ro, rl = ref_attn(q, k, v)
+            o2, l2 = flash_lse(q, k, v)
+            return {"out": rel(o, ro), "lse_op_out": rel(o2, ro), "lse_maxabs": (l2.double() - rl).abs().max().item()}
+        finally:
+            set_backend("flash2")
+    run("cudnn_decode_relerr", cudnn_decode)
+
+    def cudnn_prefill():
+        set_backend("cudnn")
+        try:
+            s_ = 256
+            q = rnd(1, 32, s_, d)
+            k = rnd(1, 8, s_, d)
+            v = rnd(1, 8, s_, d)
+            o = sdpa(q, k, v, True, "prefill")
+            ro, _ = ref_attn(q, k.repeat_interleave(4, 1), v.repeat_interleave(4, 1), causal_mask(s_))
+            return rel(o, ro)
+        finally:
+            set_backend("flash2")
+    run("cudnn_prefill_gqa_relerr", cudnn_prefill)
+
+    def merge_checks():
+        # P partials of a real attention (split keys) merged == attention over all keys
+        q = rnd(3, 32, 1, d)
+        k = rnd(3, 32, 3000, d)
+        v = rnd(3, 32, 3000, d)
+        cuts = [0, 100, 900, 1000, 2500, 3000]
+        os_, ls_ = [], []
+        for a, b_ in zip(cuts[:-1], cuts[1:]):
+            o_, l_ = flash_lse(q, k[:, :, a:b_], v[:, :, a:b_])
+            os_.append(o_[:, :, 0])
+            ls_.append(l_[:, :, 0])
+        o = torch.stack(os_)
+        lse = torch.stack(ls_).float()
+        ro, _ = ref_attn(q, k, v)
+        out = merge_parts_fast(o, lse)
+        r = {"parts": rel(out, ro[:, :, 0]), "reference_parts": rel(lse_merge(o, lse, 0), ro[:, :, 0])}
+        # the fused MoSKA form: unique partial [B,Hkv,g,d] + shared rows of [N,Hkv,Qc*g,d] by index
+        Bq, Hk, g, N, Qc, topk = 4, 8, 4, 8, 2, 4     # B*topk = N*Qc
+        qf = rnd(Bq, Hk, g, d)
+        ku = rnd(Bq, Hk, 500, d)
+        vu = rnd(Bq, Hk, 500, d)
+        ks = rnd(N, Hk, 256, d)
+        vs = rnd(N, Hk, 256, d)
+        o_u, l_u = flash_lse(qf, ku, vu)
+        cc = torch.arange(N, device=DEV).view(N, 1)
+        tt = torch.arange(Qc, device=DEV).view(1, Qc)
+        sidx = (cc + N * tt).reshape(-1)
+        gidx = torch.div(sidx, topk, rounding_mode="floor")
+        qg = qf.index_select(0, gidx).view(N, Qc, Hk, g, d).permute(0, 2, 1, 3, 4).reshape(N, Hk, Qc * g, d)
+        o_s, l_s = flash_lse(qg, ks, vs)
+        so, sl = o_s.stride(), l_s.stride()
+        s_ = torch.arange(Bq * topk, device=DEV, dtype=torch.int64)
+        c_, t_ = s_ % N, s_ // N
+        off = (c_ * so[0] + t_ * g * so[2]).view(Bq, topk).contiguous()
+        loff = (c_ * sl[0] + t_ * g * sl[2]).view(Bq, topk).contiguous()
+        out = torch.empty((Bq, Hk * g, d), dtype=BF16, device=DEV)
+        su, slu = o_u.stride(), l_u.stride()
+        merge_kernel(out, o_s, l_s, off, loff, g, so[1], so[2], sl[1], sl[2], Hk * g, o1=o_u, l1=l_u,
+                     o1_strides=(su[0], su[1], su[2]), l1_strides=(slu[0], slu[1], slu[2]))
+        # reference: request r attends its unique KV and chunks (r*topk+j) % N
+        refs = []
+        for r_ in range(Bq):
+            chunks = [(r_ * topk + j) % N for j in range(topk)]
+            kk = torch.cat([ku[r_]] + [ks[c] for c in chunks], 1)
+            vv = torch.cat([vu[r_]] + [vs[c] for c in chunks], 1)
+            refs.append(ref_attn(qf[r_], kk, vv)[0])
+        r["moska_fused"] = rel(out.view(Bq, Hk, g, d), torch.stack(refs))
+        return r
+    run("merge_fast_relerr", merge_checks)
+
+    run("fp8_attention_variant", lambda: (select_fp8_variant(), dict(FP8_VARIANT))[1])
+
+    def eager_checks():
+        s_ = 384
+        q = rnd(1, 32, s_, d)
+        k = rnd(1, 8, s_, d)
+        v = rnd(1, 8, s_, d)
+        kr, vr = k.repeat_interleave(4, 1), v.repeat_interleave(4, 1)
+        r = {"prefill": rel(eager_attn(q, k, v, causal_mask(s_)), ref_attn(q, kr, vr, causal_mask(s_))[0])}
+        L, m = 1000, 70
+        pos = partial_positions(L, m)
+        mask = position_mask(pos, L)
+        qp = rnd(1, 32, m, d)
+        kp = rnd(1, 8, L, d)
+        vp = rnd(1, 8, L, d)
+        krp, vrp = kp.repeat_interleave(4, 1), vp.repeat_interleave(4, 1)
+        r["partial_eager"] = rel(eager_attn(qp, kp, vp, mask), ref_attn(qp, krp, vrp, mask)[0])
+        r["partial_flash"] = rel(sdpa(qp, kp, vp, False, "partial"), ref_attn(qp, krp, vrp)[0])
+        # the last position sees every key: its row equals unmasked attention
+        r["partial_last_row_is_full"] = rel(eager_attn(qp, kp, vp, mask)[:, :, -1], ref_attn(qp, krp, vrp)[0][:, :, -1])
+        return r
+    run("eager_relerr", eager_checks)
+
+    def moe_checks():
+        global ONES_I32
+        ONES_I32 = torch.ones(1 << 20, dtype=torch.int32, device=DEV)
+        T, E, K_, H, Fh = 37, 8, 2, 256, 512
+        x = rnd(T, H)
+        wg = rnd(E, H, scale=H ** -0.5)
+        w1 = rnd(E, 2 * Fh, H, scale=H ** -0.5)
+        w2 = rnd(E, H, Fh, scale=Fh ** -0.5)
+        w, idx = moe_topk(torch.matmul(x, wg.t()), K_)
+        xs, order, offs = moe_permute(x, idx, E)
+        gu = grouped_mm(xs, w1.transpose(1, 2), offs)
+        y = grouped_mm(silu_mul(gu), w2.transpose(1, 2), offs)
+        out = moe_combine(y, order, w)
+        ref = torch.zeros(T, H, dtype=torch.float64, device=DEV)
+        for t_ in range(T):
+            for j in range(K_):
+                e = int(idx[t_, j])
+                h1 = x[t_].double() @ w1[e].double().t()
+                a = F.silu(h1[:Fh]) * h1[Fh:]
+                ref[t_] += w[t_, j].double() * (a @ w2[e].double().t())
+        return {"moe_ffn": rel(out, ref), "grouped_mode": GROUPED_MODE}
+    run("moe_relerr", moe_checks)
+
+    def gather_check():
+        L = 777
+        kr = rnd(L, 1024)
+        idx = torch.randperm(L, device=DEV)
+        return float((kr.index_select(0, idx) - kr[idx.cpu()].to(DEV)).abs().max().item())
+    run("kv_gather_maxabs", gather_check)
+
+    def quant_check():
+        x = rnd(64, 4096)
+        inv = torch.full((), 0.5, dtype=torch.float32, device=DEV)
+        return rel(fp8_quant(x, inv).float(), x.double() * 0.5)
+    run("fp8_quant_relerr_vs_exact", quant_check)
+
+    def flex_probe():
+        from torch.nn.attention.flex_attention import flex_attention
+        t0 = time.time()
+        fx = torch.compile(flex_attention, dynamic=True)
+        q = rnd(2, 32, 1, d)
+        k = rnd(2, 8, 3000, d)
+        v = rnd(2, 8, 3000, d)
+        o = fx(q, k, v, enable_gqa=True)
+        torch.cuda.synchronize()
+        t1 = time.time() - t0
+        ro, _ = ref_attn(q, k.repeat_interleave(4, 1), v.repeat_interleave(4, 1))
+        return {"relerr": rel(o, ro), "first_call_s": round(t1, 1)}
+    run("flex_probe", flex_probe)
+    log("checks_new:", json.dumps(res, default=str))
+    return res
+
+
 # --------------------------------------------------------------------------- checks
 def rel(a, b):
     return (torch.linalg.vector_norm((a.double() - b.double())) / torch.linalg.vector_norm(b.double())).item()
@@ -1059,6 +2649,7 @@ def write_meta(extra=None):
     META["point_counts"] = csv_counts()
     META["notes"] = NOTES
     META["attention_backends"] = dict(ATTN_NOTES)
+    META["fp8_attention_variant"] = dict(FP8_VARIANT) if FP8_CHOSEN else None
     META["skipped_for_deadline"] = SKIPPED
     if extra:
         META.update(extra)
@@ -1071,7 +2662,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--families", default=",".join(ALL_FAMILIES))
+    ap.add_argument("--checks", action="store_true", help="run the float64 correctness checks (as --quick does) first")
+    ap.add_argument("--families", default=",".join(ALL_FAMILIES),
+                    help="comma-separated families, run in the order given")
     ap.add_argument("--deadline-s", type=float, default=None,
                     help="stop measuring new points after this many seconds (remaining are counted as skipped)")
     args = ap.parse_args()
@@ -1083,8 +2676,10 @@ def main():
         if f not in ALL_FAMILIES:
             sys.exit("unknown family %s (known: %s)" % (f, ",".join(ALL_FAMILIES)))
 
+    global SMS
     props = torch.cuda.get_device_properties(0)
     L2 = int(getattr(props, "L2_cache_size", 50 * 1000 * 1000))
+    SMS = props.multi_processor_count
     torch.backends.cuda.matmul.allow_tf32 = True
     META.update({
         "gpu": props.name,
@@ -1109,20 +2704,47 @@ def main():
                    "iteration captured in a CUDA graph (time_us, median of replays) and eager (time_us_eager)."
                    % (WARMUP, GRAPH_EAGER_US, GRAPH_CALLS, GRAPH_CALLS, GRAPH_CALLS)),
     })
+    prev = os.path.join(OUT, "meta.json")
+    if os.path.exists(prev):  # an earlier run into the same --out: keep its notes and timings
+        try:
+            with open(prev) as fh:
+                old = json.load(fh)
+            NOTES.update(old.get("notes", {}))
+            ATTN_NOTES.update(old.get("attention_backends", {}))
+            META["family_seconds"] = old.get("family_seconds", {})
+            for k in ("checks", "checks_new"):
+                if k in old:
+                    META[k] = old[k]
+            META["earlier_runs"] = old.get("earlier_runs", []) + [{"date_utc": old.get("date_utc"),
+                                                                  "families_run": old.get("families_run")}]
+        except Exception as exc:
+            log("could not read the earlier meta.json:", exc)
     log("GPU %s, %d SMs, L2 %d B, mem %.1f GiB, torch %s cuda %s" % (props.name, props.multi_processor_count, L2,
                                                                    props.total_memory / GiB, torch.__version__,
                                                                    torch.version.cuda))
     write_meta()
-    if args.quick:
+    if args.quick or args.checks:
         META["checks"] = checks()
+        write_meta()
+        META["checks_new"] = checks_new()
         write_meta()
     funcs = {"ceilings": fam_ceilings, "gemm": fam_gemm, "attn_decode": fam_attn_decode,
              "attn_prefill": fam_attn_prefill, "attn_shared": fam_attn_shared, "elementwise": fam_elementwise,
-             "router": fam_router, "merge": fam_merge, "composite": fam_composite}
+             "router": fam_router, "merge": fam_merge, "composite": fam_composite,
+             "cudnn_attn": fam_cudnn_attn, "eager_prefill": fam_eager_prefill, "attn_partial": fam_attn_partial,
+             "kv_gather": fam_kv_gather, "attn_decode_lse": fam_attn_decode_lse, "merge_fast": fam_merge_fast,
+             "fp8_attn": fam_fp8_attn, "fp8_quant": fam_fp8_quant, "moe": fam_moe, "composite_ext": fam_composite_ext,
+             "flex": fam_flex, "collectives": fam_collectives}
     timing = {}
-    for f in [f for f in ALL_FAMILIES if f in fams]:
-        if f == "composite" or f == "gemm":
+    for f in fams:
+        if f in ("composite", "gemm", "composite_ext", "fp8_attn", "moe"):
             free_attn_pool()
+        if f in ("fp8_attn", "composite_ext"):
+            try:
+                select_fp8_variant()
+            except Exception as exc:
+                traceback.print_exc()
+                fail(f, "fp8 variant", exc)
         t0 = time.time()
         log("=== family %s" % f)
         try:

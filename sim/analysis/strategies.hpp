@@ -1,7 +1,7 @@
 #pragma once
 // predict's comparison for a MoSKA decode batch: the same batch under each registered system's way
 // of attending the shared context (System::strategy), costed on the same GPU.
-#include "sim/cost/predict.hpp"
+#include "sim/analysis/predict.hpp"
 
 namespace moska {
 

@@ -8,7 +8,7 @@
 #include "sim/cli/commands.hpp"
 #include "sim/cli/overrides.hpp"
 #include "sim/analysis/strategies.hpp"
-#include "sim/cost/predict.hpp"
+#include "sim/analysis/predict.hpp"
 #include "sim/serving/scenario.hpp"
 #include "sim/util/error.hpp"
 
@@ -32,7 +32,8 @@ void add_predict(CLI::App& app, int& result) {
     std::int64_t batch = -1;
     std::string ctx = "-1", prefill = "0", shared = "0", chunk = "4096";
     double sparsity = 0.0;
-    int tp = 1;
+    int tp = 1, ep = 1;
+    std::string attn_backend = "flash2", merge = "fast";
     bool fp8 = false, json = false, no_calibration = false, ops = false;
   };
   auto o = std::make_shared<Opts>();
@@ -48,6 +49,14 @@ void add_predict(CLI::App& app, int& result) {
   cmd->add_option("--chunk", o->chunk, "MoSKA: tokens per shared chunk")->capture_default_str();
   cmd->add_option("--sparsity", o->sparsity, "MoSKA: fraction of shared chunks each request skips")->capture_default_str();
   cmd->add_option("--tp", o->tp, "Tensor-parallel GPUs")->capture_default_str();
+  cmd->add_option("--ep", o->ep, "MoE expert parallelism: experts spread over N ranks, all-to-all dispatch")
+      ->capture_default_str();
+  cmd->add_option("--attn-backend", o->attn_backend,
+                  "Attention kernels the tables are of: flash2 (FlashAttention-2 via SDPA), cudnn (cuDNN fused "
+                  "attention), eager (HF eager, prefill only), flex (FlexAttention); what a GPU has: hw_profiles/<gpu>/")
+      ->capture_default_str();
+  cmd->add_option("--merge", o->merge, "MoSKA partial merge: fast (one fused kernel) or reference (unfused PyTorch)")
+      ->capture_default_str();
   cmd->add_flag("--no-calibration", o->no_calibration, "Use the roofline even where measured tables exist");
   cmd->add_flag("--ops", o->ops, "List every operator in the table output");
   cmd->add_flag("--json", o->json, "Print one JSON object instead of tables");
@@ -64,6 +73,9 @@ void add_predict(CLI::App& app, int& result) {
     req.chunk_tokens = tokens_flag(o->chunk, "--chunk");
     req.sparsity = o->sparsity;
     req.tp = o->tp;
+    req.ep = o->ep;
+    req.attn_backend = o->attn_backend;
+    req.merge = o->merge;
     req.use_calibration = !o->no_calibration;
     PredictResult r = predict(req);
     add_strategies(r);

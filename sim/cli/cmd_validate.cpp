@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sim/cli/commands.hpp"
-#include "sim/cost/validate.hpp"
+#include "sim/analysis/validate.hpp"
 
 namespace moska::cli {
 

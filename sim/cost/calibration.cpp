@@ -24,6 +24,12 @@ const char* kernel_family_name(KernelFamily f) {
     case KernelFamily::elementwise: return "elementwise";
     case KernelFamily::router: return "router";
     case KernelFamily::merge: return "merge";
+    case KernelFamily::merge_fast: return "merge_fast";
+    case KernelFamily::attn_decode_lse: return "attn_decode_lse";
+    case KernelFamily::attn_partial: return "attn_partial";
+    case KernelFamily::kv_gather: return "kv_gather";
+    case KernelFamily::moe: return "moe";
+    case KernelFamily::moe_gemm: return "moe_gemm";
   }
   return "?";
 }
@@ -37,18 +43,34 @@ const char* kernel_family_csv(KernelFamily f) {
     case KernelFamily::elementwise: return "elementwise.csv";
     case KernelFamily::router: return "router.csv";
     case KernelFamily::merge: return "merge.csv";
+    case KernelFamily::merge_fast: return "merge_fast.csv";
+    case KernelFamily::attn_decode_lse: return "attn_decode_lse.csv";
+    case KernelFamily::attn_partial: return "attn_partial.csv";
+    case KernelFamily::kv_gather: return "kv_gather.csv";
+    case KernelFamily::moe: return "moe.csv";
+    case KernelFamily::moe_gemm: return "moe_gemm.csv";
   }
   return "?";
 }
 
+bool is_attention_family(KernelFamily f) {
+  return f == KernelFamily::attn_decode || f == KernelFamily::attn_prefill || f == KernelFamily::attn_shared ||
+         f == KernelFamily::attn_decode_lse || f == KernelFamily::attn_partial;
+}
+
+namespace {
+constexpr const char* kEltNames[] = {"rmsnorm", "rope", "silu_mul", "add", "fp8_quant"};
+constexpr const char* kMoeNames[] = {"topk", "permute", "combine"};
+}  // namespace
+
 const char* elt_kernel_name(EltKernel e) {
-  switch (e) {
-    case EltKernel::rmsnorm: return "rmsnorm";
-    case EltKernel::rope: return "rope";
-    case EltKernel::silu_mul: return "silu_mul";
-    case EltKernel::add: return "add";
-  }
-  return "?";
+  auto i = static_cast<std::size_t>(e);
+  return i < std::size(kEltNames) ? kEltNames[i] : "?";
+}
+
+const char* moe_kernel_name(MoeKernel e) {
+  auto i = static_cast<std::size_t>(e);
+  return i < std::size(kMoeNames) ? kMoeNames[i] : "?";
 }
 
 // ------------------------------------------------------------------------------------------ CSV
@@ -79,25 +101,32 @@ std::vector<std::string> split_commas(const std::string& s) {
 
 }  // namespace
 
-std::vector<CsvRow> read_csv_strict(const std::string& path, const std::vector<std::string>& columns) {
+std::vector<CsvRow> read_csv_strict(const std::string& path, const std::vector<std::string>& columns,
+                                    const std::vector<std::string>& optional) {
   std::ifstream in(path);
   if (!in) throw InputError(fmt::format("{}: cannot be read", path));
   std::string line;
   if (!std::getline(in, line)) throw InputError(fmt::format("{}:1: empty file: expected a header line", path));
   auto header = split_commas(strip_cr(line));
-  std::vector<std::size_t> pos(columns.size(), header.size());
+  std::vector<std::string> all = columns;
+  all.insert(all.end(), optional.begin(), optional.end());
+  auto expected = [&] {
+    return optional.empty() ? fmt::format("{}", fmt::join(columns, ","))
+                            : fmt::format("{} (optional: {})", fmt::join(columns, ","), fmt::join(optional, ","));
+  };
+  std::vector<std::size_t> pos(all.size(), header.size());
   for (std::size_t h = 0; h < header.size(); ++h) {
-    auto it = std::find(columns.begin(), columns.end(), header[h]);
-    if (it == columns.end() || pos[static_cast<std::size_t>(it - columns.begin())] != header.size()) {
+    auto it = std::find(all.begin(), all.end(), header[h]);
+    if (it == all.end() || pos[static_cast<std::size_t>(it - all.begin())] != header.size()) {
       throw InputError(fmt::format("{}:1: header column '{}' is unknown or repeated: expected the columns {}", path,
-                                   header[h], fmt::join(columns, ",")));
+                                   header[h], expected()));
     }
-    pos[static_cast<std::size_t>(it - columns.begin())] = h;
+    pos[static_cast<std::size_t>(it - all.begin())] = h;
   }
   for (std::size_t c = 0; c < columns.size(); ++c) {
     if (pos[c] == header.size()) {
       throw InputError(fmt::format("{}:1: header lacks column '{}': expected the columns {}", path, columns[c],
-                                   fmt::join(columns, ",")));
+                                   expected()));
     }
   }
   std::vector<CsvRow> rows;
@@ -108,12 +137,14 @@ std::vector<CsvRow> read_csv_strict(const std::string& path, const std::vector<s
     auto f = split_commas(line);
     if (f.size() != header.size()) {
       throw InputError(fmt::format("{}:{}: {} fields, expected {} ({})", path, n, line.empty() ? 0 : f.size(),
-                                   header.size(), fmt::join(columns, ",")));
+                                   header.size(), fmt::join(header, ",")));
     }
     CsvRow r;
     r.line = n;
-    r.fields.resize(columns.size());
-    for (std::size_t c = 0; c < columns.size(); ++c) r.fields[c] = f[pos[c]];
+    r.fields.resize(all.size());
+    for (std::size_t c = 0; c < all.size(); ++c) {
+      if (pos[c] != header.size()) r.fields[c] = f[pos[c]];
+    }
     rows.push_back(std::move(r));
   }
   return rows;
@@ -148,7 +179,61 @@ double csv_number(const CsvRow& r, std::size_t i, const std::string& file, const
   return v;
 }
 
+// ------------------------------------------------------------------------------------------ the table reader
+
 namespace {
+
+// What a column of a family's CSV is: the dtype, one of the key numbers (or the key's op name), one
+// of the grid axes, the time, the timing method, or a number that is read (checked) but not used.
+enum class Role { dtype, key0, key1, key2, key3, op, x0, x1, x2, time_us, method, unused };
+struct Col {
+  const char* name;
+  Role role;
+};
+struct Schema {
+  KernelFamily fam;
+  std::vector<const char*> files;  // the CSVs holding this family (in a folder)
+  std::vector<Col> cols;
+  int dims;
+  const char* const* op_names = nullptr;  // Role::op: names in key order
+  std::size_t n_op_names = 0;
+  bool heads = false;  // key0 = n_heads, key1 = n_kv_heads: a divisor
+};
+
+const std::vector<Schema>& schemas() {
+  static const std::vector<Col> heads = {{"n_heads", Role::key0}, {"n_kv_heads", Role::key1}, {"head_dim", Role::key2}};
+  auto with = [](std::vector<Col> a, const std::vector<Col>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    a.push_back({"time_us", Role::time_us});
+    a.push_back({"method", Role::method});
+    return a;
+  };
+  static const std::vector<Schema> s = {
+      {KernelFamily::gemm, {"gemm.csv"}, with({{"dtype", Role::dtype}, {"m", Role::x0}, {"n", Role::key0}, {"k", Role::key1}}, {}), 1},
+      {KernelFamily::attn_decode, {"attn_decode.csv"}, with({{"dtype", Role::dtype}, {"batch", Role::x0}, {"ctx", Role::x1}}, heads), 2, nullptr, 0, true},
+      {KernelFamily::attn_prefill, {"attn_prefill.csv"}, with({{"dtype", Role::dtype}, {"seq", Role::x0}}, heads), 1, nullptr, 0, true},
+      {KernelFamily::attn_shared, {"attn_shared.csv"},
+       with({{"dtype", Role::dtype}, {"n_chunks", Role::x1}, {"chunk", Role::x0}, {"queries", Role::x2}}, heads), 3, nullptr, 0, true},
+      {KernelFamily::elementwise, {"elementwise.csv", "fp8_quant.csv"},
+       with({{"op", Role::op}, {"dtype", Role::dtype}, {"tokens", Role::x1}, {"hidden", Role::x0}}, {}), 2, kEltNames,
+       std::size(kEltNames)},
+      {KernelFamily::router, {"router.csv"},
+       with({{"batch", Role::x0}, {"n_chunks", Role::x1}, {"n_heads", Role::key0}, {"head_dim", Role::key1}, {"top_k", Role::unused}}, {}), 2},
+      {KernelFamily::merge, {"merge.csv"},
+       with({{"batch", Role::x0}, {"n_heads", Role::key0}, {"head_dim", Role::key1}, {"n_parts", Role::x1}}, {}), 2},
+      {KernelFamily::merge_fast, {"merge_fast.csv"},
+       with({{"batch", Role::x0}, {"n_heads", Role::key0}, {"head_dim", Role::key1}, {"n_parts", Role::x1}}, {}), 2},
+      {KernelFamily::attn_decode_lse, {"attn_decode_lse.csv"}, with({{"dtype", Role::dtype}, {"batch", Role::x0}, {"ctx", Role::x1}}, heads), 2, nullptr, 0, true},
+      {KernelFamily::attn_partial, {"attn_partial.csv"}, with({{"dtype", Role::dtype}, {"keys", Role::x0}, {"queries", Role::x1}}, heads), 2, nullptr, 0, true},
+      {KernelFamily::kv_gather, {"kv_gather.csv"}, with({{"dtype", Role::dtype}, {"tokens", Role::x0}, {"kv_width", Role::key0}}, {}), 1},
+      {KernelFamily::moe, {"moe.csv"},
+       with({{"op", Role::op}, {"dtype", Role::dtype}, {"tokens", Role::x0}, {"hidden", Role::key1}, {"n_experts", Role::key2}, {"top_k", Role::key3}}, {}),
+       1, kMoeNames, std::size(kMoeNames)},
+      {KernelFamily::moe_gemm, {"moe_gemm.csv"},
+       with({{"dtype", Role::dtype}, {"tokens", Role::x0}, {"n", Role::key0}, {"k", Role::key1}, {"n_experts", Role::key2}, {"top_k", Role::key3}}, {}), 1},
+  };
+  return s;
+}
 
 Dtype csv_dtype(const CsvRow& r, std::size_t i, const std::string& file) {
   const std::string& s = r.fields[i];
@@ -159,124 +244,69 @@ Dtype csv_dtype(const CsvRow& r, std::size_t i, const std::string& file) {
   bad_field(file, r.line, "dtype", s, "one of bf16, fp16, fp8, fp32");
 }
 
-void csv_method(const CsvRow& r, std::size_t i, const std::string& file) {
-  const std::string& s = r.fields[i];
-  if (s != "graph" && s != "events") bad_field(file, r.line, "method", s, "graph or events");
+// Every point of one file of a family, read by the family's schema.
+std::vector<KernelPoint> read_table(const std::string& path, const std::string& folder, const Schema& sc) {
+  std::vector<std::string> names;
+  for (const auto& c : sc.cols) names.emplace_back(c.name);
+  std::vector<KernelPoint> pts;
+  for (const auto& r : read_csv_strict(path, names)) {
+    KernelPoint p;
+    p.family = sc.fam;
+    p.dims = sc.dims;
+    p.where = fmt::format("{}:{}", path, r.line);
+    p.folder = folder;
+    for (std::size_t i = 0; i < sc.cols.size(); ++i) {
+      const auto& c = sc.cols[i];
+      switch (c.role) {
+        case Role::dtype: p.dtype = csv_dtype(r, i, path); break;
+        case Role::key0: case Role::key1: case Role::key2: case Role::key3:
+          p.key[static_cast<std::size_t>(c.role) - static_cast<std::size_t>(Role::key0)] = csv_int(r, i, path, c.name, 1);
+          break;
+        case Role::op: {
+          auto it = std::find_if(sc.op_names, sc.op_names + sc.n_op_names, [&](const char* s) { return r.fields[i] == s; });
+          if (it == sc.op_names + sc.n_op_names) {
+            std::vector<std::string> ok(sc.op_names, sc.op_names + sc.n_op_names);
+            bad_field(path, r.line, c.name, r.fields[i], fmt::format("one of {}", fmt::join(ok, ", ")));
+          }
+          p.key[0] = it - sc.op_names;
+          break;
+        }
+        case Role::x0: case Role::x1: case Role::x2:
+          p.x[static_cast<std::size_t>(c.role) - static_cast<std::size_t>(Role::x0)] =
+              static_cast<double>(csv_int(r, i, path, c.name, 1));
+          break;
+        case Role::time_us: p.seconds = csv_number(r, i, path, c.name, true) * 1e-6; break;
+        case Role::method:
+          if (r.fields[i] != "graph" && r.fields[i] != "events") bad_field(path, r.line, c.name, r.fields[i], "graph or events");
+          break;
+        case Role::unused: csv_int(r, i, path, c.name, 0); break;
+      }
+    }
+    if (sc.heads && p.key[0] % p.key[1] != 0) {
+      auto i = static_cast<std::size_t>(std::find_if(sc.cols.begin(), sc.cols.end(), [](const Col& c) { return c.role == Role::key1; }) - sc.cols.begin());
+      bad_field(path, r.line, "n_kv_heads", r.fields[i], "a divisor of n_heads");
+    }
+    pts.push_back(std::move(p));
+  }
+  return pts;
 }
 
-std::vector<KernelPoint> read_family(const std::string& dir, KernelFamily fam) {
+const Schema& schema_of(KernelFamily f) {
+  for (const auto& s : schemas()) {
+    if (s.fam == f) return s;
+  }
+  throw std::logic_error("no schema");
+}
+
+// A family's points in `dir`/`folder` (every file of its schema that exists; none: not covered).
+std::vector<KernelPoint> read_family(const std::string& dir, const std::string& folder, KernelFamily fam) {
   std::vector<KernelPoint> pts;
-  std::string path = (std::filesystem::path(dir) / kernel_family_csv(fam)).string();
-  if (!std::filesystem::exists(path)) return pts;  // that family is not covered
-  auto point = [&](const CsvRow& r) {
-    KernelPoint p;
-    p.family = fam;
-    p.where = fmt::format("{}:{}", path, r.line);
-    return p;
-  };
-  auto heads = [&](const CsvRow& r, std::size_t hq, std::size_t hkv, std::size_t d, KernelPoint& p) {
-    p.key = {csv_int(r, hq, path, "n_heads", 1), csv_int(r, hkv, path, "n_kv_heads", 1), csv_int(r, d, path, "head_dim", 1)};
-    if (p.key[0] % p.key[1] != 0) bad_field(path, r.line, "n_kv_heads", r.fields[hkv], "a divisor of n_heads");
-  };
-  switch (fam) {
-    case KernelFamily::gemm:
-      for (const auto& r : read_csv_strict(path, {"dtype", "m", "n", "k", "time_us", "method"})) {
-        auto p = point(r);
-        p.dtype = csv_dtype(r, 0, path);
-        p.x[0] = static_cast<double>(csv_int(r, 1, path, "m", 1));
-        p.key = {csv_int(r, 2, path, "n", 1), csv_int(r, 3, path, "k", 1), 0};
-        p.dims = 1;
-        p.seconds = csv_number(r, 4, path, "time_us", true) * 1e-6;
-        csv_method(r, 5, path);
-        pts.push_back(std::move(p));
-      }
-      break;
-    case KernelFamily::attn_decode:
-      for (const auto& r : read_csv_strict(path, {"dtype", "batch", "ctx", "n_heads", "n_kv_heads", "head_dim", "time_us", "method"})) {
-        auto p = point(r);
-        p.dtype = csv_dtype(r, 0, path);
-        p.x[0] = static_cast<double>(csv_int(r, 1, path, "batch", 1));
-        p.x[1] = static_cast<double>(csv_int(r, 2, path, "ctx", 1));
-        heads(r, 3, 4, 5, p);
-        p.dims = 2;
-        p.seconds = csv_number(r, 6, path, "time_us", true) * 1e-6;
-        csv_method(r, 7, path);
-        pts.push_back(std::move(p));
-      }
-      break;
-    case KernelFamily::attn_prefill:
-      for (const auto& r : read_csv_strict(path, {"dtype", "seq", "n_heads", "n_kv_heads", "head_dim", "time_us", "method"})) {
-        auto p = point(r);
-        p.dtype = csv_dtype(r, 0, path);
-        p.x[0] = static_cast<double>(csv_int(r, 1, path, "seq", 1));
-        heads(r, 2, 3, 4, p);
-        p.dims = 1;
-        p.seconds = csv_number(r, 5, path, "time_us", true) * 1e-6;
-        csv_method(r, 6, path);
-        pts.push_back(std::move(p));
-      }
-      break;
-    case KernelFamily::attn_shared:
-      for (const auto& r : read_csv_strict(path, {"dtype", "n_chunks", "chunk", "queries", "n_heads", "n_kv_heads",
-                                                  "head_dim", "time_us", "method"})) {
-        auto p = point(r);
-        p.dtype = csv_dtype(r, 0, path);
-        p.x[1] = static_cast<double>(csv_int(r, 1, path, "n_chunks", 1));
-        p.x[0] = static_cast<double>(csv_int(r, 2, path, "chunk", 1));
-        p.x[2] = static_cast<double>(csv_int(r, 3, path, "queries", 1));
-        heads(r, 4, 5, 6, p);
-        p.dims = 3;
-        p.seconds = csv_number(r, 7, path, "time_us", true) * 1e-6;
-        csv_method(r, 8, path);
-        pts.push_back(std::move(p));
-      }
-      break;
-    case KernelFamily::elementwise:
-      for (const auto& r : read_csv_strict(path, {"op", "dtype", "tokens", "hidden", "time_us", "method"})) {
-        auto p = point(r);
-        const std::string& op = r.fields[0];
-        EltKernel e{};
-        if (op == "rmsnorm") e = EltKernel::rmsnorm;
-        else if (op == "rope") e = EltKernel::rope;
-        else if (op == "silu_mul") e = EltKernel::silu_mul;
-        else if (op == "add") e = EltKernel::add;
-        else bad_field(path, r.line, "op", op, "one of rmsnorm, rope, silu_mul, add");
-        p.key = {static_cast<std::int64_t>(e), 0, 0};
-        p.dtype = csv_dtype(r, 1, path);
-        p.x[1] = static_cast<double>(csv_int(r, 2, path, "tokens", 1));
-        p.x[0] = static_cast<double>(csv_int(r, 3, path, "hidden", 1));
-        p.dims = 2;
-        p.seconds = csv_number(r, 4, path, "time_us", true) * 1e-6;
-        csv_method(r, 5, path);
-        pts.push_back(std::move(p));
-      }
-      break;
-    case KernelFamily::router:
-      for (const auto& r : read_csv_strict(path, {"batch", "n_chunks", "n_heads", "head_dim", "top_k", "time_us", "method"})) {
-        auto p = point(r);
-        p.x[0] = static_cast<double>(csv_int(r, 0, path, "batch", 1));
-        auto n = csv_int(r, 1, path, "n_chunks", 1);
-        p.x[1] = static_cast<double>(n);
-        p.key = {csv_int(r, 2, path, "n_heads", 1), csv_int(r, 3, path, "head_dim", 1), 0};
-        if (csv_int(r, 4, path, "top_k", 1) > n) bad_field(path, r.line, "top_k", r.fields[4], "at most n_chunks");
-        p.dims = 2;
-        p.seconds = csv_number(r, 5, path, "time_us", true) * 1e-6;
-        csv_method(r, 6, path);
-        pts.push_back(std::move(p));
-      }
-      break;
-    case KernelFamily::merge:
-      for (const auto& r : read_csv_strict(path, {"batch", "n_heads", "head_dim", "n_parts", "time_us", "method"})) {
-        auto p = point(r);
-        p.x[0] = static_cast<double>(csv_int(r, 0, path, "batch", 1));
-        p.key = {csv_int(r, 1, path, "n_heads", 1), csv_int(r, 2, path, "head_dim", 1), 0};
-        p.x[1] = static_cast<double>(csv_int(r, 3, path, "n_parts", 1));
-        p.dims = 2;
-        p.seconds = csv_number(r, 4, path, "time_us", true) * 1e-6;
-        csv_method(r, 5, path);
-        pts.push_back(std::move(p));
-      }
-      break;
+  const auto& sc = schema_of(fam);
+  for (const char* file : sc.files) {
+    auto path = (std::filesystem::path(dir) / folder / file).lexically_normal().string();
+    if (!std::filesystem::exists(path)) continue;
+    auto v = read_table(path, folder, sc);
+    pts.insert(pts.end(), std::make_move_iterator(v.begin()), std::make_move_iterator(v.end()));
   }
   return pts;
 }
@@ -297,16 +327,43 @@ std::vector<Ceiling> read_ceilings(const std::string& dir) {
   return out;
 }
 
+bool has_attention_csv(const std::filesystem::path& folder) {
+  for (const auto& s : schemas()) {
+    if (!is_attention_family(s.fam)) continue;
+    for (const char* f : s.files) {
+      if (std::filesystem::exists(folder / f)) return true;
+    }
+  }
+  return false;
+}
+
 // The elementwise kernels as our operators (reads, writes, flops per element: as operators.cpp
 // emits them), so a measured point and an emitted Op of the same name have the same roofline.
 struct EltShape {
   const char* op_name;
   double reads, writes, flops;
 };
-constexpr EltShape kElt[] = {
-    {"rmsnorm", 1, 1, 4}, {"rope", 1, 1, 6}, {"silu_mul", 2, 1, 5}, {"residual_add", 2, 1, 1}};
+constexpr EltShape kElt[] = {{"rmsnorm", 1, 1, 4}, {"rope", 1, 1, 6}, {"silu_mul", 2, 1, 5}, {"residual_add", 2, 1, 1},
+                             {"fp8_quant", 1, 0.5, 1}};
+constexpr const char* kMoeOps[] = {"moe_topk", "moe_permute", "moe_combine"};
 
 }  // namespace
+
+std::vector<std::string> CalibrationTables::backends(const std::string& dir) {
+  std::vector<std::string> out;
+  if (dir.empty() || !std::filesystem::is_directory(dir)) return out;
+  if (has_attention_csv(dir)) out.emplace_back(kDefaultAttnBackend);
+  std::vector<std::string> subs;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (!e.is_directory()) continue;
+    auto name = e.path().filename().string();
+    if (name == "fp8" || name == kDefaultAttnBackend) continue;
+    if (has_attention_csv(e.path())) subs.push_back(name);
+  }
+  std::sort(subs.begin(), subs.end());
+  out.insert(out.end(), subs.begin(), subs.end());
+  return out;
+}
 
 // ------------------------------------------------------------------------------------------ index
 
@@ -322,9 +379,10 @@ struct Level {
 
 struct KeyTable {
   Dtype dtype = Dtype::bf16;
-  std::array<std::int64_t, 3> key{};
-  std::array<double, 3> lkey{};
+  std::array<std::int64_t, 4> key{};
+  std::array<double, 4> lkey{};
   int dims = 1;
+  double floor_s = 0;  // the kernel's fixed latency: min over the points of (time - roofline), >= 0
   Level root;
 };
 
@@ -357,14 +415,10 @@ Level build_level(std::vector<const KernelPoint*> pts, int axis, int dims) {
 struct Query {
   KernelFamily fam = KernelFamily::gemm;
   Dtype dtype = Dtype::bf16;
-  std::array<std::int64_t, 3> key{};
+  std::array<std::int64_t, 4> key{};
   std::array<double, 3> x{};
   bool scale_from_op = false;  // a copy answered by the add table: scale by roofline(op)/roofline(add)
 };
-
-bool is_attention(KernelFamily f) {
-  return f == KernelFamily::attn_decode || f == KernelFamily::attn_prefill || f == KernelFamily::attn_shared;
-}
 
 }  // namespace
 
@@ -380,17 +434,21 @@ CalibrationTables& CalibrationTables::operator=(CalibrationTables&&) noexcept = 
 void CalibrationTables::build() {
   index_ = std::make_unique<Index>();
   // Group points by (family, dtype, key).
-  std::map<std::tuple<int, int, std::int64_t, std::int64_t, std::int64_t>, std::vector<const KernelPoint*>> groups;
-  for (const auto& p : points_) {
-    groups[{static_cast<int>(p.family), static_cast<int>(p.dtype), p.key[0], p.key[1], p.key[2]}].push_back(&p);
-  }
+  std::map<std::tuple<int, int, std::array<std::int64_t, 4>>, std::vector<const KernelPoint*>> groups;
+  for (const auto& p : points_) groups[{static_cast<int>(p.family), static_cast<int>(p.dtype), p.key}].push_back(&p);
   for (auto& [k, pts] : groups) {
     KeyTable t;
     t.dtype = pts.front()->dtype;
     t.key = pts.front()->key;
     t.dims = pts.front()->dims;
-    for (int i = 0; i < 3; ++i) t.lkey[i] = t.key[i] > 0 ? std::log(static_cast<double>(t.key[i])) : 0.0;
+    for (std::size_t i = 0; i < t.key.size(); ++i) t.lkey[i] = t.key[i] > 0 ? std::log(static_cast<double>(t.key[i])) : 0.0;
     t.root = build_level(pts, 0, t.dims);
+    double fl = -1;
+    for (const auto* p : pts) {
+      const double ex = p->seconds - roofline_terms(gpu_, reference_op(p->family, p->dtype, p->key, p->x)).total();
+      if (fl < 0 || ex < fl) fl = ex;
+    }
+    t.floor_s = std::max(0.0, fl);
     index_->fam[static_cast<std::size_t>(std::get<0>(k))].push_back(std::move(t));
   }
 }
@@ -406,14 +464,36 @@ CalibrationTables CalibrationTables::from_points(std::vector<KernelPoint> points
   return t;
 }
 
-CalibrationTables CalibrationTables::load(const std::string& dir, const GpuSpec& gpu) {
+CalibrationTables CalibrationTables::load(const std::string& dir, const GpuSpec& gpu, const std::string& backend) {
+  const std::string be = backend.empty() ? std::string(kDefaultAttnBackend) : backend;
+  const bool default_be = be == kDefaultAttnBackend;
+  if (!default_be) {
+    auto have = backends(dir);
+    if (be == "fp8" || std::find(have.begin(), have.end(), be) == have.end()) {
+      throw InputError(fmt::format("attention backend '{}': no tables for {} ({} has none); measured backends: {}", be,
+                                   gpu.name, (std::filesystem::path(dir) / be).string(),
+                                   have.empty() ? std::string("none") : fmt::format("{}", fmt::join(have, ", "))));
+    }
+  }
   std::vector<KernelPoint> pts;
   for (int f = 0; f < kNumKernelFamilies; ++f) {
-    auto v = read_family(dir, static_cast<KernelFamily>(f));
+    const auto fam = static_cast<KernelFamily>(f);
+    const std::string folder = is_attention_family(fam) && !default_be ? be : std::string();
+    auto v = read_family(dir, folder, fam);
+    if (is_attention_family(fam)) {
+      // FP8-KV attention (fp8/) for every backend whose own tables have no fp8 rows.
+      const bool own_fp8 = std::any_of(v.begin(), v.end(), [](const KernelPoint& p) { return p.dtype == Dtype::fp8; });
+      if (!own_fp8) {
+        for (auto& p : read_family(dir, "fp8", fam)) {
+          if (p.dtype == Dtype::fp8) v.push_back(std::move(p));
+        }
+      }
+    }
     pts.insert(pts.end(), std::make_move_iterator(v.begin()), std::make_move_iterator(v.end()));
   }
   auto t = from_points(std::move(pts), gpu);
   t.dir_ = dir;
+  t.backend_ = be;
   t.ceilings_ = read_ceilings(dir);
   return t;
 }
@@ -426,6 +506,7 @@ CalibrationTables CalibrationTables::without(const std::function<bool(const Kern
   }
   auto t = from_points(std::move(keep), gpu_);
   t.dir_ = dir_;
+  t.backend_ = backend_;
   t.ceilings_ = ceilings_;
   return t;
 }
@@ -445,29 +526,39 @@ std::string CalibrationTables::summary() const {
   return s.empty() ? "no measured points" : s + " points";
 }
 
-Op CalibrationTables::reference_op(KernelFamily f, Dtype dtype, const std::array<std::int64_t, 3>& key,
+Op CalibrationTables::reference_op(KernelFamily f, Dtype dtype, const std::array<std::int64_t, 4>& key,
                                    const std::array<double, 3>& x) {
   auto i = [](double v) { return std::max<std::int64_t>(1, std::llround(v)); };
   Precision prec = Precision::uniform(dtype == Dtype::fp32 ? Dtype::bf16 : dtype);
   if (dtype == Dtype::fp32) prec = Precision{Dtype::fp32, Dtype::fp32, Dtype::fp32};
+  // FP8 attention tables: bf16 queries and outputs, e4m3 K and V.
+  if (dtype == Dtype::fp8 && is_attention_family(f)) prec = Precision{Dtype::bf16, Dtype::fp8, Dtype::bf16};
   ModelSpec m;
   m.n_heads = key[0];
   switch (f) {
     case KernelFamily::gemm: return make_gemm("gemm", i(x[0]), key[0], key[1], prec, 1);
     case KernelFamily::attn_decode:
+    case KernelFamily::attn_decode_lse: {
       m.n_kv_heads = key[1];
       m.head_dim = key[2];
-      return make_decode_attention(m, prec, 1, i(x[0]), i(x[0]) * i(x[1]), 1);
+      return f == KernelFamily::attn_decode ? make_decode_attention(m, prec, 1, i(x[0]), i(x[0]) * i(x[1]), 1)
+                                            : make_micro_attention(m, prec, 1, i(x[0]), i(x[0]) * i(x[1]), 1);
+    }
     case KernelFamily::attn_prefill:
       m.n_kv_heads = key[1];
       m.head_dim = key[2];
       return make_prefill_attention(m, prec, 1, i(x[0]), 0, 1);
+    case KernelFamily::attn_partial:
+      m.n_kv_heads = key[1];
+      m.head_dim = key[2];
+      return make_partial_attention(m, prec, 1, i(x[1]), i(x[0]), 1);
     case KernelFamily::attn_shared:
       m.n_kv_heads = key[1];
       m.head_dim = key[2];
       return make_shared_attention(m, prec, 1, SharedChunkGroup{i(x[1]), i(x[0]), i(x[2])}, 1);
     case KernelFamily::elementwise: {
-      const auto& e = kElt[std::clamp<std::int64_t>(key[0], 0, 3)];
+      const auto& e = kElt[std::clamp<std::int64_t>(key[0], 0, static_cast<std::int64_t>(std::size(kElt)) - 1)];
+      if (std::string_view(e.op_name) == "fp8_quant") return make_fp8_quant(i(x[1]), i(x[0]), prec, 1);
       return make_elementwise(e.op_name, i(x[1]), i(x[0]), e.reads, e.writes, e.flops, prec, 1);
     }
     case KernelFamily::router:
@@ -476,9 +567,17 @@ Op CalibrationTables::reference_op(KernelFamily f, Dtype dtype, const std::array
       m.head_dim = key[1];
       return make_router(m, prec, 1, i(x[0]), i(x[1]), std::max<std::int64_t>(1, i(x[1]) / 4), 1);
     case KernelFamily::merge:
+    case KernelFamily::merge_fast:
       m.n_kv_heads = key[0];
       m.head_dim = key[1];
-      return make_merge(m, prec, 1, i(x[0]), i(x[1]), 1);
+      return make_merge(m, prec, 1, i(x[0]), i(x[1]), 1, f == KernelFamily::merge ? "merge_ref" : "merge");
+    case KernelFamily::kv_gather:
+      m.n_kv_heads = 1;
+      m.head_dim = key[0];
+      return make_kv_gather(m, prec, 1, i(x[0]), 1);
+    case KernelFamily::moe:
+      return make_moe_op(kMoeOps[std::clamp<std::int64_t>(key[0], 0, 2)], i(x[0]), key[1], key[2], key[3], prec, 1);
+    case KernelFamily::moe_gemm: return make_grouped_gemm("expert", i(x[0]), key[0], key[1], key[2], key[3], prec, 1);
   }
   return Op{};
 }
@@ -489,8 +588,8 @@ namespace {
 
 // Operators that only move data (gathers, scatters, concatenations, cache writes).
 bool is_copy(std::string_view s) {
-  return s == "embedding" || s == "kv_append" || s == "shared_gather" || s.rfind("merge_scatter", 0) == 0 ||
-         s.rfind("merge_concat", 0) == 0;
+  return s == "embedding" || s == "kv_append" || s == "kv_scatter" || s == "hidden_gather" || s == "shared_gather" ||
+         s.rfind("merge_scatter", 0) == 0 || s.rfind("merge_concat", 0) == 0;
 }
 
 // Maps an Op onto the tables; false when no family can answer it.
@@ -499,7 +598,7 @@ bool make_query(const Op& op, bool fp16_as_bf16, Query& q) {
     // A copy: the `add` table at the same shape, scaled by roofline(copy) / roofline(add).
     q.fam = KernelFamily::elementwise;
     q.dtype = Dtype::bf16;
-    q.key = {static_cast<std::int64_t>(EltKernel::add), 0, 0};
+    q.key = {static_cast<std::int64_t>(EltKernel::add), 0, 0, 0};
     q.x = {static_cast<double>(op.n), static_cast<double>(op.m), 0};
     q.scale_from_op = true;
     return op.n >= 1 && op.m >= 1;
@@ -507,23 +606,34 @@ bool make_query(const Op& op, bool fp16_as_bf16, Query& q) {
   Dtype d = op.math;
   if (d == Dtype::fp16 && fp16_as_bf16) d = Dtype::bf16;
   auto pos = [](double v) { return v >= 1.0; };
+  auto heads = [&] { return std::array<std::int64_t, 4>{op.heads, op.kv_heads, op.head_dim, 0}; };
   switch (op.cls) {
     case OpClass::gemm:
-      q.fam = KernelFamily::gemm;
       q.dtype = d;
-      q.key = {op.n, op.k, 0};
+      if (op.experts > 0) {
+        q.fam = KernelFamily::moe_gemm;
+        q.key = {op.n, op.k, op.experts, op.top_k};
+      } else {
+        q.fam = KernelFamily::gemm;
+        q.key = {op.n, op.k, 0, 0};
+      }
       q.x = {static_cast<double>(op.m), 0, 0};
       return op.m >= 1 && op.n >= 1 && op.k >= 1;
     case OpClass::attn_decode:
-      q.fam = KernelFamily::attn_decode;
+      q.fam = op.name == "attn_decode_lse" ? KernelFamily::attn_decode_lse : KernelFamily::attn_decode;
       q.dtype = d;
-      q.key = {op.heads, op.kv_heads, op.head_dim};
+      q.key = heads();
       q.x = {static_cast<double>(op.batch), static_cast<double>(op.ctx), 0};
       return pos(q.x[0]) && pos(q.x[1]) && op.heads >= 1 && op.kv_heads >= 1;
     case OpClass::attn_prefill: {
-      q.fam = KernelFamily::attn_prefill;
       q.dtype = d;
-      q.key = {op.heads, op.kv_heads, op.head_dim};
+      q.key = heads();
+      if (op.name == "attn_partial") {
+        q.fam = KernelFamily::attn_partial;
+        q.x = {static_cast<double>(op.ctx), static_cast<double>(op.m), 0};
+        return pos(q.x[0]) && pos(q.x[1]) && op.heads >= 1 && op.kv_heads >= 1;
+      }
+      q.fam = KernelFamily::attn_prefill;
       double m = static_cast<double>(op.m), c = static_cast<double>(op.ctx);
       q.x = {std::sqrt(2.0 * m * c + m * m), 0, 0};  // a causal prompt with the same FLOPs
       return pos(q.x[0]) && op.heads >= 1 && op.kv_heads >= 1;
@@ -531,23 +641,40 @@ bool make_query(const Op& op, bool fp16_as_bf16, Query& q) {
     case OpClass::attn_shared:
       q.fam = KernelFamily::attn_shared;
       q.dtype = d;
-      q.key = {op.heads, op.kv_heads, op.head_dim};
+      q.key = heads();
       q.x = {static_cast<double>(op.chunk), static_cast<double>(op.n_chunks), static_cast<double>(op.queries)};
       return pos(q.x[0]) && pos(q.x[1]) && pos(q.x[2]) && op.heads >= 1 && op.kv_heads >= 1;
     case OpClass::router:
       q.fam = KernelFamily::router;
       q.dtype = Dtype::bf16;
-      q.key = {op.heads, op.head_dim, 0};
+      q.key = {op.heads, op.head_dim, 0, 0};
       q.x = {static_cast<double>(op.batch), static_cast<double>(op.n_chunks), 0};
       return (d == Dtype::bf16) && pos(q.x[0]) && pos(q.x[1]);
     case OpClass::merge:
-      if (op.name != "merge") return false;
-      q.fam = KernelFamily::merge;
+      if (op.name == "merge") q.fam = KernelFamily::merge_fast;
+      else if (op.name == "merge_ref") q.fam = KernelFamily::merge;
+      else return false;
       q.dtype = Dtype::bf16;
-      q.key = {op.heads, op.head_dim, 0};
+      q.key = {op.heads, op.head_dim, 0, 0};
       q.x = {static_cast<double>(op.batch), static_cast<double>(op.k), 0};
       return pos(q.x[0]) && pos(q.x[1]);
+    case OpClass::moe: {
+      q.fam = KernelFamily::moe;
+      q.dtype = Dtype::bf16;
+      auto it = std::find_if(std::begin(kMoeOps), std::end(kMoeOps), [&](const char* s) { return op.name == s; });
+      if (it == std::end(kMoeOps)) return false;
+      q.key = {it - std::begin(kMoeOps), op.n, op.experts, op.top_k};
+      q.x = {static_cast<double>(op.m), 0, 0};
+      return (d == Dtype::bf16) && pos(q.x[0]) && op.n >= 1 && op.experts >= 1 && op.top_k >= 1;
+    }
     case OpClass::elementwise: {
+      if (op.name == "kv_gather") {
+        q.fam = KernelFamily::kv_gather;
+        q.dtype = d;
+        q.key = {op.n, 0, 0, 0};
+        q.x = {static_cast<double>(op.m), 0, 0};
+        return pos(q.x[0]) && op.n >= 1;
+      }
       q.fam = KernelFamily::elementwise;
       q.dtype = d;
       q.x = {static_cast<double>(op.n), static_cast<double>(op.m), 0};
@@ -558,8 +685,9 @@ bool make_query(const Op& op, bool fp16_as_bf16, Query& q) {
       else if (s == "rope") e = EltKernel::rope;
       else if (s == "silu_mul") e = EltKernel::silu_mul;
       else if (s == "residual_add") e = EltKernel::add;
+      else if (s == "fp8_quant") e = EltKernel::fp8_quant;
       else return false;
-      q.key = {static_cast<std::int64_t>(e), 0, 0};
+      q.key = {static_cast<std::int64_t>(e), 0, 0, 0};
       return true;
     }
     case OpClass::comm: return false;
@@ -571,7 +699,7 @@ struct Evaluator {
   const GpuSpec& gpu;
   KernelFamily fam;
   Dtype dtype;
-  const std::array<std::int64_t, 3>& key;
+  const std::array<std::int64_t, 4>& key;
   int dims;
   std::array<double, 3> c;  // the coordinates being evaluated (outer ones set to grid rows)
   bool clamped = false;
@@ -614,9 +742,6 @@ struct Evaluator {
   }
 };
 
-}  // namespace
-
-namespace {
 struct Found {
   const KeyTable* table = nullptr;
   bool exact = false;
@@ -628,10 +753,11 @@ Found find_table(const std::vector<KeyTable>& tabs, const Query& q) {
   for (const auto& t : tabs) {
     if (t.dtype != q.dtype) continue;
     if (t.key == q.key) return {&t, true};
-    if (q.fam == KernelFamily::elementwise) continue;  // op kinds are not "near" each other
-    if (is_attention(q.fam) && t.key[2] != q.key[2]) continue;  // same head_dim only
+    // Op kinds are not "near" each other; attention only near the same head_dim.
+    if ((q.fam == KernelFamily::elementwise || q.fam == KernelFamily::moe) && t.key[0] != q.key[0]) continue;
+    if (is_attention_family(q.fam) && t.key[2] != q.key[2]) continue;
     double dist = 0;
-    for (int i = 0; i < 3; ++i) {
+    for (std::size_t i = 0; i < q.key.size(); ++i) {
       if (q.key[i] > 0 && t.key[i] > 0) dist += std::abs(std::log(static_cast<double>(q.key[i])) - t.lkey[i]);
     }
     if (!f.table || dist < best) {
@@ -641,17 +767,37 @@ Found find_table(const std::vector<KeyTable>& tabs, const Query& q) {
   }
   return f;
 }
+
 }  // namespace
+
+std::optional<KernelFamily> CalibrationTables::family_of(const Op& op) const {
+  Query q;
+  if (!make_query(op, fp16_as_bf16_, q)) return std::nullopt;
+  if (q.fam == KernelFamily::attn_decode_lse && index_ && index_->fam[static_cast<std::size_t>(q.fam)].empty()) {
+    return KernelFamily::attn_decode;
+  }
+  return q.fam;
+}
 
 std::optional<double> CalibrationTables::lookup(const Op& op) const {
   if (!index_) return std::nullopt;
   Query q;
   if (!make_query(op, fp16_as_bf16_, q)) return std::nullopt;
+  // The micro-attention (decode returning the LSE) where the backend measured only plain decode.
+  if (q.fam == KernelFamily::attn_decode_lse && index_->fam[static_cast<std::size_t>(q.fam)].empty()) {
+    q.fam = KernelFamily::attn_decode;
+  }
   Found f = find_table(index_->fam[static_cast<std::size_t>(q.fam)], q);
   if (!f.table) return std::nullopt;
   Evaluator ev{gpu_, q.fam, f.table->dtype, f.table->key, f.table->dims, q.x};
   double t = std::exp(ev.eval(f.table->root, 0));
-  if (!f.exact || q.scale_from_op) {
+  if (!f.exact && is_attention_family(q.fam)) {
+    // Another head layout (a TP shard's heads): the roofline ratio, with the kernel's fixed latency
+    // (the table's smallest excess over the roofline) added to both sides, so a latency-bound small
+    // shape is not scaled as if it were bandwidth-bound.
+    const double c = f.table->floor_s;
+    t *= (roofline_terms(gpu_, op).total() + c) / (ev.roof(q.x) + c);
+  } else if (!f.exact || q.scale_from_op) {
     t *= roofline_terms(gpu_, op).total() / ev.roof(q.x);
   }
   return t;
@@ -668,6 +814,9 @@ bool CalibrationTables::covers(const Op& op) const {
   if (!index_) return false;
   Query q;
   if (!make_query(op, fp16_as_bf16_, q)) return false;
+  if (q.fam == KernelFamily::attn_decode_lse && index_->fam[static_cast<std::size_t>(q.fam)].empty()) {
+    q.fam = KernelFamily::attn_decode;
+  }
   Found f = find_table(index_->fam[static_cast<std::size_t>(q.fam)], q);
   if (!f.table || !f.exact || q.scale_from_op) return false;
   Evaluator ev{gpu_, q.fam, f.table->dtype, f.table->key, f.table->dims, q.x};

@@ -4,10 +4,12 @@
 // Callers never know which: they ask op_seconds() or iteration().
 #include <array>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "sim/cost/collectives.hpp"
 #include "sim/cost/roofline.hpp"
 #include "sim/hw/gpu.hpp"
 #include "sim/model/operators.hpp"
@@ -16,7 +18,10 @@ namespace moska {
 
 class CalibrationTables;  // sim/cost/calibration.hpp
 
-enum class CostBasis { roofline, measured };
+// roofline: first principles with the profile's efficiencies; measured: the GPU's kernel tables
+// (interpolated, or scaled from the nearest measured shape by the roofline); fitted: a model fitted
+// to data this project did not measure itself (the collectives, collectives.json).
+enum class CostBasis { roofline, measured, fitted };
 
 struct OpCost {
   double seconds = 0;
@@ -30,12 +35,35 @@ struct IterationCost {
   double flops = 0;
   double bytes = 0;
   double measured_fraction = 0;  // share of kernel time answered by measured tables
+  double fitted_fraction = 0;    // share of kernel time answered by fitted models (collectives)
   std::size_t kernels = 0;
+};
+
+// How a CostModel answers, for the outputs that must say so (predict, run, sweep, capacity, scaling):
+// the GPU, whether its kernel costs are measured, the attention backend, the measured families and
+// what is not measured.
+struct CalibrationInfo {
+  std::string gpu;                          // profile name
+  bool calibrated = false;                  // measured kernel tables in use
+  std::string backend;                      // attention backend the tables are of
+  std::string tables_dir;                   // "" when none
+  std::vector<std::string> backends;        // attention backends measured for this GPU
+  std::vector<std::string> measured;        // families answered from measurements ("gemm 1716", ...)
+  std::vector<std::string> not_measured;    // what the roofline or an extrapolation answers instead
+  std::string collectives;                  // how collectives are costed (one line)
+  bool collectives_measured = false;        // by this project's profiler
+};
+
+// Options of a CostModel beyond the hardware. The lead's scenario key `attention_backend` and
+// predict's --attn-backend land here.
+struct CostOptions {
+  std::string attn_backend = "flash2";  // flash2 (default), cudnn, eager, flex: a folder of measured tables
 };
 
 class CostModel {
  public:
-  explicit CostModel(HardwareProfile hw, bool use_calibration = true);
+  // Throws InputError for an attention backend the GPU has no tables of (naming those it has).
+  explicit CostModel(HardwareProfile hw, bool use_calibration = true, CostOptions opts = {});
   ~CostModel();
   CostModel(CostModel&&) noexcept;
   CostModel& operator=(CostModel&&) noexcept;
@@ -47,8 +75,11 @@ class CostModel {
   const HardwareProfile& hardware() const { return hw_; }
   const GpuSpec& gpu() const { return hw_.gpu; }
   bool calibrated() const { return tables_ != nullptr; }
+  const std::string& attn_backend() const { return opts_.attn_backend; }
   // One line saying what answers op times: which tables, or "roofline only (no measurements)".
   std::string describe() const;
+  // What answers op times, for outputs (see CalibrationInfo).
+  CalibrationInfo calibration_info() const;
 
   // Memo statistics (lookups that went through the memo, and how many of them had to compute).
   std::uint64_t memo_lookups() const { return memo_lookups_; }
@@ -64,7 +95,11 @@ class CostModel {
   bool roofline_only(const Op& op) const;
 
   HardwareProfile hw_;
-  std::unique_ptr<CalibrationTables> tables_;
+  CostOptions opts_;
+  // Shared by every CostModel of the process that reads the same folder (a run's pools, a sweep's or
+  // a plan's points): the tables are read from disk once and never change after loading.
+  std::shared_ptr<const CalibrationTables> tables_;
+  CollectiveModel coll_;
 
   // roofline_s: compute denominators (peak x efficiency) per [class][dtype]; 0 = not available
   // (roofline_terms is called, and throws the missing-peak error as before).
@@ -88,5 +123,14 @@ class CostModel {
   mutable std::size_t memo_size_ = 0;
   mutable std::uint64_t memo_lookups_ = 0, memo_misses_ = 0;
 };
+
+// The CalibrationInfo as JSON: {"gpu", "calibrated", "attention_backend", "tables", "backends",
+// "measured", "not_measured", "collectives", "collectives_measured"} and, given an iteration's cost,
+// its "measured_share" and "fitted_share".
+nlohmann::json calibration_json(const CalibrationInfo& info, const IterationCost* cost = nullptr);
+// One line flagging that two cost models do not stand on the same footing (a calibrated GPU against
+// an uncalibrated one, or different attention backends), or "" when they do. Outputs comparing
+// GPUs (e.g. H100 vs B200) print it.
+std::string calibration_mismatch(const CostModel& a, const CostModel& b);
 
 }  // namespace moska

@@ -8,11 +8,19 @@ double ring_allreduce_seconds(double bytes, int ranks, double link_bw_bps, doubl
   return 2.0 * (r - 1.0) / r * bytes / link_bw_bps + 2.0 * (r - 1.0) * link_latency_s;
 }
 
+double ring_collective_seconds(std::string_view name, double bytes, int ranks, double link_bw_bps, double link_latency_s) {
+  if (ranks <= 1) return 0.0;
+  if (name == "allreduce" || name == "all_reduce") return ring_allreduce_seconds(bytes, ranks, link_bw_bps, link_latency_s);
+  if (name == "send_recv") return bytes / link_bw_bps + link_latency_s;
+  double r = ranks;
+  return (r - 1.0) / r * bytes / link_bw_bps + (r - 1.0) * link_latency_s;
+}
+
 RooflineTerms roofline_terms(const GpuSpec& gpu, const Op& op) {
   RooflineTerms t;
   const auto& rp = gpu.roofline;
   if (op.cls == OpClass::comm) {
-    t.memory_s = ring_allreduce_seconds(op.bytes, static_cast<int>(op.n), gpu.nvlink_bw_bps, gpu.nvlink_latency_s);
+    t.memory_s = ring_collective_seconds(op.name, op.bytes, static_cast<int>(op.n), gpu.nvlink_bw_bps, gpu.nvlink_latency_s);
     return t;
   }
   double eff = rp.gemm_compute_eff;
@@ -22,6 +30,7 @@ RooflineTerms roofline_terms(const GpuSpec& gpu, const Op& op) {
     case OpClass::attn_shared: eff = rp.attn_compute_eff; break;
     case OpClass::elementwise:
     case OpClass::router:
+    case OpClass::moe:
     case OpClass::merge: eff = rp.gemm_compute_eff; break;
     default: break;
   }
@@ -29,7 +38,7 @@ RooflineTerms roofline_terms(const GpuSpec& gpu, const Op& op) {
   // which for these memory-bound ops only matters as a sanity bound.
   Dtype math = op.math;
   double peak = gpu.peak_flops.count(math) ? gpu.peak(math) : gpu.peak(Dtype::bf16);
-  if (op.cls == OpClass::elementwise || op.cls == OpClass::merge) {
+  if (op.cls == OpClass::elementwise || op.cls == OpClass::merge || op.cls == OpClass::moe) {
     peak = gpu.peak_flops.count(Dtype::fp32) ? gpu.peak(Dtype::fp32) : peak;
   }
   t.compute_s = op.flops / (peak * eff);

@@ -1,6 +1,8 @@
 #pragma once
 // First-principles operator time: max(FLOPs / achievable peak, bytes / achievable bandwidth) plus a
 // fixed per-kernel overhead. Achievable = datasheet peak x efficiency from the hardware profile.
+#include <string_view>
+
 #include "sim/hw/gpu.hpp"
 #include "sim/model/operators.hpp"
 
@@ -19,5 +21,8 @@ RooflineTerms roofline_terms(const GpuSpec& gpu, const Op& op);
 // Ring all-reduce of `bytes` per rank over `ranks` GPUs: 2(r-1)/r of the data crosses each link,
 // in 2(r-1) steps that each pay the link latency.
 double ring_allreduce_seconds(double bytes, int ranks, double link_bw_bps, double link_latency_s);
+// The same ring bound for any collective of OpClass::comm, by its name: all-gather, reduce-scatter and
+// all-to-all move (r-1)/r of the buffer in r-1 steps; a send/recv moves its bytes in one step.
+double ring_collective_seconds(std::string_view name, double bytes, int ranks, double link_bw_bps, double link_latency_s);
 
 }  // namespace moska

@@ -25,13 +25,31 @@ double mean(const std::vector<double>& v) {
 }
 }  // namespace
 
+struct TokenGaps::Page {
+  std::uint64_t tokens[1 << kPageBits] = {};
+  float min[1 << kPageBits] = {};
+};
+
+TokenGaps::TokenGaps() : pages_(std::size_t{1} << (24 - kPageBits)) {}
+TokenGaps::TokenGaps(TokenGaps&&) noexcept = default;
+TokenGaps& TokenGaps::operator=(TokenGaps&&) noexcept = default;
+TokenGaps::~TokenGaps() = default;
+
 void TokenGaps::add(float gap, std::uint32_t tokens) {
   if (tokens == 0) return;
   std::uint32_t bits;
   std::memcpy(&bits, &gap, sizeof bits);
-  auto [it, fresh] = bins_.try_emplace(bits >> 8, Bin{0, gap});
-  it->second.tokens += tokens;
-  if (gap < it->second.min) it->second.min = gap;
+  const std::uint32_t key = bits >> 8;
+  auto& page = pages_[key >> kPageBits];
+  if (!page) page = std::make_unique<Page>();
+  const std::uint32_t slot = key & ((1u << kPageBits) - 1);
+  if (page->tokens[slot] == 0) {
+    page->min[slot] = gap;
+    ++bins_;
+  } else if (gap < page->min[slot]) {
+    page->min[slot] = gap;
+  }
+  page->tokens[slot] += tokens;
   tokens_ += tokens;
   weighted_ += static_cast<double>(gap) * tokens;
 }
@@ -39,17 +57,24 @@ void TokenGaps::add(float gap, std::uint32_t tokens) {
 std::vector<double> TokenGaps::percentiles(const std::vector<double>& ps) const {
   std::vector<double> out(ps.size(), 0.0);
   if (tokens_ == 0) return out;
-  // Gaps are non-negative, so their bit patterns (and bins) sort as their values do.
-  std::vector<std::pair<std::uint32_t, Bin>> sorted(bins_.begin(), bins_.end());
-  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  // Gaps are non-negative, so their bit patterns (and bins, in page then slot order) sort as their
+  // values do.
+  std::vector<std::pair<std::uint64_t, float>> sorted;  // (tokens, smallest gap) per bin, ascending
+  sorted.reserve(bins_);
+  for (const auto& page : pages_) {
+    if (!page) continue;
+    for (std::size_t i = 0; i < (std::size_t{1} << kPageBits); ++i) {
+      if (page->tokens[i]) sorted.push_back({page->tokens[i], page->min[i]});
+    }
+  }
   for (std::size_t k = 0; k < ps.size(); ++k) {
     const double target = ps[k] * static_cast<double>(tokens_);
     double acc = 0;
-    out[k] = static_cast<double>(sorted.back().second.min);
-    for (const auto& [key, bin] : sorted) {
-      acc += static_cast<double>(bin.tokens);
+    out[k] = static_cast<double>(sorted.back().second);
+    for (const auto& [n, gap] : sorted) {
+      acc += static_cast<double>(n);
       if (acc >= target) {
-        out[k] = static_cast<double>(bin.min);
+        out[k] = static_cast<double>(gap);
         break;
       }
     }

@@ -3,7 +3,7 @@
 // utilisation, iteration statistics; and the summaries and writers built from them.
 #include <cstdint>
 #include <string>
-#include <unordered_map>
+#include <memory>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -17,23 +17,27 @@ namespace moska {
 // grow with the number of iterations: gaps are binned by the top 24 bits of their float (sign,
 // exponent and 15 mantissa bits, so a bin is 2^-15 ~ 0.003% wide); a bin keeps its token count and
 // the smallest gap it has seen, which is what a percentile returns (exact to within the bin's
-// width). The mean is exact (a running sum). A run has at most ~30 octaves x 32K bins.
+// width). The mean is exact (a running sum). Bins are direct-indexed in pages of 2,048 allocated on
+// first use (a run's gaps span a few octaves: a few pages of 24 KiB), so adding a gap is two loads.
 class TokenGaps {
  public:
+  TokenGaps();
+  TokenGaps(TokenGaps&&) noexcept;
+  TokenGaps& operator=(TokenGaps&&) noexcept;
+  ~TokenGaps();
   // `tokens` tokens each waited `gap` seconds since their previous token.
   void add(float gap, std::uint32_t tokens);
   std::uint64_t tokens() const { return tokens_; }
   double mean() const { return tokens_ ? weighted_ / static_cast<double>(tokens_) : 0.0; }
   // Token-weighted percentiles (p in [0, 1]), in the order asked; 0 when empty.
   std::vector<double> percentiles(const std::vector<double>& ps) const;
-  std::size_t bins() const { return bins_.size(); }
+  std::size_t bins() const { return bins_; }
 
  private:
-  struct Bin {
-    std::uint64_t tokens = 0;
-    float min = 0;
-  };
-  std::unordered_map<std::uint32_t, Bin> bins_;
+  static constexpr int kPageBits = 11;
+  struct Page;
+  std::vector<std::unique_ptr<Page>> pages_;  // by the top 13 of the 24 bits
+  std::size_t bins_ = 0;
   std::uint64_t tokens_ = 0;
   double weighted_ = 0;
 };

@@ -15,6 +15,7 @@ const char* op_class_name(OpClass c) {
     case OpClass::router: return "router";
     case OpClass::merge: return "merge";
     case OpClass::comm: return "comm";
+    case OpClass::moe: return "moe";
   }
   return "?";
 }
@@ -143,10 +144,10 @@ Op make_router(const ModelSpec& model, const Precision& prec, int tp, std::int64
 }
 
 Op make_merge(const ModelSpec& model, const Precision& prec, int tp, std::int64_t batch, std::int64_t parts,
-              std::int64_t count) {
+              std::int64_t count, std::string_view name) {
   Op op;
   op.cls = OpClass::merge;
-  op.name = "merge";
+  op.name = name;
   op.count = count;
   op.batch = batch;
   op.k = parts;
@@ -185,71 +186,174 @@ Op make_allreduce(std::int64_t bytes, int tp, std::int64_t count) {
   return op;
 }
 
-SharedAttention balanced_routing(std::int64_t requests, std::int64_t total_chunks, std::int64_t top_k,
-                                 std::int64_t chunk_tokens) {
-  SharedAttention s;
-  s.requests = requests;
-  s.total_chunks = total_chunks;
-  s.top_k = top_k;
-  if (requests <= 0 || total_chunks <= 0 || top_k <= 0) return s;
-  std::int64_t assignments = requests * top_k;
-  std::int64_t lo = assignments / total_chunks;
-  std::int64_t n_hi = assignments % total_chunks;
-  if (n_hi > 0) s.groups.push_back({n_hi, chunk_tokens, lo + 1});
-  if (lo > 0) s.groups.push_back({total_chunks - n_hi, chunk_tokens, lo});
-  return s;
+Op make_collective(std::string_view name, std::int64_t bytes, int ranks, std::int64_t count) {
+  Op op = make_allreduce(bytes, ranks, count);
+  op.name = name;
+  return op;
 }
 
-Op make_kv_append(const ModelSpec& model, const Precision& prec, int tp, std::int64_t appended) {
+Op make_micro_attention(const ModelSpec& model, const Precision& prec, int tp, std::int64_t batch,
+                        std::int64_t kv_tokens_total, std::int64_t count) {
+  Op op = make_decode_attention(model, prec, tp, batch, kv_tokens_total, count);
+  op.name = "attn_decode_lse";
+  op.bytes += 4.0 * d(batch) * d(op.heads);  // the LSE, fp32
+  return op;
+}
+
+Op make_partial_attention(const ModelSpec& model, const Precision& prec, int tp, std::int64_t queries,
+                          std::int64_t keys, std::int64_t count) {
+  Op op;
+  op.cls = OpClass::attn_prefill;
+  op.name = "attn_partial";
+  op.count = count;
+  op.batch = 1;
+  op.m = queries;
+  op.ctx = keys;
+  op.heads = shard(model.n_heads, tp);
+  op.kv_heads = shard(model.n_kv_heads, tp);
+  op.head_dim = model.head_dim;
+  op.math = prec.attn_math();
+  // Every query against every key (the flash kernel takes no per-position mask; the eager one
+  // masks a materialised score matrix, which costs the same).
+  op.flops = 4.0 * d(queries) * d(keys) * d(op.heads) * d(op.head_dim);
+  op.bytes = 2.0 * d(keys) * d(op.kv_heads) * d(op.head_dim) * dtype_bytes(prec.kv) +
+             2.0 * d(queries) * d(op.heads) * d(op.head_dim) * dtype_bytes(prec.act);
+  return op;
+}
+
+Op make_kv_gather(const ModelSpec& model, const Precision& prec, int tp, std::int64_t tokens, std::int64_t count) {
+  Precision kvp = prec;
+  kvp.act = prec.kv;
+  // K and V: each read and written once.
+  return make_elementwise("kv_gather", tokens, shard(model.n_kv_heads, tp) * model.head_dim, 2, 2, 0, kvp, count);
+}
+
+Op make_fp8_quant(std::int64_t tokens, std::int64_t width, const Precision& prec, std::int64_t count) {
+  Op op = make_elementwise("fp8_quant", tokens, width, 1, 0, 1, prec, count);
+  op.bytes = d(tokens) * d(width) * (dtype_bytes(prec.act) + 1.0);  // read act, write e4m3
+  return op;
+}
+
+Op make_moe_op(std::string_view name, std::int64_t tokens, std::int64_t hidden, std::int64_t experts,
+               std::int64_t top_k, const Precision& prec, std::int64_t count) {
+  Op op;
+  op.cls = OpClass::moe;
+  op.name = name;
+  op.count = count;
+  op.m = tokens;
+  op.n = hidden;
+  op.experts = experts;
+  op.top_k = top_k;
+  op.math = prec.act;
+  const double a = dtype_bytes(prec.act), T = d(tokens), H = d(hidden), E = d(experts), k = d(top_k);
+  if (name == "moe_topk") {  // logits in; weights (fp32) and expert ids (int64) out
+    op.bytes = T * E * a + T * k * 12.0;
+    op.flops = T * E * std::log2(std::max(E, 2.0)) + 3.0 * T * k;
+  } else if (name == "moe_permute") {  // the token rows gathered into expert order
+    op.bytes = T * H * a + T * k * H * a + T * k * 16.0;
+  } else {  // moe_combine: the routed rows back to token order, weighted, summed over k
+    op.bytes = T * k * H * a + T * H * a;
+    op.flops = 2.0 * T * k * H;
+  }
+  return op;
+}
+
+Op make_grouped_gemm(std::string_view name, std::int64_t tokens, std::int64_t n, std::int64_t k, std::int64_t experts,
+                     std::int64_t top_k, const Precision& prec, std::int64_t count) {
+  Op op = make_gemm(name, tokens * top_k, n, k, prec, count);
+  op.m = tokens;
+  op.experts = experts;
+  op.top_k = top_k;
+  // Weights of the experts that receive a token (uniform routing: an expert is missed by a token with
+  // probability 1 - top_k/experts), the routed rows in and out.
+  const double E = d(experts);
+  const double active = E * (1.0 - std::pow(1.0 - std::min(1.0, d(top_k) / E), d(tokens)));
+  const double rows = d(tokens) * d(top_k);
+  const double in_b = prec.weights == Dtype::fp8 ? 1.0 : dtype_bytes(prec.act);
+  op.bytes = active * d(n) * d(k) * dtype_bytes(prec.weights) + rows * d(k) * in_b + rows * d(n) * dtype_bytes(prec.act);
+  return op;
+}
+
+
+Op make_kv_append(const ModelSpec& model, const Precision& prec, int tp, std::int64_t appended, std::int64_t layers) {
   Precision kvp = prec;
   kvp.act = prec.kv;
   return make_elementwise("kv_append", appended, shard(model.n_kv_heads, tp) * model.head_dim, 1, 1, 0, kvp,
-                          2 * model.n_layers);
+                          2 * (layers < 0 ? model.n_layers : layers));
 }
 
 void append_dense_token_ops(const ModelSpec& model, const Precision& prec, std::int64_t T, int tp,
-                            std::vector<Op>& ops) {
-  const std::int64_t L = model.n_layers;
+                            std::vector<Op>& ops, int ep) {
+  ops.push_back(make_elementwise("embedding", T, model.hidden, 0, 1, 0, prec, 1));
+  append_dense_layer_ops(model, prec, T, tp, model.n_layers, ops, ep);
+}
+
+void append_dense_layer_ops(const ModelSpec& model, const Precision& prec, std::int64_t T, int tp, std::int64_t L,
+                            std::vector<Op>& ops, int ep) {
   const std::int64_t H = model.hidden;
   const std::int64_t qkv_n = (shard(model.n_heads, tp) + 2 * shard(model.n_kv_heads, tp)) * model.head_dim;
   const std::int64_t rope_w = (shard(model.n_heads, tp) + shard(model.n_kv_heads, tp)) * model.head_dim;
   const double act_b = dtype_bytes(prec.act);
+  // FP8 GEMMs read FP8 activations: each input is quantised first (static per-tensor scale).
+  const bool q8 = prec.gemm_math() == Dtype::fp8;
+  auto quant = [&](std::int64_t rows, std::int64_t width, std::int64_t count) {
+    if (q8) ops.push_back(make_fp8_quant(rows, width, prec, count));
+  };
 
-  ops.push_back(make_elementwise("embedding", T, H, 0, 1, 0, prec, 1));
   ops.push_back(make_elementwise("rmsnorm", T, H, 1, 1, 4, prec, 2 * L));
+  quant(T, H, L);
   ops.push_back(make_gemm("qkv", T, qkv_n, H, prec, L));
   ops.push_back(make_elementwise("rope", T, rope_w, 1, 1, 6, prec, L));
+  quant(T, model.q_dim() / tp, L);
   ops.push_back(make_gemm("o", T, H, model.q_dim() / tp, prec, L));
   ops.push_back(make_elementwise("residual_add", T, H, 2, 1, 1, prec, 2 * L));
+  const bool ep_moe = model.is_moe() && ep > 1;
   if (model.is_moe()) {
-    ops.push_back(make_gemm("moe_gate", T, model.n_experts, H, prec, L));
-    // Balanced expert load: each expert gets T*topk/E tokens; experts with no token are not read.
-    double e = d(model.n_experts);
-    double p_unused = std::pow(1.0 - d(model.experts_per_token) / e, d(T));
-    auto active = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::llround(e * (1.0 - p_unused))));
-    std::int64_t per_expert = std::max<std::int64_t>(1, (T * model.experts_per_token + active - 1) / active);
-    ops.push_back(make_gemm("expert_gate_up", per_expert, 2 * model.ffn / tp, H, prec, L * active));
-    ops.push_back(make_elementwise("silu_mul", per_expert, model.ffn / tp, 2, 1, 5, prec, L * active));
-    ops.push_back(make_gemm("expert_down", per_expert, H, model.ffn / tp, prec, L * active));
+    // As engines run it (vLLM fused_moe, torch._grouped_mm): the router GEMM (kept in bf16), top-k,
+    // the routed rows permuted into expert order, one grouped GEMM per projection over them, and the
+    // weighted combine back to token order.
+    const std::int64_t E = model.n_experts, k = model.experts_per_token;
+    Precision router = prec;
+    router.weights = prec.act;
+    ops.push_back(make_gemm("moe_gate", T, E, H, router, L));
+    ops.push_back(make_moe_op("moe_topk", T, H, E, k, prec, L));
+    ops.push_back(make_moe_op("moe_permute", T, H, E, k, prec, L));
+    // Expert parallelism: each of ep ranks holds E/ep whole experts; the routed rows go to their
+    // expert's rank and back (balanced: each rank receives T*k rows).
+    const std::int64_t E_local = ep_moe ? std::max<std::int64_t>(1, E / ep) : E;
+    const std::int64_t f = ep_moe ? model.ffn : model.ffn / tp;
+    const auto routed_bytes = static_cast<std::int64_t>(d(T) * d(k) * d(H) * act_b);
+    if (ep_moe) ops.push_back(make_collective("all_to_all", routed_bytes, ep, L));
+    quant(T * k, H, L);
+    ops.push_back(make_grouped_gemm("expert_gate_up", T, 2 * f, H, E_local, k, prec, L));
+    ops.push_back(make_elementwise("silu_mul", T * k, f, 2, 1, 5, prec, L));
+    quant(T * k, f, L);
+    ops.push_back(make_grouped_gemm("expert_down", T, H, f, E_local, k, prec, L));
+    if (ep_moe) ops.push_back(make_collective("all_to_all", routed_bytes, ep, L));
+    ops.push_back(make_moe_op("moe_combine", T, H, E, k, prec, L));
   } else {
+    quant(T, H, L);
     ops.push_back(make_gemm("gate_up", T, 2 * model.ffn / tp, H, prec, L));
     ops.push_back(make_elementwise("silu_mul", T, model.ffn / tp, 2, 1, 5, prec, L));
+    quant(T, model.ffn / tp, L);
     ops.push_back(make_gemm("down", T, H, model.ffn / tp, prec, L));
   }
   if (tp > 1) {
-    ops.push_back(make_allreduce(static_cast<std::int64_t>(d(T) * d(H) * act_b), tp, 2 * L));
+    // After o and after the MLP; with expert parallelism the MoE output is whole after the combine.
+    ops.push_back(make_allreduce(static_cast<std::int64_t>(d(T) * d(H) * act_b), tp, ep_moe ? L : 2 * L));
   }
 }
 
 void append_logit_ops(const ModelSpec& model, const Precision& prec, std::int64_t rows, int tp, std::vector<Op>& ops) {
   ops.push_back(make_elementwise("final_norm", rows, model.hidden, 1, 1, 4, prec, 1));
+  if (prec.gemm_math() == Dtype::fp8) ops.push_back(make_fp8_quant(rows, model.hidden, prec, 1));
   ops.push_back(make_gemm("lm_head", rows, model.vocab / tp, model.hidden, prec, 1));
 }
 
 void append_dense_ops(const ModelSpec& model, const Precision& prec, const BatchSpec& b, int tp, std::vector<Op>& ops) {
   const std::int64_t T = b.tokens();
   if (T <= 0) return;
-  append_dense_token_ops(model, prec, T, tp, ops);
+  append_dense_token_ops(model, prec, T, tp, ops, b.ep);
   // Logits only for the last token of each sequence: every decode request, one per prefill
   // that reaches its prompt's end (we count every prefill chunk; see docs/ARCHITECTURE.md).
   append_logit_ops(model, prec, b.decode_requests + static_cast<std::int64_t>(b.prefills.size()), tp, ops);
@@ -292,6 +396,12 @@ void append_shared_ops(const ModelSpec& model, const Precision& prec, const Shar
   ops.push_back(make_elementwise("shared_gather", routed, hq * model.head_dim, 1, 1, 0, prec, L));
   for (const auto& g : s.groups) ops.push_back(make_shared_attention(model, prec, tp, g, L));
   std::int64_t parts = std::max<std::int64_t>(s.top_k, 1) + 1;  // each chunk's partial + the unique one
+  if (s.fused_merge) {
+    // One kernel reads every request's unique partial and its k shared partials where the launches
+    // wrote them: no scatter, no concatenation.
+    ops.push_back(make_merge(model, prec, tp, s.requests, parts, L, "merge"));
+    return;
+  }
   auto data_move = [&](const char* name, std::int64_t rows, std::int64_t width, double elem_bytes) {
     Op op = make_elementwise(name, rows, width, 1, 1, 0, prec, L);
     op.cls = OpClass::merge;
@@ -302,7 +412,44 @@ void append_shared_ops(const ModelSpec& model, const Precision& prec, const Shar
   data_move("merge_scatter_lse", routed, hq, 4.0);
   data_move("merge_concat", s.requests * parts, hq * model.head_dim, act_b);
   data_move("merge_concat_lse", s.requests * parts, hq, 4.0);
-  ops.push_back(make_merge(model, prec, tp, s.requests, parts, L));
+  ops.push_back(make_merge(model, prec, tp, s.requests, parts, L, "merge_ref"));
+}
+
+std::vector<Op> build_partial_recompute_ops(const ModelSpec& model, const Precision& prec, std::int64_t P,
+                                            std::int64_t m, int tp) {
+  std::vector<Op> ops;
+  if (P <= 0) return ops;
+  m = std::clamp<std::int64_t>(m, 1, P);
+  const std::int64_t L = model.n_layers;
+  // Layer 0 in full: the dense operators of one layer over all P tokens (counts are per layer
+  // multiples of L; the embedding runs once), causal attention over the prompt.
+  std::vector<Op> tmp;
+  append_dense_token_ops(model, prec, P, tp, tmp);
+  for (auto op : tmp) {
+    if (op.name != "embedding") op.count /= L;
+    ops.push_back(op);
+  }
+  ops.push_back(make_prefill_attention(model, prec, tp, P, 0, 1));
+  if (L > 1) {
+    // The recomputed tokens' hidden states picked out once; then per layer the reference K,V
+    // gathered into order, the m tokens through the layer, their K,V written in, their attention.
+    ops.push_back(make_elementwise("hidden_gather", m, model.hidden, 1, 1, 0, prec, 1));
+    tmp.clear();
+    append_dense_token_ops(model, prec, m, tp, tmp);
+    for (auto op : tmp) {
+      if (op.name == "embedding") continue;
+      op.count = op.count / L * (L - 1);
+      ops.push_back(op);
+    }
+    ops.push_back(make_kv_gather(model, prec, tp, P, L - 1));
+    Op scatter = make_kv_append(model, prec, tp, m);
+    scatter.name = "kv_scatter";
+    scatter.count = 2 * (L - 1);
+    ops.push_back(scatter);
+    ops.push_back(make_partial_attention(model, prec, tp, m, P, L - 1));
+  }
+  append_logit_ops(model, prec, 1, tp, ops);
+  return ops;
 }
 
 std::vector<Op> build_iteration_ops(const ModelSpec& model, const Precision& prec, const BatchSpec& b,

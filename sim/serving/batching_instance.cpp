@@ -81,6 +81,21 @@ std::int64_t BatchingInstance::target(std::uint32_t r) const {
   return s.prompt + s.generated;
 }
 
+std::int64_t BatchingInstance::decode_kv(std::uint32_t r) const {
+  // Its decode steps read the prompt (but the tokens dropped after its prefill), the shared tokens
+  // it attends itself, and the tokens made so far (the last one's KV is appended by the step).
+  const auto& s = loop_.state(r);
+  return loop_.request(r).input_tokens + s.attn_extra - s.kv_not_read + s.generated;
+}
+
+std::int64_t BatchingInstance::decode_held(std::uint32_t r) const {
+  // It holds its prompt (with any own shared copy, but the tokens dropped after its prefill) and
+  // them. (KV staged only for the prefill, e.g. SemShareKV's reference, is reserved by the
+  // reserving policies; the block allocators count only the request's own tokens.)
+  const auto& s = loop_.state(r);
+  return s.prompt - s.kv_not_read + s.generated;
+}
+
 std::int64_t BatchingInstance::prefill_blocks_held(std::uint32_t r) const {
   // vllm-v0 and sarathi allocate a prompt's blocks when they admit it; the others as chunks run.
   const bool whole = policy_ == BatchPolicy::vllm_v0 || policy_ == BatchPolicy::sarathi;
@@ -90,7 +105,7 @@ std::int64_t BatchingInstance::prefill_blocks_held(std::uint32_t r) const {
 void BatchingInstance::add_chunk(std::uint32_t r, std::int64_t take) {
   const auto& s = loop_.state(r);
   chunks_.push_back({r, take});
-  batch_.prefills.push_back({take, s.prefilled + s.past_extra});
+  batch_.prefills.push_back({take, s.prefilled + s.past_extra, s.prefill_plan});
   if (s.route_corpus >= 0) routed_[static_cast<std::size_t>(s.route_corpus)] += take;
 }
 
@@ -99,10 +114,7 @@ void BatchingInstance::join_decode(std::uint32_t r, TimeNs gap_from) {
   const auto& q = loop_.request(r);
   s.phase = Phase::decoding;
   s.joined_step = dstep_;
-  // Decode steps read the prompt, the shared tokens it attends itself, and the tokens made so far
-  // (the last one's KV is appended by the step); it holds its prompt (with any own shared copy) and them.
-  decoding_.add(r, q.input_tokens + s.attn_extra + s.generated, s.prompt + s.generated, dstep_,
-                q.output_tokens - s.generated, s.epoch);
+  decoding_.add(r, decode_kv(r), decode_held(r), dstep_, q.output_tokens - s.generated, s.epoch);
   dec_output_ += q.output_tokens;
   if (observer_) observer_->joined(cfg_.id, r, loop_.now());
   if (s.route_corpus >= 0) {
@@ -178,8 +190,8 @@ std::uint32_t BatchingInstance::preempt(bool decode_blocks_allocated) {
     out.recomputed_tokens += s.prefilled;
   } else {
     const std::int64_t g = s.generated + static_cast<std::int64_t>(dstep_ - s.joined_step);
-    decoding_.remove(q.input_tokens + s.attn_extra + s.generated, s.prompt + s.generated, s.joined_step,
-                     q.output_tokens - s.generated, dstep_, decode_blocks_allocated);
+    decoding_.remove(decode_kv(r), decode_held(r), s.joined_step, q.output_tokens - s.generated, dstep_,
+                     decode_blocks_allocated);
     dec_output_ -= q.output_tokens;
     if (s.route_corpus >= 0) {
       --routed_decodes_[static_cast<std::size_t>(s.route_corpus)];
@@ -191,7 +203,7 @@ std::uint32_t BatchingInstance::preempt(bool decode_blocks_allocated) {
     if (s.joined_step < dstep_) s.last_token = now;
     else if (s.last_token < 0) s.last_token = loop_.record(r).first_token;
     s.generated = static_cast<std::int32_t>(g);
-    const std::int64_t held = s.prompt + g - 1;
+    const std::int64_t held = decode_held(r) - 1;
     if (loop_.scenario().scheduler.preempt_swap) {
       ++s.epoch;
       s.phase = Phase::swapped;
@@ -206,7 +218,7 @@ std::uint32_t BatchingInstance::preempt(bool decode_blocks_allocated) {
   }
   if (policy_ == BatchPolicy::vllm_v1) {
     // V1's prefix cache (on by default) keeps the freed full blocks until they are evicted.
-    const std::int64_t held = s.phase == Phase::prefilling ? s.prefilled : s.prompt + s.generated - 1;
+    const std::int64_t held = s.phase == Phase::prefilling ? s.prefilled : decode_held(r) - 1;
     s.cache_blocks = held / B_;
     s.cache_mark = allocated_total_ + free_before;
   }
@@ -369,7 +381,7 @@ void BatchingInstance::swap_in() {
   while (!swapped_.empty()) {
     const std::uint32_t r = swapped_.front();
     auto& s = loop_.state(r);
-    const std::int64_t held = s.prompt + s.generated;  // after its next step
+    const std::int64_t held = decode_held(r);  // after its next step
     if (blocks_for(held) > free_blocks()) break;
     swapped_.pop_front();
     const double bytes = static_cast<double>(held - 1) * cfg_.kv_held_per_token;
@@ -574,6 +586,8 @@ void BatchingInstance::end_iteration() {
     if (s.generated == 0) {
       if (cache_ && s.prefix_cacheable && !q.block_hashes.empty()) cache_->insert(q.block_hashes);
       loop_.record(r).first_token = seen;
+      reserved_ -= s.kv_freed_after_prefill;  // e.g. a reused prompt's staged reference KV, KV dropped after prefill
+      s.reserve -= s.kv_freed_after_prefill;
     } else {
       loop_.out().token_gaps.add(static_cast<float>(ns_to_seconds(loop_.now() - s.last_token)), 1u);
     }

@@ -76,6 +76,8 @@ class BatchingInstance {
   std::int64_t free_blocks() const { return total_blocks_ - used_blocks(); }
   std::int64_t blocks_for(std::int64_t tokens) const { return (tokens + B_ - 1) / B_; }
   std::int64_t target(std::uint32_t r) const;  // tokens its (re)prefill computes
+  std::int64_t decode_kv(std::uint32_t r) const;    // KV its next decode step reads, as of its last join
+  std::int64_t decode_held(std::uint32_t r) const;  // KV it holds after that step
   std::int64_t prefill_blocks_held(std::uint32_t r) const;
   std::int64_t running_count() const { return decoding_.count() + static_cast<std::int64_t>(prefilling_.size()); }
   // Blocks for this step's decodes, preempting the latest admitted while they do not fit.

@@ -26,6 +26,9 @@ struct RequestState {
   // LRU order) until `cache_mark` more blocks have been allocated; those left are not recomputed.
   std::int64_t cache_mark = 0;
   std::int64_t cache_blocks = 0;
+  std::int32_t prefill_plan = -1;  // passed with its prefill chunks to the system's IterationModel (PrefillSeq::plan)
+  std::int64_t kv_freed_after_prefill = 0;  // of `reserve`, KV tokens held only until its prefill ends
+  std::int64_t kv_not_read = 0;             // prompt tokens whose KV its decode does not read (dropped after prefill)
 };
 
 }  // namespace moska

@@ -47,6 +47,21 @@ std::vector<double> water_fill(std::vector<double> p, double k) {
   return pi;
 }
 
+SharedAttention balanced_routing(std::int64_t requests, std::int64_t total_chunks, std::int64_t top_k,
+                                 std::int64_t chunk_tokens) {
+  SharedAttention s;
+  s.requests = requests;
+  s.total_chunks = total_chunks;
+  s.top_k = top_k;
+  if (requests <= 0 || total_chunks <= 0 || top_k <= 0) return s;
+  std::int64_t assignments = requests * top_k;
+  std::int64_t lo = assignments / total_chunks;
+  std::int64_t n_hi = assignments % total_chunks;
+  if (n_hi > 0) s.groups.push_back({n_hi, chunk_tokens, lo + 1});
+  if (lo > 0) s.groups.push_back({total_chunks - n_hi, chunk_tokens, lo});
+  return s;
+}
+
 ChunkRouter::ChunkRouter(std::int64_t n_chunks, std::int64_t top_k, std::int64_t chunk_tokens,
                          const RoutingSpec& spec, int max_groups)
     : n_(n_chunks), k_(std::min(top_k, n_chunks)), chunk_(chunk_tokens), max_groups_(max_groups) {

@@ -27,6 +27,11 @@ std::vector<double> skew_weights(std::int64_t n, const RoutingSpec& spec);
 // Keep probabilities pi_i = min(1, c p_i) with sum pi_i = k, sorted descending.
 std::vector<double> water_fill(std::vector<double> p, double k);
 
+// Routes `requests` requests, each to `top_k` of `total_chunks` chunks, spread as evenly as possible
+// (the balanced case of uniform routing): groups of chunks with floor/ceil of requests*top_k/total_chunks.
+SharedAttention balanced_routing(std::int64_t requests, std::int64_t total_chunks, std::int64_t top_k,
+                                 std::int64_t chunk_tokens);
+
 class ChunkRouter {
  public:
   ChunkRouter(std::int64_t n_chunks, std::int64_t top_k, std::int64_t chunk_tokens, const RoutingSpec& spec,

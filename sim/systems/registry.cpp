@@ -14,11 +14,13 @@ const System& moska_disagg_system();
 const System& universal_moska_system();
 const System& universal_moska_disagg_system();
 const System& mooncake_system();
+const System& semsharekv_system();
 
 const std::vector<const System*>& all_systems() {
   static const std::vector<const System*> systems = {
       &vllm_system(),   &prefix_cache_system(),    &cascade_system(),           &sparse_system(),   &moska_system(),
       &moska_disagg_system(), &universal_moska_system(), &universal_moska_disagg_system(), &mooncake_system(),
+      &semsharekv_system(),
   };
   return systems;
 }

@@ -4,18 +4,12 @@
 
 #include <fmt/format.h>
 
+#include "sim/serving/prefix_cache_counters.hpp"
 #include "sim/util/error.hpp"
 
 namespace moska {
 
-int SharedKvSystem::scenario_gpus(const Scenario& sc) const {
-  int n = 0;
-  const auto r = roles();
-  for (const auto& p : sc.pools) {
-    if (std::find(r.begin(), r.end(), p.role) != r.end()) n += p.instances * p.tp;
-  }
-  return n;
-}
+int SharedKvSystem::scenario_gpus(const Scenario& sc) const { return gpus_in_roles(sc, roles()); }
 
 std::optional<Strategy> SharedKvSystem::strategy(const StrategyQuery& q) const {
   if (strategy_what().empty()) return std::nullopt;
@@ -128,15 +122,7 @@ void BatchingDeployment::finish_run(ServingLoop& loop) {
   auto& out = loop.out();
   // Every instance holds its weights (and shared KV) the whole run.
   out.pools[0].mem_byte_seconds += fixed_bytes() * static_cast<double>(instances_.size()) * out.sim_seconds;
-  if (sc_.scheduler.prefix_caching) {
-    std::int64_t hit = 0, looked = 0;
-    for (const auto& inst : instances_) {
-      hit += inst->prefix_hit_tokens();
-      looked += inst->prefix_looked_up_tokens();
-    }
-    out.counters.push_back({"prefix_cache_hit_tokens", static_cast<double>(hit)});
-    out.counters.push_back({"prefix_cache_hit_rate", looked ? static_cast<double>(hit) / static_cast<double>(looked) : 0.0});
-  }
+  if (sc_.scheduler.prefix_caching) add_prefix_cache_counters(instances_, out);
 }
 
 std::int64_t BatchingDeployment::tokens_per_request(std::int64_t ctx) const {

@@ -1,5 +1,7 @@
 #include "sim/systems/system.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -11,6 +13,14 @@ std::vector<std::string> system_names() {
   std::vector<std::string> out;
   for (const System* s : all_systems()) out.emplace_back(s->name());
   return out;
+}
+
+int gpus_in_roles(const Scenario& sc, const std::vector<std::string>& roles) {
+  int n = 0;
+  for (const auto& p : sc.pools) {
+    if (std::find(roles.begin(), roles.end(), p.role) != roles.end()) n += p.instances * p.tp;
+  }
+  return n;
 }
 
 const System& find_system(const std::string& name) {
@@ -25,7 +35,9 @@ Scenario parse_scenario_for_systems(const nlohmann::json& j, const std::string& 
   for (const System* s : all_systems()) {
     for (auto& k : s->sections()) sections.push_back(std::move(k));
   }
-  return parse_scenario(j, where, base_dir, sections);
+  Scenario sc = parse_scenario(j, where, base_dir, sections);
+  for (const System* s : all_systems()) s->check_sections(sc);
+  return sc;
 }
 
 RunResult simulate(const Scenario& scenario, const std::vector<Request>& requests) {

@@ -112,6 +112,9 @@ class System {
   virtual std::string_view description() const = 0;
   // Top-level scenario sections this system reads (e.g. "mooncake"); other systems ignore them.
   virtual std::vector<std::string> sections() const { return {}; }
+  // Validates those sections when a scenario is read (whichever system it runs), so a typo fails
+  // before any work. Throws InputError naming the key.
+  virtual void check_sections(const Scenario& /*sc*/) const {}
   // Short names for `--set` keys of those sections (e.g. policy -> mooncake.policy).
   virtual std::vector<std::pair<std::string, std::string>> override_aliases() const { return {}; }
   // This system configured for `sc`. Throws InputError when the scenario cannot run on it (pools
@@ -130,6 +133,9 @@ class System {
   // `predict`: this system's way of attending a shared context for a decode batch, if it has one.
   virtual std::optional<Strategy> strategy(const StrategyQuery& /*q*/) const { return std::nullopt; }
 };
+
+// GPUs of the scenario's pools whose role is one of `roles` (a system's scenario_gpus).
+int gpus_in_roles(const Scenario& sc, const std::vector<std::string>& roles);
 
 // Registered systems, in registry order (registry.cpp). find_system throws InputError listing them.
 const std::vector<const System*>& all_systems();

@@ -71,7 +71,50 @@ std::string check_spec(const GeneratorSpec& s) {
     if (!(c.zipf_s >= 0) || !std::isfinite(c.zipf_s)) return fmt::format("corpus.zipf_s is {} (expected a number >= 0)", c.zipf_s);
     if (!(c.fraction >= 0 && c.fraction <= 1)) return fmt::format("corpus.fraction is {} (expected a number in [0, 1])", c.fraction);
   }
+  if (s.families) {
+    const auto& f = *s.families;
+    if (f.count < 1) return fmt::format("families.count is {} (expected an integer >= 1)", f.count);
+    if (!(f.zipf_s >= 0) || !std::isfinite(f.zipf_s)) return fmt::format("families.zipf_s is {} (expected a number >= 0)", f.zipf_s);
+    if (!(f.fraction >= 0 && f.fraction <= 1)) return fmt::format("families.fraction is {} (expected a number in [0, 1])", f.fraction);
+    if (!(f.similarity_min >= 0 && f.similarity_min <= f.similarity_max && f.similarity_max <= 1)) {
+      return fmt::format("families.similarity is [{}, {}] (expected 0 <= min <= max <= 1)", f.similarity_min, f.similarity_max);
+    }
+    if (f.sentence_tokens < 1) return fmt::format("families.sentence_tokens is {} (expected an integer >= 1)", f.sentence_tokens);
+    if (f.block_tokens < 0) return fmt::format("families.block_tokens is {} (expected an integer >= 0)", f.block_tokens);
+  }
   return "";
+}
+
+// What corpora and families both have: a count, a popularity ("uniform", or "zipf" with its
+// "zipf_s") and the share of requests that belong to one.
+void parse_group(JsonReader& c, std::int32_t& count, CorpusSpec::Popularity& pop, double& zipf_s, double& fraction) {
+  const std::int64_t n = c.integer("count", 1);
+  if (n > 2147483647LL) c.fail("count", "an integer below 2^31");
+  count = static_cast<std::int32_t>(n);
+  fraction = c.number_or("fraction", 1.0);
+  if (!(fraction >= 0 && fraction <= 1)) c.fail("fraction", "a number in [0, 1]");
+  const std::string name = c.string_or("popularity", "uniform");
+  if (name == "uniform") {
+    pop = CorpusSpec::Popularity::uniform;
+  } else if (name == "zipf") {
+    pop = CorpusSpec::Popularity::zipf;
+    zipf_s = c.number_or("zipf_s", 1.0);
+    if (!(zipf_s >= 0)) c.fail("zipf_s", "a number >= 0");
+  } else {
+    c.fail("popularity", fmt::format("\"uniform\" or \"zipf\" (got \"{}\")", name));
+  }
+}
+
+// Block hash ids of a family's document (shared by its members' unchanged prefixes) and of one
+// member's own blocks: distinct 64-bit values (splitmix64 of a tagged counter).
+std::uint64_t mix(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+std::uint64_t block_hash(bool document, std::uint64_t owner, std::uint64_t block) {
+  return mix((document ? 0xd0c0000000000000ULL : 0x0e0e000000000000ULL) ^ (owner << 24) ^ block) | 1;
 }
 
 // Draws token counts; holds the Zipf table when the distribution needs one.
@@ -201,23 +244,32 @@ GeneratorSpec parse_generator_spec(const JsonReader& r) {
   if (r.has("corpus")) {
     JsonReader c = r.object("corpus");
     CorpusSpec cs;
-    const std::int64_t count = c.integer("count", 1);
-    if (count > 2147483647LL) c.fail("count", "an integer below 2^31");
-    cs.count = static_cast<std::int32_t>(count);
-    const std::string pop = c.string_or("popularity", "uniform");
-    if (pop == "uniform") {
-      cs.popularity = CorpusSpec::Popularity::uniform;
-    } else if (pop == "zipf") {
-      cs.popularity = CorpusSpec::Popularity::zipf;
-      cs.zipf_s = c.number_or("zipf_s", 1.0);
-      if (!(cs.zipf_s >= 0)) c.fail("zipf_s", "a number >= 0");
-    } else {
-      c.fail("popularity", fmt::format("\"uniform\" or \"zipf\" (got \"{}\")", pop));
-    }
-    cs.fraction = c.number_or("fraction", 1.0);
-    if (!(cs.fraction >= 0 && cs.fraction <= 1)) c.fail("fraction", "a number in [0, 1]");
+    parse_group(c, cs.count, cs.popularity, cs.zipf_s, cs.fraction);
     c.finish();
     s.corpus = cs;
+  }
+
+  if (r.has("families")) {
+    JsonReader c = r.object("families");
+    FamilySpec fs;
+    parse_group(c, fs.count, fs.popularity, fs.zipf_s, fs.fraction);
+    // "similarity": a number, or {"min", "max"} (uniform).
+    if (c.has("similarity") && c.raw("similarity").is_object()) {
+      JsonReader sim = c.object("similarity");
+      fs.similarity_min = sim.number("min");
+      fs.similarity_max = sim.number("max");
+      sim.finish();
+    } else {
+      fs.similarity_min = fs.similarity_max = c.number("similarity");
+    }
+    if (!(fs.similarity_min >= 0 && fs.similarity_min <= fs.similarity_max && fs.similarity_max <= 1)) {
+      c.fail("similarity", "a number in [0, 1], or {\"min\", \"max\"} with 0 <= min <= max <= 1");
+    }
+    fs.sentence_tokens = c.integer_or("sentence_tokens", 1, fs.sentence_tokens);
+    fs.block_tokens = c.integer_or("block_tokens", 0, fs.block_tokens);
+    fs.first_is_document = c.boolean_or("first_is_document", true);
+    c.finish();
+    s.families = fs;
   }
 
   if (r.has("seed")) s.seed = static_cast<std::uint64_t>(r.integer("seed", 0));
@@ -225,6 +277,40 @@ GeneratorSpec parse_generator_spec(const JsonReader& r) {
   if (auto e = check_spec(s); !e.empty()) throw InputError(fmt::format("{}: {}", r.where(), e));
   return s;
 }
+
+namespace {
+// Family, length, similarity and prefix-block hashes of request r (see FamilySpec).
+void assign_family(const FamilySpec& f, const ZipfSampler* zipf, Rng& rng, std::vector<std::int64_t>& length,
+                   Request& r) {
+  // Three draws per request whatever the outcome, so one request's choice does not shift the others'.
+  const double join = rng.uniform();
+  const std::uint64_t pick = zipf ? zipf->sample(rng) : rng.below(static_cast<std::uint64_t>(f.count));
+  const double u_sim = rng.uniform();
+  const double u_first = rng.uniform();
+  if (!(f.fraction >= 1.0 || join < f.fraction)) return;
+  r.family = static_cast<std::int32_t>(pick);
+  auto& len = length[pick];
+  const bool document = len == 0 && f.first_is_document;
+  if (len == 0) len = r.input_tokens;
+  r.input_tokens = len;
+  r.similarity = document ? 1.0 : f.similarity_min + (f.similarity_max - f.similarity_min) * u_sim;
+  if (f.block_tokens <= 0) return;
+  // Tokens before the first rewritten sentence: K sentences, P(K >= k) = s^k.
+  std::int64_t kept = r.input_tokens;
+  const double s = r.similarity;
+  if (!document && s < 1.0) {
+    const double k = s <= 0.0 ? 0.0 : std::floor(std::log(1.0 - u_first) / std::log(s));
+    kept = static_cast<std::int64_t>(std::min(static_cast<double>(r.input_tokens), k * static_cast<double>(f.sentence_tokens)));
+  }
+  const std::int64_t blocks = (r.input_tokens + f.block_tokens - 1) / f.block_tokens;
+  r.block_hashes.resize(static_cast<std::size_t>(blocks));
+  for (std::int64_t b = 0; b < blocks; ++b) {
+    const bool shared = (b + 1) * f.block_tokens <= kept || (document || kept == r.input_tokens);
+    r.block_hashes[static_cast<std::size_t>(b)] =
+        shared ? block_hash(true, pick, static_cast<std::uint64_t>(b)) : block_hash(false, r.id, static_cast<std::uint64_t>(b));
+  }
+}
+}  // namespace
 
 std::vector<Request> generate(const GeneratorSpec& spec) {
   if (auto e = check_spec(spec); !e.empty()) throw InputError("generator spec: " + e);
@@ -241,6 +327,16 @@ std::vector<Request> generate(const GeneratorSpec& spec) {
   std::unique_ptr<ZipfSampler> corpus_zipf;
   if (spec.corpus && spec.corpus->popularity == CorpusSpec::Popularity::zipf) {
     corpus_zipf = std::make_unique<ZipfSampler>(static_cast<std::uint64_t>(spec.corpus->count), spec.corpus->zipf_s);
+  }
+  Rng families = root.fork(5);
+  std::unique_ptr<ZipfSampler> family_zipf;
+  std::vector<std::int64_t> family_length;  // 0 until the family's document arrives
+  if (spec.families) {
+    const auto& f = *spec.families;
+    if (f.popularity == CorpusSpec::Popularity::zipf) {
+      family_zipf = std::make_unique<ZipfSampler>(static_cast<std::uint64_t>(f.count), f.zipf_s);
+    }
+    family_length.assign(static_cast<std::size_t>(f.count), 0);
   }
 
   const auto& a = spec.arrival;
@@ -285,6 +381,7 @@ std::vector<Request> generate(const GeneratorSpec& spec) {
                                                          : corpora.below(static_cast<std::uint64_t>(c.count)));
       }
     }
+    if (spec.families) assign_family(*spec.families, family_zipf.get(), families, family_length, r);
   }
   return out;
 }

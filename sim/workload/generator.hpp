@@ -7,6 +7,7 @@
 //    "output_tokens": {"dist": "uniform", "min": 64, "max": 512},
 //    (or, for both: "lengths": {"dist": "sharegpt", "input_mean": 217, "output_mean": 201}: sharegpt_lengths.hpp)
 //    "corpus": {"count": 8, "popularity": "zipf", "zipf_s": 1.0},    // optional
+//    "families": {"count": 50, "similarity": {"min": 0.7, "max": 1.0}},  // optional (FamilySpec)
 //    "seed": 7}                                                      // optional, default 0
 //
 // Every draw uses moska::Rng (portable), so a spec and seed give the same requests everywhere.
@@ -60,6 +61,27 @@ struct CorpusSpec {
   double fraction = 1.0;  // share of requests attached to a corpus (others get -1)
 };
 
+// Families of semantically similar prompts (SemShareKV's setting: rewrites of one document). A request
+// joins family f (drawn by popularity) with probability `fraction`; the family's first request is its
+// document and fixes the family's prompt length (later members take that length, so input_tokens is
+// drawn once per family); each later member keeps a share s of the document's sentences, uniform in
+// [similarity_min, similarity_max], and rewrites each other sentence, and s is its `similarity`. For
+// exact prefix caching, members carry prefix-block hashes (block_tokens per block; 0 = none): the
+// blocks before the first rewritten sentence are the document's, the rest the member's own. The
+// first rewritten sentence is the K-th, K geometric with P(rewritten) = 1 - s per sentence.
+// first_is_document = false: every request is a rewrite (its document was served before the run; a
+// system may hold it from the start), the family's length still fixed by its first request.
+struct FamilySpec {
+  std::int32_t count = 1;
+  CorpusSpec::Popularity popularity = CorpusSpec::Popularity::uniform;
+  double zipf_s = 1.0;
+  double fraction = 1.0;
+  double similarity_min = 1.0, similarity_max = 1.0;
+  std::int64_t sentence_tokens = 25;
+  std::int64_t block_tokens = 512;
+  bool first_is_document = true;
+};
+
 struct GeneratorSpec {
   std::int64_t requests = 0;
   ArrivalSpec arrival;
@@ -68,6 +90,7 @@ struct GeneratorSpec {
   // Joint prompt/output lengths instead of the two above: {"dist": "sharegpt", "input_mean", ...}.
   std::optional<ShareGptLengths> lengths;
   std::optional<CorpusSpec> corpus;
+  std::optional<FamilySpec> families;
   std::uint64_t seed = 0;
 };
 

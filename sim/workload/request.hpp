@@ -19,6 +19,11 @@ struct Request {
   std::vector<std::uint64_t> block_hashes;
   // Shared corpus the request attends (index into the scenario's corpora), -1 = none.
   std::int32_t corpus = -1;
+  // A family of semantically similar prompts (rewrites of one document), -1 = none, and this prompt's
+  // similarity to the family's earlier prompts, in [0, 1] (SemShareKV's normalised LSH similarity;
+  // the generator takes it as the share of the document's sentences left unchanged).
+  std::int32_t family = -1;
+  double similarity = 0;
 };
 
 }  // namespace moska

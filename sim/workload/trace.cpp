@@ -464,7 +464,7 @@ struct Reader {
 
   void moska(const LineContext& ctx, const char* b, const char* e) {
     JsonLine js(ctx, b, e);
-    enum : unsigned { kArr = 1, kIn = 2, kOut = 4, kHash = 8, kCorpus = 16 };
+    enum : unsigned { kArr = 1, kIn = 2, kOut = 4, kHash = 8, kCorpus = 16, kFamily = 32, kSim = 64 };
     unsigned seen = 0;
     Request r;
     hashes.clear();
@@ -488,11 +488,22 @@ struct Reader {
       } else if (key == "corpus") {
         once(key, kCorpus);
         r.corpus = static_cast<std::int32_t>(js.integer(key, kMax32, "a corpus index, an integer >= 0"));
+      } else if (key == "family") {
+        once(key, kFamily);
+        r.family = static_cast<std::int32_t>(js.integer(key, kMax32, "a family id, an integer >= 0"));
+      } else if (key == "similarity") {
+        once(key, kSim);
+        const std::int64_t micro = js.scaled(key, 6, "a similarity in [0, 1]");
+        if (micro > 1'000'000) ctx.fail(fmt::format("key 'similarity' is above 1"), "a similarity in [0, 1]");
+        r.similarity = static_cast<double>(micro) / 1e6;
       } else {
         ctx.fail(fmt::format("unknown key '{}'", show(key)),
-                 "only arrival_s, input_tokens, output_tokens, hash_ids, corpus");
+                 "only arrival_s, input_tokens, output_tokens, hash_ids, corpus, family, similarity");
       }
     });
+    if (((seen & kFamily) != 0) != ((seen & kSim) != 0)) {
+      ctx.fail("'family' and 'similarity' come together", "both keys or neither");
+    }
     static constexpr std::array<std::pair<unsigned, const char*>, 3> kRequired = {
         {{kArr, "arrival_s"}, {kIn, "input_tokens"}, {kOut, "output_tokens"}}};
     for (auto [bit, key] : kRequired) {

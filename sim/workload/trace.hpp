@@ -25,7 +25,7 @@ enum class TraceFormat {
   mooncake,  // JSONL {"timestamp": ms, "input_length", "output_length", "hash_ids": [...]}
   azure,     // CSV TIMESTAMP,ContextTokens,GeneratedTokens (2023-11-16 18:15:46.6805900)
   burstgpt,  // CSV Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type
-  moska,     // JSONL {"arrival_s", "input_tokens", "output_tokens", "hash_ids"?, "corpus"?}
+  moska,     // JSONL {"arrival_s", "input_tokens", "output_tokens", "hash_ids"?, "corpus"?, "family"? + "similarity"?}
 };
 
 // "mooncake" | "azure" | "burstgpt" | "moska"; anything else is an InputError listing them.

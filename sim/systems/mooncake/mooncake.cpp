@@ -381,17 +381,12 @@ class Mooncake final : public System {
     return "prefill and decode pools, KV-cache store on DRAM/SSD, cache-aware Conductor, early rejection (no shared corpus)";
   }
   std::vector<std::string> sections() const override { return {"mooncake"}; }
+  void check_sections(const Scenario& sc) const override { parse_options(sc); }
   std::vector<std::pair<std::string, std::string>> override_aliases() const override {
     return {{"policy", "mooncake.policy"}, {"admission", "mooncake.admission"}};
   }
   std::unique_ptr<ConfiguredSystem> configure(const Scenario& sc) const override { return std::make_unique<Deployment>(sc); }
-  int scenario_gpus(const Scenario& sc) const override {
-    int n = 0;
-    for (const auto& p : sc.pools) {
-      if (p.role == "prefill" || p.role == "decode") n += p.instances * p.tp;
-    }
-    return n;
-  }
+  int scenario_gpus(const Scenario& sc) const override { return gpus_in_roles(sc, {"prefill", "decode"}); }
 };
 
 }  // namespace

@@ -1,4 +1,4 @@
-#include "sim/cost/validate.hpp"
+#include "sim/analysis/validate.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -6,12 +6,15 @@
 #include <fstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include "sim/cost/calibration.hpp"
-#include "sim/cost/predict.hpp"
+#include "sim/analysis/predict.hpp"
 #include "sim/cost/roofline.hpp"
 #include "sim/hw/gpu.hpp"
+#include "sim/model/model_spec.hpp"
+#include "sim/model/operators.hpp"
 #include "sim/util/error.hpp"
 #include "sim/util/json_reader.hpp"
 
@@ -40,6 +43,11 @@ bool held_out(const KernelPoint& p) {
     case KernelFamily::attn_prefill: return one_of(p.x[0], {3000, 12000});
     case KernelFamily::attn_shared: return one_of(p.x[2], {3, 48, 384});
     case KernelFamily::elementwise: return one_of(p.x[1], {48, 3000});
+    case KernelFamily::moe:
+    case KernelFamily::moe_gemm: return one_of(p.x[0], {3, 24, 96, 384, 3000});
+    case KernelFamily::attn_partial: return one_of(p.x[0], {3072});
+    case KernelFamily::kv_gather: return one_of(p.x[0], {3072});
+    case KernelFamily::attn_decode_lse: return one_of(p.x[1], {2048, 65536});
     default: return false;
   }
 }
@@ -50,7 +58,15 @@ std::string label(const KernelPoint& p) {
     case KernelFamily::gemm:
       return fmt::format("{} m={} n={} k={}", dtype_name(p.dtype), i(p.x[0]), p.key[0], p.key[1]);
     case KernelFamily::attn_decode:
+    case KernelFamily::attn_decode_lse:
       return fmt::format("b={} ctx={} h={}/{}", i(p.x[0]), i(p.x[1]), p.key[0], p.key[1]);
+    case KernelFamily::attn_partial:
+      return fmt::format("m={} L={} h={}/{}", i(p.x[1]), i(p.x[0]), p.key[0], p.key[1]);
+    case KernelFamily::merge_fast: return fmt::format("b={} parts={} h={}", i(p.x[0]), i(p.x[1]), p.key[0]);
+    case KernelFamily::kv_gather: return fmt::format("t={} w={}", i(p.x[0]), p.key[0]);
+    case KernelFamily::moe:
+      return fmt::format("{} t={}", moe_kernel_name(static_cast<MoeKernel>(p.key[0])), i(p.x[0]));
+    case KernelFamily::moe_gemm: return fmt::format("t={} n={} k={}", i(p.x[0]), p.key[0], p.key[1]);
     case KernelFamily::attn_prefill: return fmt::format("seq={} h={}/{}", i(p.x[0]), p.key[0], p.key[1]);
     case KernelFamily::attn_shared:
       return fmt::format("chunks={} chunk={} q={} h={}/{}", i(p.x[1]), i(p.x[0]), i(p.x[2]), p.key[0], p.key[1]);
@@ -65,9 +81,26 @@ std::string label(const KernelPoint& p) {
 Op point_op(const KernelPoint& p) { return CalibrationTables::reference_op(p.family, p.dtype, p.key, p.x); }
 
 std::string composite_label(const CompositeCheck& c) {
-  if (c.kind == "prefill") return fmt::format("prefill {}", c.prefill);
-  if (c.kind == "decode") return fmt::format("decode b={} ctx={}", c.batch, c.ctx);
-  return fmt::format("moska b={} shared={} sp={:g}", c.batch, c.shared, c.sparsity);
+  std::string tag;
+  if (c.model != "llama-3.1-8b") tag += " " + c.model;
+  if (c.tp > 1) tag += fmt::format(" tp{}", c.tp);
+  if (c.backend != "flash2") tag += " " + c.backend;
+  if (c.dtype != "bf16") tag += " " + c.dtype;
+  if (c.kind == "moska" && c.merge == "fast") tag += " fast";
+  if (c.kind == "prefill" || c.kind == "prefill-shard") return fmt::format("{}{} {}", c.kind, tag, c.prefill);
+  if (c.kind == "partial") return fmt::format("partial{} P={} r={:g}", tag, c.prefill, c.recompute);
+  if (c.kind == "decode" || c.kind == "decode-shard") return fmt::format("{}{} b={} ctx={}", c.kind, tag, c.batch, c.ctx);
+  return fmt::format("moska{} b={} shared={} sp={:g}", tag, c.batch, c.shared, c.sparsity);
+}
+
+// The family a composite is reported in: its kind, then what differs from Llama-3.1-8B bf16 flash2.
+std::string composite_group(const CompositeCheck& c) {
+  std::string g = c.kind;
+  if (c.model != "llama-3.1-8b") g = c.model + " " + g;
+  if (c.backend != "flash2") g += " " + c.backend;
+  if (c.dtype != "bf16") g += " " + c.dtype;
+  if (c.kind == "moska" && c.merge == "fast") g += " fast";
+  return g;
 }
 
 // The profiler times some decode rows whose KV would not fit in HBM by rotating 2-4 KV buffers
@@ -128,84 +161,102 @@ ValidationReport validate(const std::string& hw_name) {
   auto tables = CalibrationTables::load(hw.calibration_dir, gpu);
   r.tables_summary = tables.summary();
 
-  // ---- kernels: leave-one-out per family, then the held-out shapes.
+  // ---- kernels: leave-one-out per family, then the held-out shapes; per attention backend (each
+  // backend's own folder) and FP8 KV (fp8/, validated once, with the default backend's tables).
   std::vector<double> all_m, all_p, ho_m, ho_p;
-  for (int fi = 0; fi < kNumKernelFamilies; ++fi) {
-    auto fam = static_cast<KernelFamily>(fi);
-    std::vector<KernelPoint> pts;
-    for (const auto& p : tables.points()) {
-      if (p.family == fam) pts.push_back(p);
-    }
-    if (pts.empty()) continue;
-    std::vector<double> m, pr;
-    std::vector<std::string> labels;
-    for (std::size_t i = 0; i < pts.size(); ++i) {
-      std::vector<KernelPoint> rest;
-      rest.reserve(pts.size() - 1);
-      for (std::size_t j = 0; j < pts.size(); ++j) {
-        if (j != i) rest.push_back(pts[j]);
-      }
-      auto t = CalibrationTables::from_points(std::move(rest), gpu);
-      Op op = point_op(pts[i]);
-      auto v = t.lookup(op);
-      m.push_back(pts[i].seconds);
-      pr.push_back(v ? *v : roofline_terms(gpu, op).total());
-      labels.push_back(label(pts[i]));
-    }
-    r.kernels.push_back(error_stats(kernel_family_name(fam), m, pr, labels));
-    all_m.insert(all_m.end(), m.begin(), m.end());
-    all_p.insert(all_p.end(), pr.begin(), pr.end());
+  auto backends = CalibrationTables::backends(hw.calibration_dir);
+  if (std::find(backends.begin(), backends.end(), kDefaultAttnBackend) == backends.end()) {
+    backends.insert(backends.begin(), kDefaultAttnBackend);
+  }
+  for (const auto& be : backends) {
+    const bool dflt = be == kDefaultAttnBackend;
+    auto bt = dflt ? CalibrationTables() : CalibrationTables::load(hw.calibration_dir, gpu, be);
+    const auto& source = dflt ? tables : bt;
+    for (const std::string& folder : {std::string(dflt ? "" : be), std::string(dflt ? "fp8" : "-")}) {
+      for (int fi = 0; fi < kNumKernelFamilies; ++fi) {
+        auto fam = static_cast<KernelFamily>(fi);
+        std::vector<KernelPoint> pts;
+        for (const auto& p : source.points()) {
+          if (p.family == fam && p.folder == folder) pts.push_back(p);
+        }
+        if (pts.empty()) continue;
+        const std::string name = folder.empty() ? kernel_family_name(fam) : folder + "/" + kernel_family_name(fam);
+        std::vector<double> m, pr;
+        std::vector<std::string> labels;
+        for (std::size_t i = 0; i < pts.size(); ++i) {
+          std::vector<KernelPoint> rest;
+          rest.reserve(pts.size() - 1);
+          for (std::size_t j = 0; j < pts.size(); ++j) {
+            if (j != i) rest.push_back(pts[j]);
+          }
+          auto tt = CalibrationTables::from_points(std::move(rest), gpu);
+          Op op = point_op(pts[i]);
+          auto v = tt.lookup(op);
+          m.push_back(pts[i].seconds);
+          pr.push_back(v ? *v : roofline_terms(gpu, op).total());
+          labels.push_back(label(pts[i]));
+        }
+        r.kernels.push_back(error_stats(name, m, pr, labels));
+        all_m.insert(all_m.end(), m.begin(), m.end());
+        all_p.insert(all_p.end(), pr.begin(), pr.end());
 
-    std::vector<KernelPoint> train;
-    std::vector<const KernelPoint*> test;
-    for (const auto& p : pts) {
-      if (held_out(p)) test.push_back(&p);
-      else train.push_back(p);
+        std::vector<KernelPoint> train;
+        std::vector<const KernelPoint*> test;
+        for (const auto& p : pts) {
+          if (held_out(p)) test.push_back(&p);
+          else train.push_back(p);
+        }
+        if (test.empty()) continue;
+        auto tt = CalibrationTables::from_points(std::move(train), gpu);
+        std::vector<double> hm, hp;
+        std::vector<std::string> hl;
+        for (const auto* p : test) {
+          Op op = point_op(*p);
+          auto v = tt.lookup(op);
+          hm.push_back(p->seconds);
+          hp.push_back(v ? *v : roofline_terms(gpu, op).total());
+          hl.push_back(label(*p));
+        }
+        r.held_out.push_back(error_stats(name, hm, hp, hl));
+        ho_m.insert(ho_m.end(), hm.begin(), hm.end());
+        ho_p.insert(ho_p.end(), hp.begin(), hp.end());
+      }
     }
-    if (test.empty()) continue;
-    auto t = CalibrationTables::from_points(std::move(train), gpu);
-    std::vector<double> hm, hp;
-    std::vector<std::string> hl;
-    for (const auto* p : test) {
-      Op op = point_op(*p);
-      auto v = t.lookup(op);
-      hm.push_back(p->seconds);
-      hp.push_back(v ? *v : roofline_terms(gpu, op).total());
-      hl.push_back(label(*p));
-    }
-    r.held_out.push_back(error_stats(kernel_family_name(fam), hm, hp, hl));
-    ho_m.insert(ho_m.end(), hm.begin(), hm.end());
-    ho_p.insert(ho_p.end(), hp.begin(), hp.end());
   }
   r.kernels_all = error_stats("all", all_m, all_p);
   r.held_out_all = error_stats("held-out", ho_m, ho_p);
 
-  // ---- composites: whole iterations through predict().
+  // ---- composites: whole iterations through predict() (as the measurement ran them).
   std::string cpath = (std::filesystem::path(hw.calibration_dir) / "composite.csv").string();
-  if (std::filesystem::exists(cpath)) {
+  std::string xpath = (std::filesystem::path(hw.calibration_dir) / "composite_ext.csv").string();
+  if (std::filesystem::exists(cpath) || std::filesystem::exists(xpath)) {
     UnboundedProfile unbounded(hw);
-    auto rows = read_csv_strict(cpath, {"kind", "batch", "ctx", "prefill", "shared", "chunk", "sparsity", "dtype",
-                                        "time_us", "time_us_eager"});
-    for (const auto& row : rows) {
-      CompositeCheck c;
-      c.kind = row.fields[0];
-      if (c.kind != "decode" && c.kind != "prefill" && c.kind != "moska") {
-        throw InputError(fmt::format("{}:{}: column 'kind' is '{}': expected decode, prefill or moska", cpath, row.line,
-                                     c.kind));
-      }
-      c.batch = csv_int(row, 1, cpath, "batch", 1);
-      c.ctx = csv_int(row, 2, cpath, "ctx", 0);
-      c.prefill = csv_int(row, 3, cpath, "prefill", 0);
-      c.shared = csv_int(row, 4, cpath, "shared", 0);
-      c.chunk = csv_int(row, 5, cpath, "chunk", 0);
-      c.sparsity = csv_number(row, 6, cpath, "sparsity", false);
-      c.measured_s = csv_number(row, 8, cpath, "time_us", true) * 1e-6;
-      c.where = fmt::format("{}:{}", cpath, row.line);
+    auto run = [&](CompositeCheck& c) {
       PredictRequest req;
-      req.model = r.composite_model;
+      req.model = c.model;
       req.hw = unbounded.path();
-      req.dtype = row.fields[7];
-      if (c.kind == "prefill") {
+      req.dtype = c.dtype;
+      req.kv_dtype = c.kv_dtype;
+      req.attn_backend = c.backend;
+      req.merge = c.merge;
+      const bool shard = c.kind == "decode-shard" || c.kind == "prefill-shard";
+      req.tp = c.tp;
+      if (c.kind == "partial") {
+        // A partial-recompute prefill: the operator list of sim/model, costed directly.
+        ModelSpec m = load_model(c.model);
+        Precision prec = Precision::uniform(parse_dtype(c.dtype, "dtype"));
+        prec.kv = parse_dtype(c.kv_dtype, "kv_dtype");
+        const auto rec = std::max<std::int64_t>(1, std::llround(c.recompute * static_cast<double>(c.prefill)));
+        auto ops = build_partial_recompute_ops(m, prec, c.prefill, rec, c.tp);
+        auto hwp = load_hardware(unbounded.path());
+        CostModel cal(hwp, true, CostOptions{c.backend});
+        auto ic = cal.iteration(ops);
+        c.predicted_s = ic.seconds;
+        c.measured_share = ic.measured_fraction;
+        c.roofline_s = CostModel(hwp, false).iteration(ops).seconds;
+        return;
+      }
+      if (c.kind == "prefill" || c.kind == "prefill-shard") {
         req.prefill_tokens = c.prefill;
         req.batch = c.batch;
         req.ctx = c.ctx;
@@ -219,26 +270,89 @@ ValidationReport validate(const std::string& hw_name) {
           req.sparsity = c.sparsity;
         }
       }
+      // A TP rank measured alone ran no collective: its prediction is the rank's kernels.
       auto cal = predict(req);
-      c.predicted_s = cal.cost.seconds;
+      const auto comm = static_cast<std::size_t>(OpClass::comm);
+      c.predicted_s = cal.cost.seconds - (shard ? cal.cost.by_class_s[comm] : 0.0);
       c.measured_share = cal.cost.measured_fraction;
       req.use_calibration = false;
-      c.roofline_s = predict(req).cost.seconds;
-      r.composites.push_back(c);
+      auto rf = predict(req);
+      c.roofline_s = rf.cost.seconds - (shard ? rf.cost.by_class_s[comm] : 0.0);
+    };
+    if (std::filesystem::exists(cpath)) {
+      auto rows = read_csv_strict(cpath, {"kind", "batch", "ctx", "prefill", "shared", "chunk", "sparsity", "dtype",
+                                          "time_us", "time_us_eager"});
+      for (const auto& row : rows) {
+        CompositeCheck c;
+        c.kind = row.fields[0];
+        if (c.kind != "decode" && c.kind != "prefill" && c.kind != "moska") {
+          throw InputError(fmt::format("{}:{}: column 'kind' is '{}': expected decode, prefill or moska", cpath, row.line,
+                                       c.kind));
+        }
+        c.model = r.composite_model;
+        c.batch = csv_int(row, 1, cpath, "batch", 1);
+        c.ctx = csv_int(row, 2, cpath, "ctx", 0);
+        c.prefill = csv_int(row, 3, cpath, "prefill", 0);
+        c.shared = csv_int(row, 4, cpath, "shared", 0);
+        c.chunk = csv_int(row, 5, cpath, "chunk", 0);
+        c.sparsity = csv_number(row, 6, cpath, "sparsity", false);
+        c.dtype = c.kv_dtype = row.fields[7];
+        c.merge = "reference";  // composite.csv's MoSKA iterations ran the unfused PyTorch merge
+        c.measured_s = csv_number(row, 8, cpath, "time_us", true) * 1e-6;
+        c.where = fmt::format("{}:{}", cpath, row.line);
+        c.group = composite_group(c);
+        run(c);
+        r.composites.push_back(c);
+      }
     }
-    for (std::string kind : {"decode", "prefill", "moska", "all"}) {
+    if (std::filesystem::exists(xpath)) {
+      auto rows = read_csv_strict(xpath, {"kind", "model", "backend", "dtype", "kv_dtype", "tp", "batch", "ctx", "prefill",
+                                          "shared", "chunk", "sparsity", "recompute", "merge", "time_us", "time_us_eager"});
+      for (const auto& row : rows) {
+        CompositeCheck c;
+        c.kind = row.fields[0];
+        static const std::vector<std::string> kinds = {"decode", "prefill", "moska", "partial", "decode-shard", "prefill-shard"};
+        if (std::find(kinds.begin(), kinds.end(), c.kind) == kinds.end()) {
+          throw InputError(fmt::format("{}:{}: column 'kind' is '{}': expected {}", xpath, row.line, c.kind,
+                                       fmt::join(kinds, ", ")));
+        }
+        c.model = row.fields[1];
+        c.backend = row.fields[2];
+        c.dtype = row.fields[3];
+        c.kv_dtype = row.fields[4];
+        c.tp = static_cast<int>(csv_int(row, 5, xpath, "tp", 1));
+        c.batch = csv_int(row, 6, xpath, "batch", 1);
+        c.ctx = csv_int(row, 7, xpath, "ctx", 0);
+        c.prefill = csv_int(row, 8, xpath, "prefill", 0);
+        c.shared = csv_int(row, 9, xpath, "shared", 0);
+        c.chunk = csv_int(row, 10, xpath, "chunk", 0);
+        c.sparsity = csv_number(row, 11, xpath, "sparsity", false);
+        c.recompute = csv_number(row, 12, xpath, "recompute", false);
+        c.merge = row.fields[13] == "-" ? "fast" : row.fields[13];
+        c.measured_s = csv_number(row, 14, xpath, "time_us", true) * 1e-6;
+        c.where = fmt::format("{}:{}", xpath, row.line);
+        c.group = composite_group(c);
+        run(c);
+        r.composites.push_back(c);
+      }
+    }
+    std::vector<std::string> groups;
+    for (const auto& c : r.composites) {
+      if (std::find(groups.begin(), groups.end(), c.group) == groups.end()) groups.push_back(c.group);
+    }
+    groups.push_back("all");
+    for (const auto& g : groups) {
       std::vector<double> m, p, q;
       std::vector<std::string> l;
       for (const auto& c : r.composites) {
-        if (kind != "all" && c.kind != kind) continue;
+        if (g != "all" && c.group != g) continue;
         m.push_back(c.measured_s);
         p.push_back(c.predicted_s);
         q.push_back(c.roofline_s);
         l.push_back(composite_label(c));
       }
-      if (m.empty()) continue;
-      r.composite_stats.push_back(error_stats(kind, m, p, l));
-      r.roofline_stats.push_back(error_stats(kind, m, q, l));
+      r.composite_stats.push_back(error_stats(g, m, p, l));
+      r.roofline_stats.push_back(error_stats(g, m, q, l));
     }
   }
 
@@ -294,7 +408,7 @@ ValidationReport validate(const std::string& hw_name) {
     // value is not set from it (the composites are the validation set).
     std::vector<double> res;
     for (const auto& c : r.composites) {
-      if (c.kind == "decode" && c.batch == 1) res.push_back(c.measured_s - (c.predicted_s - rp.iteration_overhead_s));
+      if (c.group == "decode" && c.batch == 1) res.push_back(c.measured_s - (c.predicted_s - rp.iteration_overhead_s));
     }
     if (!res.empty()) {
       r.fit.push_back({"iteration_overhead_s", rp.iteration_overhead_s, median(res),
@@ -325,35 +439,37 @@ std::string validate_table(const ValidationReport& r) {
   line("");
   auto stats_head = [&](const std::string& what) {
     line(what);
-    line(fmt::format("  {:<14} {:>6} {:>11} {:>9}  {}", "family", "points", "median APE", "max APE", "worst point"));
+    line(fmt::format("  {:<24} {:>6} {:>11} {:>9}  {}", "family", "points", "median APE", "max APE", "worst point"));
   };
   auto stats_row = [&](const ErrorStats& s) {
-    line(fmt::format("  {:<14} {:>6} {:>10.1f}% {:>8.1f}%  {}", s.name, s.count, s.median_ape, s.max_ape, s.worst));
+    line(fmt::format("  {:<24} {:>6} {:>10.1f}% {:>8.1f}%  {}", s.name, s.count, s.median_ape, s.max_ape, s.worst));
   };
   stats_head("kernels, leave-one-out (each point predicted from its family's tables without that point):");
   for (const auto& s : r.kernels) stats_row(s);
   stats_row(r.kernels_all);
   line("");
   stats_head("held-out shapes (gemm m 3,24,96,384,1536,6144,12288; decode ctx 3000,24576; prefill seq 3000,12000;\n"
-             "  shared queries 3,48,384; elementwise tokens 48,3000), predicted from tables without any of them:");
+             "  shared queries 3,48,384; elementwise tokens 48,3000; moe tokens 3,24,96,384,3000; partial and kv_gather\n"
+             "  L 3072; decode_lse ctx 2048,65536), predicted from tables without any of them:");
   for (const auto& s : r.held_out) stats_row(s);
   stats_row(r.held_out_all);
   if (!r.composites.empty()) {
     line("");
-    line(fmt::format("composite iterations ({}, bf16, CUDA-graph time) predicted through `predict`:", r.composite_model));
-    line(fmt::format("  {:<8} {:>6} {:>14} {:>11}   {:>14} {:>11}", "kind", "points", "median APE", "max APE",
+    line("composite iterations (CUDA-graph time) predicted through `predict`, as each ran (model, backend, dtypes,");
+    line("  TP, merge); composite.csv: Llama-3.1-8B bf16 flash2 (MoSKA with the reference merge); composite_ext.csv: the rest:");
+    line(fmt::format("  {:<28} {:>6} {:>11} {:>9}   {:>12} {:>9}", "family", "points", "median APE", "max APE",
                      "roofline med", "rf max"));
     for (std::size_t i = 0; i < r.composite_stats.size(); ++i) {
       const auto& c = r.composite_stats[i];
       const auto& f = r.roofline_stats[i];
-      line(fmt::format("  {:<8} {:>6} {:>13.1f}% {:>10.1f}%   {:>13.1f}% {:>10.1f}%", c.name, c.count, c.median_ape,
+      line(fmt::format("  {:<28} {:>6} {:>10.1f}% {:>8.1f}%   {:>11.1f}% {:>8.1f}%", c.name, c.count, c.median_ape,
                        c.max_ape, f.median_ape, f.max_ape));
     }
     line("");
-    line(fmt::format("  {:<34} {:>12} {:>12} {:>7} {:>12} {:>7} {:>9}", "point", "measured ms", "predicted ms", "APE",
+    line(fmt::format("  {:<44} {:>12} {:>12} {:>7} {:>12} {:>7} {:>9}", "point", "measured ms", "predicted ms", "APE",
                      "roofline ms", "APE", "measured"));
     for (const auto& c : r.composites) {
-      line(fmt::format("  {:<34} {:>12.3f} {:>12.3f} {:>6.1f}% {:>12.3f} {:>6.1f}% {:>8.0f}%", composite_label(c),
+      line(fmt::format("  {:<44} {:>12.3f} {:>12.3f} {:>6.1f}% {:>12.3f} {:>6.1f}% {:>8.0f}%", composite_label(c),
                        c.measured_s * 1e3, c.predicted_s * 1e3,
                        100 * (c.predicted_s - c.measured_s) / c.measured_s, c.roofline_s * 1e3,
                        100 * (c.roofline_s - c.measured_s) / c.measured_s, 100 * c.measured_share));
@@ -394,7 +510,9 @@ nlohmann::json validate_json(const ValidationReport& r) {
   j["composite_model"] = r.composite_model;
   j["composites"] = nlohmann::json::array();
   for (const auto& c : r.composites) {
-    j["composites"].push_back({{"kind", c.kind}, {"batch", c.batch}, {"ctx", c.ctx}, {"prefill", c.prefill},
+    j["composites"].push_back({{"kind", c.kind}, {"group", c.group}, {"model", c.model}, {"backend", c.backend},
+                               {"dtype", c.dtype}, {"kv_dtype", c.kv_dtype}, {"tp", c.tp}, {"merge", c.merge},
+                               {"recompute", c.recompute}, {"batch", c.batch}, {"ctx", c.ctx}, {"prefill", c.prefill},
                                {"shared", c.shared}, {"chunk", c.chunk}, {"sparsity", c.sparsity},
                                {"measured_s", c.measured_s}, {"predicted_s", c.predicted_s},
                                {"roofline_s", c.roofline_s}, {"measured_share", c.measured_share},

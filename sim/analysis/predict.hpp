@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sim/cost/cost_model.hpp"
+#include "sim/serving/routing.hpp"
 #include "sim/model/model_spec.hpp"
 #include "sim/model/operators.hpp"
 
@@ -27,6 +28,9 @@ struct PredictRequest {
   std::int64_t chunk_tokens = 4096;
   double sparsity = 0.0;
   int tp = 1;
+  int ep = 1;                         // MoE expert parallelism (--ep)
+  std::string attn_backend = "flash2";  // --attn-backend: a folder of measured attention tables
+  std::string merge = "fast";         // --merge: fast (one fused kernel) or reference (unfused PyTorch)
   bool use_calibration = true;
 };
 

@@ -1,4 +1,4 @@
-#include "sim/cost/predict.hpp"
+#include "sim/analysis/predict.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -47,7 +47,9 @@ PredictResult predict(const PredictRequest& req) {
   Dtype w = parse_dtype(req.dtype, "--dtype");
   r.prec = Precision::uniform(w);
   if (!req.kv_dtype.empty()) r.prec.kv = parse_dtype(req.kv_dtype, "--kv-dtype");
-  r.cost_model = std::make_shared<const CostModel>(load_hardware(req.hw), req.use_calibration);
+  check(req.merge == "fast" || req.merge == "reference", "--merge", "fast or reference");
+  r.cost_model = std::make_shared<const CostModel>(load_hardware(req.hw), req.use_calibration,
+                                                   CostOptions{req.attn_backend});
   const CostModel& cm = *r.cost_model;
   const auto& gpu = cm.gpu();
   r.hw_name = gpu.name;
@@ -55,8 +57,11 @@ PredictResult predict(const PredictRequest& req) {
   gpu.peak(r.prec.gemm_math());  // fails early, naming the dtype, if the GPU lacks it
   check(r.model.n_heads % req.tp == 0, "--tp", fmt::format("a divisor of the model's {} heads", r.model.n_heads));
 
+  check(req.ep >= 1 && (req.ep == 1 || (r.model.is_moe() && r.model.n_experts % req.ep == 0)), "--ep",
+        fmt::format("1, or a divisor of the {} experts of a MoE model", r.model.n_experts));
   BatchSpec& b = r.batch;
   b.tp = req.tp;
+  b.ep = req.ep;
   if (req.prefill_tokens > 0) {
     check(req.shared_tokens == 0, "--shared", "not combined with --prefill (shared KV is precomputed)");
     std::int64_t prompts = req.batch < 0 ? 1 : req.batch;
@@ -78,6 +83,7 @@ PredictResult predict(const PredictRequest& req) {
       std::int64_t n = (req.shared_tokens + req.chunk_tokens - 1) / req.chunk_tokens;
       std::int64_t k = std::max<std::int64_t>(1, std::llround((1.0 - req.sparsity) * static_cast<double>(n)));
       b.shared = balanced_routing(req.batch, n, k, req.chunk_tokens);
+      b.shared.fused_merge = req.merge == "fast";
       r.mode = "moska-decode";
       r.memory.shared_kv_bytes = kv_bytes_per_gpu(r.model, r.prec, req.tp, static_cast<double>(n * req.chunk_tokens));
     }
@@ -124,6 +130,8 @@ nlohmann::json predict_json(const PredictResult& r) {
   j["hbm_bw_util"] = r.cost.bytes / (r.cost.seconds * r.hbm_bw_bps);
   j["measured_fraction"] = r.cost.measured_fraction;
   j["cost_basis"] = r.cost_basis;
+  j["attention_backend"] = r.req.attn_backend;
+  j["calibration"] = calibration_json(r.cost_model->calibration_info(), &r.cost);
   j["memory_gib_per_gpu"] = {{"weights", r.memory.weights_bytes / (1024.0 * 1024 * 1024)},
                              {"kv", r.memory.kv_bytes / (1024.0 * 1024 * 1024)},
                              {"shared_kv", r.memory.shared_kv_bytes / (1024.0 * 1024 * 1024)},
@@ -138,7 +146,9 @@ nlohmann::json predict_json(const PredictResult& r) {
     const auto& op = r.ops[i];
     ops.push_back({{"name", std::string(op.name)}, {"class", op_class_name(op.cls)}, {"count", op.count},
                    {"flops", op.flops}, {"bytes", op.bytes}, {"seconds_each", r.op_costs[i].seconds},
-                   {"basis", r.op_costs[i].basis == CostBasis::measured ? "measured" : "roofline"}});
+                   {"basis", r.op_costs[i].basis == CostBasis::measured ? "measured"
+                             : r.op_costs[i].basis == CostBasis::fitted ? "fitted"
+                                                                         : "roofline"}});
   }
   j["ops"] = ops;
   if (!r.strategies.empty()) {
@@ -159,6 +169,10 @@ std::string predict_table(const PredictResult& r, bool list_ops) {
   line(fmt::format("moska-sim predict: {} on {} x{} ({} weights, {} KV) — {}", r.model.name, r.hw_name, r.req.tp,
                    dtype_name(r.prec.weights), dtype_name(r.prec.kv), r.mode));
   line(fmt::format("cost basis: {}", r.cost_basis));
+  line(fmt::format("attention backend: {}; merge: {}{}", r.req.attn_backend, r.req.merge,
+                   r.cost.fitted_fraction > 0 ? fmt::format("; collectives (fitted, not measured) {:.0f}% of the time",
+                                                            100 * r.cost.fitted_fraction)
+                                              : std::string()));
   if (r.mode == "prefill") {
     line(fmt::format("batch: {} prompt(s) of {} tokens, {} cached before them", r.batch.prefills.size(),
                      r.req.prefill_tokens, r.batch.prefills.empty() ? 0 : r.batch.prefills[0].past_tokens));
@@ -197,7 +211,9 @@ std::string predict_table(const PredictResult& r, bool list_ops) {
       const auto& op = r.ops[i];
       line(fmt::format("{:<16} {:>6} {:>12.3f} {:>12.3f} {:>9.1f} {:>12.2f} {:>9}", op.name, op.count, op.flops / 1e9,
                        op.bytes / 1e6, op.bytes > 0 ? op.flops / op.bytes : 0.0, r.op_costs[i].seconds * 1e6,
-                       r.op_costs[i].basis == CostBasis::measured ? "measured" : "roofline"));
+                       r.op_costs[i].basis == CostBasis::measured ? "measured"
+                       : r.op_costs[i].basis == CostBasis::fitted ? "fitted"
+                                                                   : "roofline"));
     }
   }
   if (!r.strategies.empty()) {

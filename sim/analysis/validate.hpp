@@ -3,8 +3,12 @@
 //   kernels     every measured kernel point predicted from the tables with that point removed
 //               (leave-one-out), per family; and the held-out shapes (the profiler's off-grid
 //               sizes) predicted from tables that exclude all of them;
-//   composites  every whole-iteration measurement (composite.csv, CUDA graph replay) predicted
-//               through predict() — the path `moska-sim predict` uses — calibrated and roofline-only;
+//               Families are per attention backend (cudnn/attn_decode, ...) and FP8 KV (fp8/...).
+//   composites  every whole-iteration measurement (composite.csv, composite_ext.csv: CUDA graph
+//               replay) predicted through predict() — the path `moska-sim predict` uses, with the
+//               backend, dtypes, model, TP and merge the measurement ran — calibrated and
+//               roofline-only; a partial-recompute prefill through build_partial_recompute_ops and
+//               CostModel::iteration; a TP rank measured alone (decode-shard) without its collectives;
 //   fit         the roofline fallback's parameters as the measurements give them, beside the
 //               profile's values.
 #include <cstdint>
@@ -24,7 +28,11 @@ struct ErrorStats {
 };
 
 struct CompositeCheck {
-  std::string kind;  // decode, prefill, moska
+  std::string kind;  // decode, prefill, moska, partial, decode-shard, prefill-shard
+  std::string group;  // the family it is reported in (kind, model, backend, fp8)
+  std::string model = "llama-3.1-8b", backend = "flash2", dtype = "bf16", kv_dtype = "bf16", merge = "reference";
+  int tp = 1;
+  double recompute = 0;  // partial: fraction of the prompt recomputed
   std::int64_t batch = 0, ctx = 0, prefill = 0, shared = 0, chunk = 0;
   double sparsity = 0;
   double measured_s = 0;
