@@ -77,6 +77,7 @@ def fit(binary, rows, engine, steps, tmp):
             with open(os.path.join(ROOT, "hw_profiles", "engines", e)) as src, open(os.path.join(edir, e), "w") as dst:
                 dst.write(src.read())
     values = {c: 0.0 for c, *_ in steps}
+    published = {}
 
     def write(vals):
         p = copy.deepcopy(profile)
@@ -99,6 +100,7 @@ def fit(binary, rows, engine, steps, tmp):
 
             lo, hi = 0.0, HI[cost]
             f_lo = value_at(lo)
+            published[cost] = target
             # TTFT grows with the cost, throughput falls.
             grows = metric != "throughput"
             if (f_lo >= target) == grows:
@@ -113,7 +115,7 @@ def fit(binary, rows, engine, steps, tmp):
                     hi = mid
             values[cost] = round((lo + hi) / 2, 7)
     write(values)
-    return profile, values
+    return profile, values, published
 
 
 def main():
@@ -126,23 +128,17 @@ def main():
         rows = {r["id"]: r for r in csv.DictReader(f)}
     tmp = tempfile.mkdtemp(prefix="moska-calibrate-")
     for engine, steps in CALIBRATION.items():
-        profile, values = fit(a.bin, rows, engine, steps, tmp)
+        profile, values, published = fit(a.bin, rows, engine, steps, tmp)
         print(engine, {k: v for k, v in values.items()})
         if a.dry_run:
             continue
         overheads = {}
         for cost, rid, metric, what in steps:
-            pub = None
-            for m, p, _ in reproduce.metrics_of(rows[rid], {"throughput": {"output_tokens_per_s": 0, "total_tokens_per_s": 0,
-                                                                             "requests_per_s": 0},
-                                                          "ttft_s": {"mean": 0, "p50": 0}, "req_tbt_s": {"mean": 0, "p50": 0},
-                                                          "e2e_s": {"mean": 0}}):
-                if m == metric:
-                    pub = p
             overheads[cost] = {
                 "value": values[cost],
-                "source": f"fitted by results/serving_validation/calibrate.py to published.csv row {rid} ({what} = {pub:g}), "
-                          "the engine's other costs held; an API-server cost on that source's host CPU, not a GPU measurement"}
+                "source": f"fitted by results/serving_validation/calibrate.py to published.csv row {rid} ({what} = "
+                          f"{published[cost]:g}), the engine's other costs held; an API-server cost on that source's "
+                          "host CPU, not a GPU measurement"}
         profile["overheads"] = overheads
         with open(os.path.join(ROOT, "hw_profiles", "engines", engine + ".json"), "w") as f:
             json.dump(profile, f, indent=2)
