@@ -204,6 +204,9 @@ def scenario_for(row):
 
     # Lengths.
     dist = row["input_len_dist"].strip().lower()
+    for alias in ("random:", "constant:"):
+        if dist.startswith(alias):
+            dist = "fixed:" + dist[len(alias):].split(":")[0]
     n = int(fnum(row["num_requests"]) or 0)
     conc = int(fnum(row["concurrency"]) or 0)
     if n <= 0:
@@ -244,7 +247,7 @@ def scenario_for(row):
         gen["arrival"] = {"process": "burst"}
     elif load in ("poisson", "constant"):
         gen["arrival"] = {"process": load, "rate_per_s": float(rate)}
-    elif load == "concurrency":
+    elif load in ("concurrency", "closed-loop", "closed_loop"):
         gen["arrival"] = {"process": "burst"} if rate in ("", "inf") else {"process": "poisson", "rate_per_s": float(rate)}
         workload["max_concurrency"] = conc
     else:
@@ -289,8 +292,23 @@ def metrics_of(row, out):
     return res
 
 
+COLUMNS = ["id", "source_id", "engine", "engine_version", "gpu", "num_gpus", "tp", "pp", "model", "weights_dtype",
+           "kv_dtype", "load_type", "rate_req_s", "concurrency", "num_requests", "input_len_dist", "input_len",
+           "output_len", "ignore_eos", "max_num_seqs", "max_num_batched_tokens", "chunked_prefill", "prefix_caching",
+           "output_tok_s", "total_tok_s", "req_s", "ttft_mean_ms", "ttft_median_ms", "ttft_p99_ms", "tpot_mean_ms",
+           "tpot_median_ms", "tpot_p99_ms", "itl_median_ms", "e2e_mean_ms", "notes"]
+
+
+def normalised(row):
+    """Every column of published.csv present (empty when another set lacks it), values stripped."""
+    return {k: (row.get(k) or "").strip() for k in COLUMNS} | {k: (v or "").strip() for k, v in row.items() if k}
+
+
 def run_row(binary, row, tmp):
-    sc, why = scenario_for(row)
+    try:
+        sc, why = scenario_for(row)
+    except (ValueError, KeyError, ZeroDivisionError) as e:  # a malformed value in another set
+        return row, None, f"cannot map the row: {e!r}"
     if sc is None:
         return row, None, why
     path = os.path.join(tmp, f"row{row['id']}.json")
@@ -326,7 +344,7 @@ def main():
     ap.add_argument("--rows", help="comma-separated row ids to run (default: all)")
     a = ap.parse_args()
     with open(a.csv) as f:
-        rows = list(csv.DictReader(f))
+        rows = [normalised(r) for r in csv.DictReader(f)]
     if a.rows:
         keep = set(a.rows.split(","))
         rows = [r for r in rows if r["id"] in keep]
