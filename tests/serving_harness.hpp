@@ -42,6 +42,8 @@ class OneInstance final : public Deployment {
     p.gpus = 1;
     p.hbm_bytes_per_gpu = 1e12;
     p.pcie_bw_per_gpu = 1e9;
+    p.peak_flops_per_gpu = 1e15;  // the recorded batches do no work: MFU and bandwidth are 0, not NaN
+    p.hbm_bw_per_gpu = 1e12;
     loop.out().pools = {p};
     for (std::uint32_t r = 0; r < loop.requests().size(); ++r) {
       auto& s = loop.state(r);

@@ -1,14 +1,18 @@
 #pragma once
 // Tests' handle on a system configured for a scenario: the iteration model its instances use
 // (routing and cost of one step) and its shared context, as the serving loop sees them.
+#include <filesystem>
+#include <fstream>
 #include <memory>
 
 #include "sim/systems/shared_kv.hpp"
 #include "sim/systems/system.hpp"
+#include "sim/util/paths.hpp"
 
 namespace moska::test {
 
 struct Configured {
+  std::shared_ptr<const Scenario> scenario;  // a configured system keeps a reference to its scenario
   std::unique_ptr<ConfiguredSystem> sys;
   const IterationModel& model() const { return dynamic_cast<const IterationModel&>(*sys); }
   IterStats cost(const BatchSpec& b) const {
@@ -24,7 +28,37 @@ struct Configured {
   SharedAttention route(std::int64_t n) const { return route(std::vector<std::int64_t>{n}); }
 };
 
-inline Configured configure(const Scenario& sc) { return {find_system(sc.system).configure(sc)}; }
+// Configures a copy of `sc` that the result keeps alive (a temporary scenario may be passed).
+inline Configured configure(const Scenario& sc) {
+  auto kept = std::make_shared<const Scenario>(sc);
+  auto sys = find_system(kept->system).configure(*kept);
+  return {std::move(kept), std::move(sys)};
+}
+
+// Llama-3.1-8B's shapes with max_context lifted to 2^30 (a file in the temp folder; its path): for
+// tests of capacity and cost arithmetic on contexts past the real model's 131,072 without context
+// parallelism (the span check is tested in tests/test_context_parallel.cpp).
+inline std::string long_context_model() {
+  auto j = nlohmann::json::parse(std::ifstream(data_root() / "models" / "llama-3.1-8b.json"));
+  j["name"] = "llama-3.1-8b-long-context-test";
+  j["max_context"] = std::int64_t{1} << 30;
+  const auto path = std::filesystem::temp_directory_path() / "moska_test_llama-3.1-8b-long-context.json";
+  std::ofstream(path) << j.dump(1);
+  return path.string();
+}
+
+// hw_profiles/h100-sxm.json without its measured tables (roofline only), `edit` applied, written to
+// the temp folder as `name`.json (its path): e.g. a slowed link, so that a test can isolate its time.
+template <class Edit>
+std::string h100_profile_with(const std::string& name, Edit edit) {
+  auto j = nlohmann::json::parse(std::ifstream(data_root() / "hw_profiles" / "h100-sxm.json"));
+  j.erase("calibration");
+  j["name"] = name;
+  edit(j);
+  const auto path = std::filesystem::temp_directory_path() / ("moska_test_" + name + ".json");
+  std::ofstream(path) << j.dump(1);
+  return path.string();
+}
 
 // The shared context as the scenario's system cuts it.
 inline SharedContext shared_context(const Scenario& sc) {

@@ -1,6 +1,7 @@
 // `moska-sim scaling` against hand-derived capacities and the physics it must show.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -38,6 +39,7 @@ nlohmann::json scenario(int serve_tp, std::int64_t shared_tokens) {
   })");
   j["pools"][0]["tp"] = serve_tp;
   j["shared"]["tokens"] = shared_tokens;
+  j["model"] = test::long_context_model();  // capacity arithmetic past 128K without context parallelism
   return j;
 }
 ScalingResult analyse(const nlohmann::json& j, std::int64_t ctx, std::vector<std::string> systems = {},
@@ -121,8 +123,9 @@ TEST_CASE("scaling: step is the system's cost of the full batch; throughput and 
     const std::int64_t per_instance = x.batch / x.logical_instances;
     b.decode_requests = per_instance;
     b.decode_kv_tokens = per_instance * x.read_per_request;
-    const bool batched = x.system == "moska" || x.system == "cascade" || x.system == "moska-disagg";
-    if (batched) b.shared = cm.route(per_instance);
+    // Routed to batched launches, or (sparse) scored per request: the deployment's route says which.
+    const bool routed = x.system == "moska" || x.system == "cascade" || x.system == "moska-disagg" || x.system == "sparse";
+    if (routed) b.shared = cm.route(per_instance);
     auto st = cm.cost(b);
     REQUIRE(x.step_s == Approx(st.seconds));
     REQUIRE(x.tokens_per_s == Approx(static_cast<double>(x.batch) / st.seconds));
@@ -214,4 +217,28 @@ TEST_CASE("cli: scaling prints a table, JSON and a CSV with a row per system") {
   std::string bad;
   REQUIRE(run_cli("scaling --ctx 0", bad) == 2);
   REQUIRE(bad.find("--ctx") != std::string::npos);
+}
+
+TEST_CASE("scaling: whole deployments are compared as well as per GPU, so both readings are one command") {
+  // vllm on one TP8 node (8 GPUs) against moska-disagg on 12 unique + 4 shared GPUs (16): per GPU the
+  // ratio is the tokens/s per GPU over vllm's; per deployment it is the tokens/s over vllm's, i.e. by
+  // hand the per-GPU ratio x 16 / 8.
+  auto j = scenario(8, k1M);
+  j["pools"][1]["instances"] = 12;
+  auto r = analyse(j, 65536, {"vllm", "moska-disagg"});
+  const auto& v = row(r, "vllm");
+  const auto& d = row(r, "moska-disagg");
+  REQUIRE(v.fits);
+  REQUIRE(d.fits);
+  REQUIRE(v.gpus == 8);
+  REQUIRE(d.gpus == 16);
+  CHECK(v.normalized_deployment == Approx(1.0));
+  CHECK(d.normalized == Approx(d.tokens_per_s_per_gpu / v.tokens_per_s_per_gpu));
+  CHECK(d.normalized_deployment == Approx(d.normalized * 16.0 / 8.0));
+  CHECK(d.normalized_deployment == Approx(d.tokens_per_s / v.tokens_per_s));
+  // Printed in the table (x/GPU and x/dep), the JSON and the CSV.
+  CHECK(scaling_table(r).find("x/dep") != std::string::npos);
+  CHECK(scaling_json(r)["rows"][1]["normalized_deployment"].get<double>() == Approx(d.normalized_deployment));
+  const auto cols = scaling_csv_columns(r);
+  CHECK(std::find(cols.begin(), cols.end(), "normalized_deployment") != cols.end());
 }

@@ -27,6 +27,7 @@ nlohmann::json base(const std::string& system, std::int64_t shared_tokens) {
   })");
   j["system"] = system;
   j["shared"]["tokens"] = shared_tokens;
+  j["model"] = test::long_context_model();  // contexts past 128K without context parallelism
   return j;
 }
 RunResult run_json(const nlohmann::json& j) {
@@ -234,7 +235,8 @@ TEST_CASE("cluster: moska-disagg splits shared-pool work over its groups instead
     j["pools"] = nlohmann::json::array();
     j["pools"].push_back({{"name", "u"}, {"role", "unique"}, {"hw", "h100-sxm"}, {"instances", 4}, {"tp", 1}});
     j["pools"].push_back({{"name", "s"}, {"role", "shared"}, {"hw", "h100-sxm"}, {"instances", groups}, {"tp", 1}});
-    const auto cm = test::configure(parse_scenario(j, "<t>", "."));
+    const auto sc = parse_scenario(j, "<t>", ".");  // the configured system refers to its pools
+    const auto cm = test::configure(sc);
     BatchSpec b;
     b.decode_requests = 512;
     b.decode_kv_tokens = 512 * 4096;

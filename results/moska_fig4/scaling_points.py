@@ -2,7 +2,9 @@
 
 For a fixed GPU budget each system gets its best layout, chosen by tokens/s per GPU:
   colocated systems (vllm, prefix-cache, cascade, sparse, moska): `instances` x TP `tp` = budget, for
-  each tp in TPS that divides the budget (each TP group holds its own copy of the shared KV);
+  each tp in TPS that divides the budget, grouped into context-parallel groups of `cp` TP groups for
+  each cp that divides the instances (each CP group holds one copy of the shared KV, striped over its
+  TP groups; cp = 1 is plain replicas, which the model's max_context refuses for spans past 128K);
   moska-disagg: `u` unique GPUs (TP 1 each) + `s` shared GPUs (TP 1 each), u + s = budget, every split.
 Every number comes from the simulator; this file only chooses among layouts and records which won
 (and, as max_batch_any_layout, the largest batch any layout of the budget can hold).
@@ -43,23 +45,40 @@ def rel(cmd):
     return " ".join(out)
 
 
-def best_colocated(scenario, gpus, sets, ctx=65536, max_batch=0, tps=(1, 2, 4, 8), systems=COLOCATED):
-    """{system: row} with the best layout per system; rows that never fit keep the TP-8 (or largest) reason."""
-    best, most = {}, {}
+def layouts(gpus, tps=(1, 2, 4, 8)):
+    """(tp, cp) pairs of a budget: TP groups of tp GPUs, grouped cp at a time (cp divides the groups)."""
+    out = []
     for tp in tps:
         if tp > gpus or gpus % tp:
             continue
-        layout = [f"pools.0.tp={tp}", f"pools.0.instances={gpus // tp}"]
+        groups = gpus // tp
+        out += [(tp, cp) for cp in range(1, groups + 1) if groups % cp == 0]
+    return out
+
+
+def layout_name(gpus, tp, cp):
+    return f"{gpus // tp}xTP{tp}" + (f" CP{cp}" if cp > 1 else "")
+
+
+def best_colocated(scenario, gpus, sets, ctx=65536, cap_per8=0, tps=(1, 2, 4, 8), systems=COLOCATED):
+    """{system: row} with the best layout per system; rows that never fit keep the reason of the
+    layout with the largest TP and CP groups (the one most likely to hold the context). cap_per8: a
+    cap on the decode batch per 8 GPUs (0 = none), applied to each logical instance (tp x cp GPUs)."""
+    best, most = {}, {}
+    for tp, cp in layouts(gpus, tps):
+        layout = [f"pools.0.tp={tp}", f"pools.0.instances={gpus // tp}", f"cp={cp}"]
+        max_batch = max(1, cap_per8 * tp * cp // 8) if cap_per8 else 0
         j, cmd = scaling(scenario, sets + layout, systems, ctx, max_batch)
         for r in j["rows"]:
-            r["layout"] = f"{gpus // tp}xTP{tp}"
+            r["layout"] = layout_name(gpus, tp, cp)
             r["tp"] = tp
+            r["cp"] = cp
             r["command"] = rel(cmd)
             if r["fits"]:
                 most[r["system"]] = max(most.get(r["system"], 0), r["batch"])
             cur = best.get(r["system"])
             if cur is None or (r["fits"] and (not cur["fits"] or r["tokens_per_s_per_gpu"] > cur["tokens_per_s_per_gpu"])) \
-                    or (not r["fits"] and not cur["fits"] and tp == 8):
+                    or (not r["fits"] and not cur["fits"] and (tp * cp, cp > 1, tp) >= (cur["tp"] * cur["cp"], cur["cp"] > 1, cur["tp"])):
                 best[r["system"]] = r
     for name, r in best.items():
         r["max_batch_any_layout"] = most.get(name, 0)
@@ -75,6 +94,7 @@ def best_disagg(scenario, gpus, sets, ctx=65536, max_batch=0, splits=None):
         r = j["rows"][0]
         r["layout"] = f"{u}U+{s}S"
         r["tp"] = 1
+        r["cp"] = 1
         r["command"] = rel(cmd)
         if r["fits"]:
             most = max(most, r["batch"])
@@ -97,9 +117,11 @@ def normalise(rows):
     for r in rows.values():
         if base and r["fits"]:
             r["normalized"] = r["tokens_per_s_per_gpu"] / base["tokens_per_s_per_gpu"]
+            r["normalized_deployment"] = r["tokens_per_s"] / base["tokens_per_s"]
             r["batch_ratio"] = r["batch"] / base["batch"]
         else:
             r["normalized"] = ""
+            r["normalized_deployment"] = ""
             r["batch_ratio"] = ""
         r["baseline"] = base["system"] if base else ""
     return rows
@@ -111,7 +133,7 @@ def pool(r, i, key):
 
 
 FIELDS = ["system", "layout", "gpus", "fits", "batch", "max_batch_any_layout", "step_s", "tokens_per_s", "tokens_per_s_per_gpu", "baseline",
-          "normalized", "batch_ratio", "pool0_mfu", "pool0_hbm_bw_util", "pool0_hbm_capacity_util", "pool1_mfu",
+          "normalized", "normalized_deployment", "batch_ratio", "pool0_mfu", "pool0_hbm_bw_util", "pool0_hbm_capacity_util", "pool1_mfu",
           "pool1_hbm_bw_util", "pool1_hbm_capacity_util", "why", "command"]
 
 

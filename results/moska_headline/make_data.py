@@ -1,15 +1,16 @@
 """MoSKA's throughput over the baselines at 16M shared tokens, with the assumptions written out and
-varied one at a time. Writes headline.csv (every system of every variant) and sensitivity.csv (one
-row per variant: MoSKA's tokens/s per GPU over each baseline's). See note.md for the definitions.
+varied one at a time, read per GPU and per deployment. Writes headline.csv (every system of every
+variant), sensitivity.csv (one row per variant: MoSKA's tokens/s per GPU over each baseline's) and
+deployment.csv (whole deployments of unequal size). See note.md for the definitions.
 
 Base assumptions (variant "base"):
-  32 H100 SXM (4 nodes of 8); FP8 Llama-3.1-8B; 16M shared tokens in 4K chunks; 64K unique tokens per
-  request; 75% sparsity, uniform routing; calibrated cost model; batch = the largest that fits (no cap).
-  MoSKA = moska-disagg on the 32 real H100s, best unique/shared split.
-  Baselines = vllm, prefix-cache, cascade, sparse on the same 32 GPUs as 4 TP8 replicas. A 16M FP8
-  shared copy (1 TiB) fits no TP<=8 group of H100s, so the baselines run on a what-if H100 whose HBM
-  is raised by exactly its TP8 share of that copy (128 GiB; h100-sxm-plus128g.json): same FLOPs,
-  bandwidth and kernels, only room for the copy. vllm still needs a copy per request.
+  32 real H100 SXM (4 nodes of 8); FP8 Llama-3.1-8B; 16M shared tokens in 4K chunks; 64K unique
+  tokens per request; 75% sparsity, uniform routing; calibrated cost model; batch = the largest that
+  fits (no cap). Every system gets its best layout of the 32 GPUs, by tokens/s per GPU:
+  MoSKA = moska-disagg, best unique/shared split (TP 1 each, one micro-batch);
+  colocated systems (vllm, prefix-cache, cascade, sparse, moska) = TP groups of 1-8 GPUs grouped into
+  context-parallel groups (16M + 64K tokens pass Llama-3.1-8B's 131,072-token max_context, so only
+  CP layouts are accepted; a CP group of 4 TP8 groups holds the 1 TiB FP8 copy once, 32 GiB per GPU).
 """
 import copy
 import csv
@@ -29,42 +30,25 @@ M16 = 16 << 20
 KV_TOKEN = 65536  # FP8 Llama-3.1-8B: 2 x 32 layers x 8 KV heads x 128 x 1 byte (checked below)
 
 
-def write_hw_variants():
-    """What-if hardware profiles beside this script (regenerated from hw_profiles/h100-sxm.json)."""
+def write_roofline_profile():
+    """hw_profiles/h100-sxm.json without its measured tables, beside this script (one variant)."""
     m = json.load(open(os.path.join(sp.ROOT, "models", "llama-3.1-8b.json")))
     assert 2 * m["n_layers"] * m["n_kv_heads"] * m["head_dim"] == KV_TOKEN
-    base = json.load(open(HW))
-    calib = os.path.relpath(os.path.join(sp.ROOT, "hw_profiles", "h100-sxm"), HERE)
-    out = {}
-    for name, extra, calibrated in [("h100-sxm-cal", 0, True), ("h100-sxm-roofline", 0, False),
-                                    ("h100-sxm-plus128g", M16 * KV_TOKEN // 8, True),
-                                    ("h100-sxm-plus128g-roofline", M16 * KV_TOKEN // 8, False),
-                                    ("h100-sxm-plus256g", 2 * M16 * KV_TOKEN // 8, True)]:
-        j = copy.deepcopy(base)
-        j["name"] = name
-        if calibrated:
-            j["calibration"] = calib
-        else:
-            j.pop("calibration", None)
-            j["description"] += "; what-if: no measured tables (roofline only)"
-        if extra:
-            gib = extra >> 30
-            j["gpu"]["hbm_bytes"] = {"value": base["gpu"]["hbm_bytes"]["value"] + extra,
-                                     "source": f"what-if (results/moska_headline): the H100's 81559 MiB + {gib} GiB, its TP8 share "
-                                               f"of a 16M-token {'FP8' if gib == 128 else 'BF16'} shared copy, so that a colocated "
-                                               "baseline can hold it"}
-            j["description"] += f"; what-if: +{gib} GiB HBM"
-        path = os.path.join(HERE, name + ".json")
-        with open(path, "w") as f:
-            json.dump(j, f, indent=1)
-            f.write("\n")
-        out[name] = path
-    return out
+    j = copy.deepcopy(json.load(open(HW)))
+    j["name"] = "h100-sxm-roofline"
+    j.pop("calibration", None)
+    j["description"] += "; what-if: no measured tables (roofline only)"
+    path = os.path.join(HERE, "h100-sxm-roofline.json")
+    with open(path, "w") as f:
+        json.dump(j, f, indent=1)
+        f.write("\n")
+    # Relative to the repository root when run from there (run.sh does), so the CSVs' commands are portable.
+    return os.path.relpath(path, sp.ROOT) if os.path.realpath(os.getcwd()) == os.path.realpath(sp.ROOT) else path
 
 
 def variants():
-    base = dict(factor="base", value="", gpus=32, ctx=65536, sets=[], cap8=0, roofline=False, shared=M16,
-                baseline_hw="whatif", kv16=False)
+    base = dict(factor="base", value="", gpus=32, ctx=65536, sets=[], cap8=0, roofline=False, shared=M16, kv16=False,
+                disagg_sets=[])
     v = [base]
 
     def one(factor, value, **kw):
@@ -84,42 +68,69 @@ def variants():
     one("cost model", "roofline only", roofline=True)
     for c in (32, 128):
         one("batch cap / 8 GPUs", c, cap8=c)
-    one("baseline KV dtype", "BF16 (MoSKA FP8)", kv16=True)
-    one("baseline layout", "TP16/TP32, real H100", baseline_hw="tp32")
-    one("shared tokens", "8M (all fit on real H100s)", shared=8 << 20, baseline_hw="real")
+    one("moska-disagg micro-batches", 4, disagg_sets=["scheduler.micro_batches=4"])
+    one("baseline KV dtype", "BF16 (MoSKA FP8), 64 GPUs", kv16=True, gpus=64)
+    one("shared tokens", "8M", shared=8 << 20)
     return v
 
 
-def run_variant(v, hw):
+def run_variant(v, roofline_hw):
     sets = [f"shared_tokens={v['shared']}"] + v["sets"]
     g = v["gpus"]
-    cap = v["cap8"] * g // 8
-    h = hw["h100-sxm-roofline"] if v["roofline"] else hw["h100-sxm-cal"]
-    dis_sets = sets + [f"pools.1.hw={h}", f"pools.2.hw={h}"]
-    # Shared GPUs needed to hold the shared KV (x0.9 usable): the scan starts there.
+    hw = [f"hw={roofline_hw}"] if v["roofline"] else []
+    # Shared GPUs needed to hold the shared KV (x0.9 usable): the split scan starts there.
     smin = math.ceil(v["shared"] * KV_TOKEN / (0.9 * json.load(open(HW))["gpu"]["hbm_bytes"]["value"]))
-    rows = {"moska-disagg": sp.best_disagg(SCN, g, dis_sets, v["ctx"], cap, splits=range(min(smin, g - 1), g))}
+    cap = v["cap8"] * g // 8
+    rows = {"moska-disagg": sp.best_disagg(SCN, g, sets + hw + v["disagg_sets"], v["ctx"], cap,
+                                           splits=range(min(smin, g - 1), g))}
     if v["kv16"]:
-        col = sp.best_colocated(SCN_KV16, g, sets + [f"pools.0.hw={hw['h100-sxm-plus256g']}"], v["ctx"], v["cap8"], tps=(8,))
-        col["moska"] = sp.best_colocated(SCN, g, sets + [f"pools.0.hw={hw['h100-sxm-plus128g']}"], v["ctx"], v["cap8"],
-                                         tps=(8,), systems=["moska"])["moska"]
-    elif v["baseline_hw"] == "whatif":
-        bh = hw["h100-sxm-plus128g-roofline"] if v["roofline"] else hw["h100-sxm-plus128g"]
-        col = sp.best_colocated(SCN, g, sets + [f"pools.0.hw={bh}"], v["ctx"], v["cap8"], tps=(8,))
-    elif v["baseline_hw"] == "tp32":
-        col = sp.best_colocated(SCN, g, sets + [f"pools.0.hw={h}"], v["ctx"], v["cap8"], tps=(16, 32))
+        col = sp.best_colocated(SCN_KV16, g, sets + hw, v["ctx"], v["cap8"])
+        col["moska"] = sp.best_colocated(SCN, g, sets + hw, v["ctx"], v["cap8"], systems=["moska"])["moska"]
     else:
-        col = sp.best_colocated(SCN, g, sets + [f"pools.0.hw={h}"], v["ctx"], v["cap8"], tps=(1, 2, 4, 8))
+        col = sp.best_colocated(SCN, g, sets + hw, v["ctx"], v["cap8"])
     rows.update(col)
     return rows
 
 
+def deployments():
+    """Whole deployments: vllm (and prefix-cache) on the smallest budget that holds a vllm request
+    at 16M (16 GPUs), moska-disagg on growing budgets. Per GPU the ratio barely moves; per deployment
+    it grows with the GPUs MoSKA is given."""
+    base = {}
+    for name, r in sp.best_colocated(SCN, 16, [f"shared_tokens={M16}"], systems=["vllm", "prefix-cache"]).items():
+        base[name] = r
+    out = []
+    for g in (32, 64, 96, 128, 192, 256):
+        smin = math.ceil(M16 * KV_TOKEN / (0.9 * json.load(open(HW))["gpu"]["hbm_bytes"]["value"]))
+        d = sp.best_disagg(SCN, g, [f"shared_tokens={M16}"], splits=range(smin, g))
+        rec = {"moska_disagg_gpus": g, "moska_disagg_layout": d["layout"], "moska_disagg_batch": d["batch"],
+               "moska_disagg_tokens_per_s": d["tokens_per_s"], "moska_disagg_tok_s_gpu": d["tokens_per_s_per_gpu"]}
+        for name, r in base.items():
+            rec[f"{name}_gpus"] = r["gpus"]
+            rec[f"{name}_layout"] = r["layout"]
+            rec[f"{name}_tokens_per_s"] = r["tokens_per_s"]
+            rec[f"per_gpu_over_{name}"] = d["tokens_per_s_per_gpu"] / r["tokens_per_s_per_gpu"]
+            rec[f"deployment_over_{name}"] = d["tokens_per_s"] / r["tokens_per_s"]
+        out.append(rec)
+        print(f"deployment: moska-disagg {g} GPUs ({d['layout']}) {d['tokens_per_s']:.0f} tokens/s; over vllm on "
+              f"{base['vllm']['gpus']} GPUs: {rec['per_gpu_over_vllm']:.1f}x per GPU, {rec['deployment_over_vllm']:.1f}x "
+              f"per deployment", file=sys.stderr)
+    return out
+
+
+def write(name, rows, fields=None):
+    with open(os.path.join(HERE, name), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields or list(rows[0].keys()))
+        w.writeheader()
+        w.writerows(rows)
+
+
 def main():
     sp.check_binary()
-    hw = write_hw_variants()
+    roofline_hw = write_roofline_profile()
     all_rows, sens = [], []
     for v in variants():
-        rows = run_variant(v, hw)
+        rows = run_variant(v, roofline_hw)
         d = rows["moska-disagg"]
         m = rows["moska"]
         rec = {"factor": v["factor"], "value": v["value"], "gpus": v["gpus"],
@@ -138,20 +149,15 @@ def main():
         sens.append(rec)
         for name in sp.COLOCATED + ["moska-disagg"]:
             r = sp.flat(rows[name])
-            r["normalized"] = r["batch_ratio"] = r["baseline"] = ""
+            r["normalized"] = r["normalized_deployment"] = r["batch_ratio"] = r["baseline"] = ""
             all_rows.append({"factor": v["factor"], "value": v["value"], **r})
-        print(f"{v['factor']:>20} {str(v['value']):<28} disagg {rec['moska_disagg_tok_s_gpu']:8.2f}/GPU ({d['layout']}, b={d['batch']})  "
+        print(f"{v['factor']:>26} {str(v['value']):<26} disagg {rec['moska_disagg_tok_s_gpu']:8.2f}/GPU ({d['layout']}, b={d['batch']})  "
               + "  ".join(f"{b} {rec[f'disagg_over_{b}']:.1f}x" if rec[f"disagg_over_{b}"] != "" else f"{b} -"
                           for b in sp.BASELINES), file=sys.stderr)
-    with open(os.path.join(HERE, "headline.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["factor", "value"] + sp.FIELDS)
-        w.writeheader()
-        w.writerows(all_rows)
-    with open(os.path.join(HERE, "sensitivity.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(sens[0].keys()))
-        w.writeheader()
-        w.writerows(sens)
-    print("wrote results/moska_headline/headline.csv and sensitivity.csv", file=sys.stderr)
+    write("headline.csv", all_rows, ["factor", "value"] + sp.FIELDS)
+    write("sensitivity.csv", sens)
+    write("deployment.csv", deployments())
+    print("wrote results/moska_headline/headline.csv, sensitivity.csv and deployment.csv", file=sys.stderr)
 
 
 if __name__ == "__main__":

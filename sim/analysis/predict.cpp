@@ -101,8 +101,9 @@ PredictResult predict(const PredictRequest& req) {
   r.ops = build_iteration_ops(r.model, r.prec, b);
   for (const auto& op : r.ops) r.op_costs.push_back(cm.op_cost(op));
   r.cost = cm.iteration(r.ops);
-  r.peak_flops = gpu.peak(r.prec.gemm_math()) * req.tp;
-  r.hbm_bw_bps = gpu.hbm_bw_bps * req.tp;
+  // Per GPU: the operators (and so cost.flops and cost.bytes) are one GPU's shard of the TP group.
+  r.peak_flops = gpu.peak(r.prec.gemm_math());
+  r.hbm_bw_bps = gpu.hbm_bw_bps;
   r.tokens_per_iteration = b.tokens();
 
   return r;

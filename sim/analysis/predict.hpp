@@ -63,8 +63,8 @@ struct PredictResult {
   MemoryUse memory;
   std::string cost_basis;
   std::string hw_name;
-  double peak_flops = 0;     // of the GEMM math dtype, whole TP group
-  double hbm_bw_bps = 0;     // whole TP group
+  double peak_flops = 0;     // of the GEMM math dtype, one GPU (the ops are one GPU's shard)
+  double hbm_bw_bps = 0;     // one GPU
   std::vector<StrategyRow> strategies;  // filled by add_strategies (sim/analysis/strategies.hpp)
   std::shared_ptr<const CostModel> cost_model;  // the one that costed it
   std::int64_t tokens_per_iteration = 0;

@@ -65,6 +65,7 @@ ScalingResult scaling_analysis(const Scenario& sc, const ScalingOptions& opt) {
     for (auto& row : r.rows) {
       if (!row.fits) continue;
       row.normalized = row.tokens_per_s_per_gpu / base->tokens_per_s_per_gpu;
+      row.normalized_deployment = row.tokens_per_s / base->tokens_per_s;
       row.batch_ratio = static_cast<double>(row.batch) / static_cast<double>(base->batch);
     }
   }
@@ -104,6 +105,7 @@ nlohmann::json scaling_json(const ScalingResult& r) {
     o["tokens_per_s"] = x.tokens_per_s;
     o["tokens_per_s_per_gpu"] = x.tokens_per_s_per_gpu;
     o["normalized"] = x.normalized;
+    o["normalized_deployment"] = x.normalized_deployment;
     o["batch_ratio"] = x.batch_ratio;
     nlohmann::json pools = nlohmann::json::array();
     for (const auto& p : x.pools) {
@@ -126,11 +128,13 @@ std::string scaling_table(const ScalingResult& r) {
                    "decode step of the largest batch whose KV fits",
                    r.model, r.ctx, r.shared_tokens, r.chunk_tokens, r.sparsity));
   line(r.baseline.empty() ? "no baseline fits: throughput not normalised"
-                          : fmt::format("normalised: tokens/s per GPU over {}'s", r.baseline));
+                          : fmt::format("normalised to {}: per GPU (x/GPU: tokens/s per GPU over its) and per deployment "
+                                        "(x/dep: tokens/s over its, each on its own GPUs)",
+                                        r.baseline));
   line("");
-  line(fmt::format("{:<14} {:>5} {:>9} {:>10} {:>12} {:>10} {:>9} {:>8}   {:>6} {:>6} {:>6}   {:>6} {:>6} {:>6}", "system",
-                   "GPUs", "batch", "step (ms)", "tokens/s", "tok/s/GPU", "x base", "x batch", "MFU", "BW", "HBM",
-                   "sh.MFU", "sh.BW", "sh.HBM"));
+  line(fmt::format("{:<14} {:>5} {:>9} {:>10} {:>12} {:>10} {:>8} {:>8} {:>8}   {:>6} {:>6} {:>6}   {:>6} {:>6} {:>6}",
+                   "system", "GPUs", "batch", "step (ms)", "tokens/s", "tok/s/GPU", "x/GPU", "x/dep", "x batch", "MFU",
+                   "BW", "HBM", "sh.MFU", "sh.BW", "sh.HBM"));
   std::vector<std::string> notes;
   for (const auto& x : r.rows) {
     if (!x.fits) {
@@ -144,11 +148,11 @@ std::string scaling_table(const ScalingResult& r) {
       shared = fmt::format("   {:>5.1f}% {:>5.1f}% {:>5.1f}%", 100 * p.mfu, 100 * p.hbm_bw_util, 100 * p.hbm_capacity_util);
     }
     const auto& p = x.pools[0];
-    line(fmt::format("{:<14} {:>5} {:>8}{} {:>10.3f} {:>12.1f} {:>10.2f} {:>9} {:>8}   {:>5.1f}% {:>5.1f}% {:>5.1f}%{}", x.system,
-                     x.gpus, x.batch, x.capped ? "*" : " ", x.step_s * 1e3, x.tokens_per_s, x.tokens_per_s_per_gpu,
-                     r.baseline.empty() ? std::string("-") : fmt::format("{:.2f}", x.normalized),
-                     r.baseline.empty() ? std::string("-") : fmt::format("{:.2f}", x.batch_ratio), 100 * p.mfu,
-                     100 * p.hbm_bw_util, 100 * p.hbm_capacity_util, shared));
+    const auto ratio = [&](double v) { return r.baseline.empty() ? std::string("-") : fmt::format("{:.2f}", v); };
+    line(fmt::format("{:<14} {:>5} {:>8}{} {:>10.3f} {:>12.1f} {:>10.2f} {:>8} {:>8} {:>8}   {:>5.1f}% {:>5.1f}% {:>5.1f}%{}",
+                     x.system, x.gpus, x.batch, x.capped ? "*" : " ", x.step_s * 1e3, x.tokens_per_s,
+                     x.tokens_per_s_per_gpu, ratio(x.normalized), ratio(x.normalized_deployment), ratio(x.batch_ratio),
+                     100 * p.mfu, 100 * p.hbm_bw_util, 100 * p.hbm_capacity_util, shared));
   }
   line("");
   line("MFU / BW / HBM: the serve (or unique) pool's FLOPs and bytes over the step x GPUs x peak, and its HBM held;");
@@ -171,7 +175,7 @@ std::vector<std::string> scaling_csv_columns(const ScalingResult& r) {
   std::vector<std::string> c = {"system", "fits", "ctx", "shared_tokens", "chunk_tokens", "sparsity", "gpus",
                                 "logical_instances", "kv_groups", "capacity_tokens", "tokens_per_request",
                                 "read_per_request", "batch_capability", "batch", "capped", "step_s", "tokens_per_s",
-                                "tokens_per_s_per_gpu", "baseline", "normalized", "batch_ratio"};
+                                "tokens_per_s_per_gpu", "baseline", "normalized", "normalized_deployment", "batch_ratio"};
   for (std::size_t i = 0; i < csv_pools(r); ++i) {
     for (const char* f : kPoolFields) c.push_back(fmt::format("pool{}_{}", i, f));
   }
@@ -202,6 +206,7 @@ std::vector<std::vector<std::string>> scaling_csv_rows(const ScalingResult& r) {
                                   num(x.tokens_per_s_per_gpu),
                                   r.baseline,
                                   num(x.normalized),
+                                  num(x.normalized_deployment),
                                   num(x.batch_ratio)};
     for (std::size_t i = 0; i < csv_pools(r); ++i) {
       if (i < x.pools.size()) {

@@ -19,7 +19,9 @@ void add_strategies(PredictResult& r) {
   for (const System* sys : all_systems()) {
     const auto st = sys->strategy(q);
     if (!st) continue;
-    const auto ops = build_iteration_ops(r.model, r.prec, st->batch);
+    auto ops = build_iteration_ops(r.model, r.prec, st->batch);
+    const auto& sel = st->selection;
+    append_selection_ops(r.model, r.prec, sel.requests, 0, sel.total_chunks, sel.top_k, r.req.tp, ops);
     const auto c = cm.iteration(ops);
     r.strategies.push_back({std::string(sys->name()), st->what, c.seconds, attention_seconds(cm, ops), st->kv_needed_bytes,
                             st->kv_needed_bytes + r.memory.weights_bytes <= r.memory.capacity_bytes});

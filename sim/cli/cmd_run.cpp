@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -40,6 +41,17 @@ void add_run(CLI::App& app, int& result) {
     auto j = scenario_json_with_overrides(o->scenario, o->sets, where, base);
     Scenario sc = parse_scenario_for_systems(j, where, base);
     SloSpec slo = slo_with_flags(sc, o->slo_ttft, o->slo_tbt);
+    // --out is checked before the run: a folder that cannot be written fails now, not after it.
+    if (!o->out.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(o->out, ec);
+      if (ec || !std::filesystem::is_directory(o->out)) {
+        throw InputError(fmt::format("--out {}: cannot create folder ({})", o->out, ec ? ec.message() : "not a folder"));
+      }
+      const auto probe = std::filesystem::path(o->out) / ".moska-sim-write-check";
+      if (!std::ofstream(probe)) throw InputError(fmt::format("--out {}: cannot write files there", o->out));
+      std::filesystem::remove(probe, ec);
+    }
     auto reqs = load_workload(sc);
     RunResult r = simulate(sc, reqs);
     Summary s = summarize(r, slo);
@@ -50,11 +62,11 @@ void add_run(CLI::App& app, int& result) {
       std::cout << summary_table(r, s);
     }
     if (!o->out.empty()) {
-      std::error_code ec;
-      std::filesystem::create_directories(o->out, ec);
-      if (ec) throw InputError(fmt::format("--out {}: cannot create folder ({})", o->out, ec.message()));
-      std::ofstream(o->out + "/summary.json") << sj.dump(2) << "\n";
-      std::ofstream(o->out + "/scenario.json") << j.dump(2) << "\n";
+      for (const auto& [name, text] : {std::pair{"/summary.json", sj.dump(2)}, std::pair{"/scenario.json", j.dump(2)}}) {
+        std::ofstream f(o->out + name);
+        f << text << "\n";
+        if (!f) throw InputError(fmt::format("--out {}: cannot write {}", o->out, name + 1));
+      }
       write_requests_csv(r, o->out + "/requests.csv");
       if (!r.load_timeline.empty()) write_load_timeline_csv(r, o->out + "/load_timeline.csv");
     }

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <new>
 #include <thread>
 
 #include <fmt/format.h>
@@ -51,8 +52,8 @@ void add_sweep(CLI::App& app, int& result) {
   cmd->add_option("scenario", o->scenario, "Scenario name or path ('default' for the built-in one)")->required();
   cmd->add_option("--set", o->sets, "KEY=V1,V2,... (repeatable; the product of all is swept)")->required();
   cmd->add_option("--out", o->out, "CSV file to write (default: standard output)");
-  cmd->add_option("--jobs", o->jobs, "Threads (default: all cores)");
-  cmd->callback([o, &result]() {
+  auto* jobs_opt = cmd->add_option("--jobs", o->jobs, "Threads, >= 1 (default: all cores)");
+  cmd->callback([o, jobs_opt, &result]() {
     // One rank of one unless an MPI launcher started us; then every rank runs this callback.
     SweepRanks ranks;
     std::vector<std::string> keys;
@@ -62,13 +63,22 @@ void add_sweep(CLI::App& app, int& result) {
     // every rank then exits 2, and only the lowest failing rank prints its error.
     std::exception_ptr failure;
     try {
+      if (jobs_opt->count() > 0 && (o->jobs < 1 || o->jobs > 4096)) {
+        throw InputError(fmt::format("--jobs {}: expected a number of threads in 1..4096", o->jobs));
+      }
       std::vector<std::vector<std::string>> values;
       for (const auto& s : o->sets) {
         auto eq = s.find('=');
         if (eq == std::string::npos || eq == 0 || eq + 1 == s.size()) {
           throw InputError(fmt::format("--set '{}': expected KEY=V1,V2,...", s));
         }
-        keys.push_back(s.substr(0, eq));
+        const std::string key = s.substr(0, eq);
+        for (const auto& k : keys) {
+          if (resolve_override_key(k) == resolve_override_key(key)) {
+            throw InputError(fmt::format("--set {}: the key is swept twice (expected each key once)", key));
+          }
+        }
+        keys.push_back(key);
         values.push_back(split(s.substr(eq + 1), ','));
       }
       for (const auto& vs : values) {
@@ -113,6 +123,10 @@ void add_sweep(CLI::App& app, int& result) {
       mine.push_back(i);
     }
     std::vector<std::string> rows(mine.size());
+    // A point that fails for any other reason than its input (a bug) still gets its row; the first
+    // such point is reported once the CSV is written, and the sweep exits 3.
+    std::mutex internal_mu;
+    std::string internal_error;
     std::atomic<std::size_t> next{0}, done{0};
     std::mutex print_mu;
     // The progress bar (rank 0's share of the points when there are several ranks) is rank 0's only.
@@ -137,6 +151,23 @@ void add_sweep(CLI::App& app, int& result) {
         } catch (const InputError& e) {
           row += csv_field(std::string("error: ") + e.what());
           for (std::size_t c = 0; c < summary_columns().size(); ++c) row += ",";
+        } catch (const std::bad_alloc&) {
+          row += csv_field("error: out of memory");
+          for (std::size_t c = 0; c < summary_columns().size(); ++c) row += ",";
+        } catch (...) {
+          std::string what = "unknown exception";
+          try {
+            throw;
+          } catch (const std::exception& e) {
+            what = e.what();
+          } catch (...) {
+          }
+          row += csv_field("internal error: " + what);
+          for (std::size_t c = 0; c < summary_columns().size(); ++c) row += ",";
+          std::string point_text;
+          for (std::size_t k = 0; k < keys.size(); ++k) point_text += (k ? " " : "") + sets[k];
+          std::lock_guard<std::mutex> lock(internal_mu);
+          if (internal_error.empty()) internal_error = fmt::format("sweep point {} ({}): {}", mine[m], point_text, what);
         }
         rows[m] = row;
         std::size_t d = ++done;
@@ -156,9 +187,20 @@ void add_sweep(CLI::App& app, int& result) {
     for (auto& t : threads) t.join();
     auto by_rank = ranks.gather_to_root(rows);
     result = 0;
+    if (!internal_error.empty()) {
+      std::fprintf(stderr, "moska-sim: internal error: %s\n", internal_error.c_str());
+      result = 3;
+    }
     if (ranks.rank() != 0) return;
+    // A swept key named like a metric column ("requests", "max_batch") is written as the path it
+    // sets, so that no two columns share a name.
+    const auto metric_columns = summary_columns();
     std::string header;
-    for (const auto& k : keys) header += csv_field(k) + ",";
+    for (const auto& k : keys) {
+      const bool clash = std::find(metric_columns.begin(), metric_columns.end(), k) != metric_columns.end();
+      const std::string path = resolve_override_key(k);
+      header += csv_field(clash ? (path != k ? path : "set." + k) : k) + ",";
+    }
     header += "status";
     for (const auto& c : summary_columns()) header += "," + c;
     std::string text = header + "\n";

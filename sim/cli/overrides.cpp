@@ -2,38 +2,40 @@
 
 #include <cmath>
 #include <functional>
+#include <limits>
 
 #include <fmt/format.h>
 
 #include "sim/systems/system.hpp"
 #include "sim/util/error.hpp"
 #include "sim/util/json_reader.hpp"
+#include "sim/util/numbers.hpp"
 #include "sim/util/paths.hpp"
 
 namespace moska::cli {
 
-bool parse_scaled_number(const std::string& s, double& out) {
-  if (s.empty()) return false;
-  std::string body = s;
+namespace {
+DecimalParse parse_scaled(const std::string& s, double& out) {
+  if (s.empty()) return DecimalParse::not_a_number;
+  std::string_view body = s;
   double scale = 1;
   char last = body.back();
   if (last == 'K' || last == 'k') scale = 1024.0;
   if (last == 'M' || last == 'm') scale = 1024.0 * 1024.0;
   if (last == 'G' || last == 'g') scale = 1024.0 * 1024.0 * 1024.0;
-  if (scale != 1) body.pop_back();
-  try {
-    std::size_t pos = 0;
-    double v = std::stod(body, &pos);
-    if (pos != body.size()) return false;
-    out = v * scale;
-    return true;
-  } catch (...) {
-    return false;
-  }
+  if (scale != 1) body.remove_suffix(1);
+  double v = 0;
+  const DecimalParse p = parse_decimal(body, v);
+  if (p != DecimalParse::ok) return p;
+  if (!std::isfinite(v * scale)) return DecimalParse::out_of_range;
+  out = v * scale;
+  return DecimalParse::ok;
 }
+}  // namespace
 
+bool parse_scaled_number(const std::string& s, double& out) { return parse_scaled(s, out) == DecimalParse::ok; }
 
-void apply_override(nlohmann::json& sc, const std::string& key, const std::string& value) {
+std::string resolve_override_key(const std::string& key) {
   static const std::vector<std::pair<std::string, std::string>> aliases = {
       {"sparsity", "shared.sparsity"}, {"shared_tokens", "shared.tokens"}, {"chunk", "shared.chunk_tokens"},
       {"hw", "pools.*.hw"},           {"instances", "pools.0.instances"}, {"tp", "pools.*.tp"},
@@ -50,9 +52,19 @@ void apply_override(nlohmann::json& sc, const std::string& key, const std::strin
       if (a == key) path = p;
     }
   }
+  return path;
+}
+
+
+void apply_override(nlohmann::json& sc, const std::string& key, const std::string& value) {
+  const std::string path = resolve_override_key(key);
   nlohmann::json v;
   double num;
-  if (parse_scaled_number(value, num)) {
+  const DecimalParse parsed = parse_scaled(value, num);
+  if (parsed == DecimalParse::out_of_range) {
+    throw InputError(fmt::format("--set {}={}: the number is beyond a double (expected a finite number)", key, value));
+  }
+  if (parsed == DecimalParse::ok) {
     if (std::floor(num) == num && std::fabs(num) < 9e15) v = static_cast<std::int64_t>(num);
     else v = num;
   } else if (value == "true" || value == "false") {
@@ -119,18 +131,29 @@ nlohmann::json scenario_json_with_overrides(const std::string& name, const std::
   return j;
 }
 
-double parse_flag_number(const std::string& flag, const std::string& text, bool allow_zero) {
+double parse_flag_number(const std::string& flag, const std::string& text, bool allow_zero, double max_value) {
   double v = 0;
   if (!parse_scaled_number(text, v) || !std::isfinite(v) || (allow_zero ? v < 0 : v <= 0)) {
     throw InputError(fmt::format("{} {}: expected a number {}", flag, text, allow_zero ? ">= 0" : "> 0"));
   }
+  if (v > max_value) throw InputError(fmt::format("{} {}: expected a number <= {}", flag, text, max_value));
   return v;
 }
 
+namespace {
+double slo_flag(const char* flag, const std::string& text, double max_s) {
+  const double v = parse_flag_number(flag, text, true);
+  if (v > max_s) {
+    throw InputError(fmt::format("{} {}: expected seconds, at most {} (0 = unbounded; milliseconds?)", flag, text, max_s));
+  }
+  return v;
+}
+}  // namespace
+
 SloSpec slo_with_flags(const Scenario& sc, const std::string& ttft, const std::string& tbt) {
   SloSpec slo = sc.slo;
-  if (!ttft.empty()) slo.ttft_s = parse_flag_number("--slo-ttft", ttft, true);
-  if (!tbt.empty()) slo.tbt_s = parse_flag_number("--slo-tbt", tbt, true);
+  if (!ttft.empty()) slo.ttft_s = slo_flag("--slo-ttft", ttft, kMaxSloTtftSeconds);
+  if (!tbt.empty()) slo.tbt_s = slo_flag("--slo-tbt", tbt, kMaxSloTbtSeconds);
   return slo;
 }
 

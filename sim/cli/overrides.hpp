@@ -3,6 +3,7 @@
 // `--set KEY=VALUE` overrides applied, numbers with K/M/G suffixes, and SLO flags. The only place
 // that parses flags and overrides.
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -13,10 +14,14 @@
 
 namespace moska::cli {
 
-// "1M" -> 1048576, "2.5K" -> 2560, "0.75" -> 0.75; returns false if not a number.
+// "1M" -> 1048576, "2.5K" -> 2560, "0.75" -> 0.75; returns false if not a finite decimal number
+// (sim/util/numbers.hpp: "inf", "nan", "0x10", " 5" are not).
 bool parse_scaled_number(const std::string& s, double& out);
-// A flag's number (K/M/G allowed), >= 0 or > 0; throws InputError naming the flag.
-double parse_flag_number(const std::string& flag, const std::string& text, bool allow_zero);
+// A flag's number (K/M/G allowed), >= 0 or > 0, at most max_value; throws InputError naming the flag.
+double parse_flag_number(const std::string& flag, const std::string& text, bool allow_zero,
+                         double max_value = std::numeric_limits<double>::max());
+// The dotted path a `--set` key stands for (an alias such as "requests" resolved; else the key).
+std::string resolve_override_key(const std::string& key);
 
 // Sets `key` (a dotted path such as "shared.sparsity", or an alias: sparsity, shared_tokens, chunk,
 // hw, instances, tp, rate, requests, skew, zipf_s, max_batch, speedup, prefix_caching,

@@ -9,7 +9,7 @@ constexpr std::int64_t kDirectMax = std::int64_t{1} << 20;  // integer keys cach
 
 bool same_routing(const SharedAttention& a, const SharedAttention& b) {
   if (a.requests != b.requests || a.total_chunks != b.total_chunks || a.top_k != b.top_k ||
-      a.groups.size() != b.groups.size()) {
+      a.segments != b.segments || a.groups.size() != b.groups.size()) {
     return false;
   }
   for (std::size_t i = 0; i < a.groups.size(); ++i) {
@@ -38,6 +38,7 @@ void StepCostModel::SharedTermCache::insert(const SharedAttention& s, const std:
   e.s.requests = s.requests;
   e.s.total_chunks = s.total_chunks;
   e.s.top_k = s.top_k;
+  e.s.segments = s.segments;
   e.s.groups.assign(s.groups.begin(), s.groups.end());
   e.terms.assign(terms.begin(), terms.end());
   e.used = true;

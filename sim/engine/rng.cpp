@@ -46,7 +46,10 @@ std::uint64_t Rng::below(std::uint64_t n) {
   }
 }
 
-double Rng::exponential(double rate) { return -std::log1p(-uniform()) / rate; }
+double Rng::exponential(double rate) {
+  if (!(rate > 0) || !std::isfinite(rate)) throw std::invalid_argument("Rng::exponential: rate must be finite and > 0");
+  return -std::log1p(-uniform()) / rate;
+}
 
 double Rng::normal(double mean, double stddev) {
   // Box-Muller; one of the pair is dropped so the stream position depends only on call count.
@@ -59,6 +62,11 @@ double Rng::normal(double mean, double stddev) {
 double Rng::lognormal(double mu, double sigma) { return std::exp(normal(mu, sigma)); }
 
 double Rng::gamma(double shape, double scale) {
+  // Marsaglia-Tsang terminates for any finite shape > 0; an infinite or NaN shape (a CV that
+  // underflowed to 0) would loop forever, so it is refused (callers validate their inputs first).
+  if (!(shape > 0) || !std::isfinite(shape) || !(scale >= 0) || !std::isfinite(scale)) {
+    throw std::invalid_argument("Rng::gamma: shape must be finite and > 0, scale finite and >= 0");
+  }
   if (shape < 1.0) {
     double u = uniform();
     return gamma(shape + 1.0, scale) * std::pow(1.0 - u, 1.0 / shape);
@@ -82,6 +90,7 @@ Rng Rng::fork(std::uint64_t label) const {
 
 ZipfSampler::ZipfSampler(std::uint64_t n, double s) {
   if (n == 0) throw std::invalid_argument("ZipfSampler: n must be > 0");
+  if (!(s >= 0) || !std::isfinite(s)) throw std::invalid_argument("ZipfSampler: s must be finite and >= 0");
   cdf_.resize(n);
   double acc = 0;
   for (std::uint64_t i = 0; i < n; ++i) {

@@ -2,7 +2,25 @@
 
 #include <stdexcept>
 
+#include <fmt/format.h>
+
 namespace moska {
+
+namespace {
+[[noreturn]] void clock_range(TimeNs now, double ahead_s) {
+  throw ClockRangeError(fmt::format(
+      "simulated time would pass the clock's range (9.2e9 s, about 292 years): an event {:.6g} s after t = {:.6g} s; "
+      "durations or times that long come from the input (a bandwidth, peak or rate far too small, a speed-up or "
+      "time limit far too large)",
+      ahead_s, ns_to_seconds(now)));
+}
+}  // namespace
+
+EventId Simulator::schedule_in(TimeNs delay, Callback cb) {
+  if (delay < 0) throw std::logic_error("Simulator::schedule_in: negative delay");
+  if (delay >= kTimeNever - now_) clock_range(now_, ns_to_seconds(delay));
+  return schedule_at(now_ + delay, std::move(cb));
+}
 
 // A 4-ary min-heap: shallower than a binary heap, so fewer cache misses per pop.
 void Simulator::push(Entry e) {
@@ -43,6 +61,7 @@ Simulator::Entry Simulator::pop() {
 
 EventId Simulator::schedule_at(TimeNs at, Callback cb) {
   if (at < now_) throw std::logic_error("Simulator::schedule_at: time in the past");
+  if (at == kTimeNever) clock_range(now_, ns_to_seconds(at - now_));
   std::uint32_t slot;
   if (!free_slots_.empty()) {
     slot = free_slots_.back();

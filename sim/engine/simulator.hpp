@@ -7,8 +7,17 @@
 #include <vector>
 
 #include "sim/engine/time.hpp"
+#include "sim/util/error.hpp"
 
 namespace moska {
+
+// An event would fall at or beyond the end of the clock's range (2^63 ns): the run cannot be
+// simulated. Durations that long come from the input (a tiny bandwidth or peak, a rate or speed-up
+// far off), so this is an input error; the message says when and how far ahead.
+class ClockRangeError : public InputError {
+ public:
+  using InputError::InputError;
+};
 
 struct EventId {
   std::uint32_t slot = UINT32_MAX;
@@ -22,9 +31,11 @@ class Simulator {
 
   TimeNs now() const { return now_; }
 
-  // Schedules `cb` at absolute time `at` (>= now). Returns a handle usable with cancel().
+  // Schedules `cb` at absolute time `at` (now <= at < kTimeNever). Returns a handle usable with
+  // cancel(). A time at or past kTimeNever throws ClockRangeError; one before now is a logic error.
   EventId schedule_at(TimeNs at, Callback cb);
-  EventId schedule_in(TimeNs delay, Callback cb) { return schedule_at(now_ + delay, std::move(cb)); }
+  // At now + delay (delay >= 0); ClockRangeError when that passes the clock's range.
+  EventId schedule_in(TimeNs delay, Callback cb);
   // Cancels a pending event; returns false if it already ran or was cancelled.
   bool cancel(EventId id);
 

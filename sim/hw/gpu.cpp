@@ -19,9 +19,26 @@ double GpuSpec::peak(Dtype d) const {
   return it->second;
 }
 
+namespace {
+// Ranges of hardware constants: generous around what exists (an H100: 2e15 FLOP/s fp8, 8e10 bytes,
+// 3.35e12 B/s, microsecond latencies); outside them a number is a typo or a unit mistake, and a
+// bandwidth of 1e-3 B/s would make one iteration outlast the clock.
+constexpr double kMinRate = 1e6;        // FLOP/s, B/s
+constexpr double kMaxFlops = 1e18;
+constexpr double kMaxBandwidth = 1e15;  // B/s
+constexpr double kMinBytes = 1e6;
+constexpr double kMaxBytes = 1e18;
+constexpr double kMinLatency = 1e-12;   // s
+constexpr double kMaxLatency = 1;       // s
+constexpr double kMinEfficiency = 1e-3;
+}  // namespace
+
 HardwareProfile load_hardware(const std::string& name_or_path) {
   auto path = resolve_named_json(name_or_path, "hw_profiles", "hardware profile");
-  auto j = load_json_file(path);
+  return parse_hardware(load_json_file(path), path);
+}
+
+HardwareProfile parse_hardware(const nlohmann::json& j, const std::filesystem::path& path) {
   JsonReader root(j, path.string());
   HardwareProfile hw;
   hw.path = path.string();
@@ -33,34 +50,34 @@ HardwareProfile load_hardware(const std::string& name_or_path) {
   auto peaks = g.object("peak_flops");
   for (const auto& key : peaks.keys()) {
     Dtype d = parse_dtype(key, fmt::format("{}: key 'gpu.peak_flops.{}'", path.string(), key));
-    hw.gpu.peak_flops[d] = peaks.sourced(key);
+    hw.gpu.peak_flops[d] = peaks.sourced_in(key, kMinRate, kMaxFlops);
   }
   if (hw.gpu.peak_flops.empty()) g.fail("peak_flops", "at least one dtype (e.g. \"bf16\")");
   peaks.finish();
-  hw.gpu.hbm_bytes = g.sourced("hbm_bytes");
-  hw.gpu.hbm_bw_bps = g.sourced("hbm_bandwidth_bps");
-  hw.gpu.sm_count = static_cast<int>(g.sourced("sm_count"));
-  hw.gpu.l2_bytes = g.sourced("l2_bytes");
-  hw.gpu.nvlink_bw_bps = g.sourced("nvlink_bandwidth_bps");
-  hw.gpu.nvlink_latency_s = g.sourced("nvlink_latency_s");
+  hw.gpu.hbm_bytes = g.sourced_in("hbm_bytes", kMinBytes, kMaxBytes);
+  hw.gpu.hbm_bw_bps = g.sourced_in("hbm_bandwidth_bps", kMinRate, kMaxBandwidth);
+  hw.gpu.sm_count = g.sourced_int("sm_count", 1, 1 << 20);
+  hw.gpu.l2_bytes = g.sourced_in("l2_bytes", 1, kMaxBytes);
+  hw.gpu.nvlink_bw_bps = g.sourced_in("nvlink_bandwidth_bps", kMinRate, kMaxBandwidth);
+  hw.gpu.nvlink_latency_s = g.sourced_in("nvlink_latency_s", kMinLatency, kMaxLatency);
   g.finish();
 
   auto n = root.object("node");
-  hw.node.gpus_per_node = static_cast<int>(n.sourced("gpus_per_node"));
-  hw.node.nic_bw_bps = n.sourced("nic_bandwidth_bps");
-  hw.node.nic_latency_s = n.sourced("nic_latency_s");
-  hw.node.host_dram_bytes = n.sourced("host_dram_bytes");
-  hw.node.pcie_bw_bps = n.sourced("pcie_bandwidth_bps");
-  hw.node.ssd_bytes = n.sourced("ssd_bytes");
-  hw.node.ssd_bw_bps = n.sourced("ssd_bandwidth_bps");
+  hw.node.gpus_per_node = n.sourced_int("gpus_per_node", 1, 4096);
+  hw.node.nic_bw_bps = n.sourced_in("nic_bandwidth_bps", kMinRate, kMaxBandwidth);
+  hw.node.nic_latency_s = n.sourced_in("nic_latency_s", kMinLatency, kMaxLatency);
+  hw.node.host_dram_bytes = n.sourced_in("host_dram_bytes", kMinBytes, kMaxBytes);
+  hw.node.pcie_bw_bps = n.sourced_in("pcie_bandwidth_bps", kMinRate, kMaxBandwidth);
+  hw.node.ssd_bytes = n.sourced_in("ssd_bytes", kMinBytes, kMaxBytes);
+  hw.node.ssd_bw_bps = n.sourced_in("ssd_bandwidth_bps", kMinRate, kMaxBandwidth);
   n.finish();
 
   auto r = root.object("roofline");
-  hw.gpu.roofline.gemm_compute_eff = r.sourced("gemm_compute_efficiency");
-  hw.gpu.roofline.attn_compute_eff = r.sourced("attention_compute_efficiency");
-  hw.gpu.roofline.memory_eff = r.sourced("memory_efficiency");
-  hw.gpu.roofline.kernel_overhead_s = r.sourced("kernel_overhead_s", true);
-  hw.gpu.roofline.iteration_overhead_s = r.sourced("iteration_overhead_s", true);
+  hw.gpu.roofline.gemm_compute_eff = r.sourced_in("gemm_compute_efficiency", kMinEfficiency, 1);
+  hw.gpu.roofline.attn_compute_eff = r.sourced_in("attention_compute_efficiency", kMinEfficiency, 1);
+  hw.gpu.roofline.memory_eff = r.sourced_in("memory_efficiency", kMinEfficiency, 1);
+  hw.gpu.roofline.kernel_overhead_s = r.sourced_in("kernel_overhead_s", 0, kMaxLatency);
+  hw.gpu.roofline.iteration_overhead_s = r.sourced_in("iteration_overhead_s", 0, 60);
   for (double e : {hw.gpu.roofline.gemm_compute_eff, hw.gpu.roofline.attn_compute_eff, hw.gpu.roofline.memory_eff}) {
     if (e > 1.0) r.fail("*_efficiency", "a fraction in (0, 1]");
   }

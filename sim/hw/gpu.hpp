@@ -1,9 +1,12 @@
 #pragma once
 // What the hardware is: one GPU type and the node it sits in, loaded from hw_profiles/<name>.json.
 // Every number there carries its source; nothing here is a constant of the code.
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "sim/util/dtype.hpp"
 
@@ -51,7 +54,9 @@ struct HardwareProfile {
   std::string calibration_dir;   // folder of measured tables ("" if none)
 };
 
-// Loads by name (hw_profiles/<name>.json) or path; validates every key.
+// Loads by name (hw_profiles/<name>.json) or path; validates every key (each number in a range).
 HardwareProfile load_hardware(const std::string& name_or_path);
+// The same from a parsed file; `path` names it and locates its "calibration" folder.
+HardwareProfile parse_hardware(const nlohmann::json& j, const std::filesystem::path& path);
 
 }  // namespace moska

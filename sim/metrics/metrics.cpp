@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cmath>
 #include <cstring>
 #include <fstream>
+#include <stdexcept>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -22,6 +25,28 @@ double mean(const std::vector<double>& v) {
   double s = 0;
   for (double x : v) s += x;
   return v.empty() ? 0 : s / static_cast<double>(v.size());
+}
+void check_finite(double x, const std::string& what) {
+  if (!std::isfinite(x)) throw std::logic_error(fmt::format("metrics: {} is {} (every output number must be finite)", what, x));
+}
+void check_finite(const Summary& s) {
+  const std::pair<double, const char*> scalars[] = {
+      {s.sim_seconds, "sim_seconds"}, {s.output_tokens_per_s, "output_tokens_per_s"},
+      {s.requests_per_s, "requests_per_s"}, {s.total_tokens_per_s, "total_tokens_per_s"},
+      {s.ttft_mean, "ttft mean"}, {s.ttft_p50, "ttft p50"}, {s.ttft_p90, "ttft p90"}, {s.ttft_p99, "ttft p99"},
+      {s.tbt_mean, "tbt mean"}, {s.tbt_p50, "tbt p50"}, {s.tbt_p90, "tbt p90"}, {s.tbt_p99, "tbt p99"},
+      {s.req_tbt_mean, "req_tbt mean"}, {s.req_tbt_p50, "req_tbt p50"}, {s.req_tbt_p90, "req_tbt p90"},
+      {s.req_tbt_p99, "req_tbt p99"}, {s.e2e_mean, "e2e mean"}, {s.e2e_p50, "e2e p50"}, {s.e2e_p99, "e2e p99"},
+      {s.mean_batch, "mean_batch"}, {s.slo.attainment, "slo attainment"},
+      {s.slo.goodput_requests_per_s, "goodput requests/s"}, {s.slo.goodput_tokens_per_s, "goodput tokens/s"}};
+  for (const auto& [x, what] : scalars) check_finite(x, what);
+  for (const auto& p : s.pools) {
+    for (const auto& [x, what] : {std::pair{p.mfu, "mfu"}, std::pair{p.bw_util, "hbm_bw_util"},
+                                  std::pair{p.hbm_used_mean, "hbm_capacity_used_mean"},
+                                  std::pair{p.hbm_used_peak, "hbm_capacity_used_peak"}, std::pair{p.busy, "busy_fraction"}}) {
+      check_finite(x, fmt::format("pool '{}' {}", p.name, what));
+    }
+  }
 }
 }  // namespace
 
@@ -151,6 +176,7 @@ Summary summarize(const RunResult& r, const SloSpec& slo) {
   s.preempted_swap = r.preempted_swap;
   s.recomputed_tokens = r.recomputed_tokens;
   s.swapped_bytes = r.swapped_bytes;
+  check_finite(s);
   return s;
 }
 
@@ -249,7 +275,10 @@ nlohmann::json summary_json(const RunResult& r, const Summary& s) {
   j["pools"] = pools;
   if (!r.counters.empty()) {
     nlohmann::json c = nlohmann::json::object();
-    for (const auto& [k, v] : r.counters) c[k] = v;
+    for (const auto& [k, v] : r.counters) {
+      check_finite(v, "counter " + k);
+      c[k] = v;
+    }
     j["counters"] = c;
   }
   return j;
@@ -325,9 +354,9 @@ void write_requests_csv(const RunResult& r, const std::string& path) {
     const char* status = q.rejected ? "rejected" : (q.finish < 0 ? "unfinished" : "finished");
     double ttft = q.first_token >= 0 ? ns_to_seconds(q.first_token - q.arrival) : -1;
     double e2e = q.finish >= 0 ? ns_to_seconds(q.finish - q.arrival) : -1;
-    std::fprintf(f, "%llu,%.9f,%.9f,%.9f,%.9f,%d,%d,%d,%s\n", static_cast<unsigned long long>(q.id),
-                 ns_to_seconds(q.arrival), ttft, e2e, request_mean_tbt_s(q), q.input_tokens, q.output_tokens,
-                 q.instance, status);
+    std::fprintf(f, "%llu,%.9f,%.9f,%.9f,%.9f,%lld,%lld,%d,%s\n", static_cast<unsigned long long>(q.id),
+                 ns_to_seconds(q.arrival), ttft, e2e, request_mean_tbt_s(q), static_cast<long long>(q.input_tokens),
+                 static_cast<long long>(q.output_tokens), q.instance, status);
   }
   std::fclose(f);
 }
@@ -336,7 +365,10 @@ void write_load_timeline_csv(const RunResult& r, const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "w");
   if (!f) throw InputError(fmt::format("{}: cannot write file", path));
   std::fputs("t_s,prefill_queue_s,decode_batch\n", f);
-  for (const auto& x : r.load_timeline) std::fprintf(f, "%.3f,%.6f,%.4f\n", x.t, x.prefill, x.decode);
+  for (const auto& x : r.load_timeline) {
+    for (double v : {x.t, x.prefill, x.decode}) check_finite(v, "load_timeline");
+    std::fprintf(f, "%.3f,%.6f,%.4f\n", x.t, x.prefill, x.decode);
+  }
   std::fclose(f);
 }
 

@@ -47,8 +47,8 @@ struct RequestRecord {
   TimeNs arrival = 0;
   TimeNs first_token = -1;  // -1 = never (rejected or unfinished)
   TimeNs finish = -1;
-  std::int32_t input_tokens = 0;
-  std::int32_t output_tokens = 0;
+  std::int64_t input_tokens = 0;  // as wide as Request's (readers accept up to kMaxRequestTokens)
+  std::int64_t output_tokens = 0;
   std::int32_t instance = -1;
   bool rejected = false;
   std::uint8_t reject_reason = 0;  // index into RunResult::reject_reasons
@@ -130,6 +130,9 @@ struct Summary {
   SloResult slo;  // enabled only when summarize() was given a bound
 };
 
+// Every number of the summary is finite: a NaN or infinity here is a bug (inputs are checked so
+// that none can arise), so summarize() throws std::logic_error naming the metric instead of
+// printing "nan" or writing null. summary_json() checks the system's counters alike.
 Summary summarize(const RunResult& r, const SloSpec& slo = {});
 // One line saying what was not served: "none_served: 200 of 200 requests rejected (kv_never_fits 200)".
 std::string not_served_line(const Summary& s);

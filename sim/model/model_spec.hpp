@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "sim/util/dtype.hpp"
 
 namespace moska {
@@ -36,6 +38,15 @@ struct ModelSpec {
   }
 };
 
+// The longest context a model file may declare (the int32 range; requests are capped alike).
+inline constexpr std::int64_t kMaxContext = 2147483647;
+
+// Loads by name (models/<name>.json) or path; validates every key (each dimension in a range, the
+// parameter count inside int64).
 ModelSpec load_model(const std::string& name_or_path);
+// The same from a parsed file; `where` names it.
+ModelSpec parse_model(const nlohmann::json& j, const std::string& where);
+// params_total() with each product and sum checked (InputError naming `where` on overflow).
+std::int64_t checked_params_total(const ModelSpec& m, const std::string& where);
 
 }  // namespace moska

@@ -381,7 +381,7 @@ void append_shared_ops(const ModelSpec& model, const Precision& prec, const Shar
   const std::int64_t L = model.n_layers;
   if (s.groups.empty()) return;
   const double act_b = dtype_bytes(prec.act);
-  if (s.total_chunks > 0 && s.top_k < s.total_chunks) {
+  if (s.segments == 0 && s.total_chunks > 0 && s.top_k < s.total_chunks) {
     ops.push_back(make_router(model, prec, tp, s.requests, s.total_chunks, s.top_k, L));
   }
   // Queries are gathered per chunk before the batched launch; the partial outputs and their
@@ -390,12 +390,16 @@ void append_shared_ops(const ModelSpec& model, const Precision& prec, const Shar
   // torch.cat x2). These are counted as merge work (OpClass::merge), except the gather. The
   // reference also makes layout-only copies (permute -> reshape) that a fused kernel would not;
   // those are not modelled.
+  // Queries and partials move once per (request, chunk), or once per (request, segment).
   const std::int64_t hq = shard(model.n_heads, tp);
-  std::int64_t routed = 0;
-  for (const auto& g : s.groups) routed += g.n_chunks * g.queries;
+  std::int64_t routed = s.requests * s.segments;
+  if (s.segments == 0) {
+    for (const auto& g : s.groups) routed += g.n_chunks * g.queries;
+  }
   ops.push_back(make_elementwise("shared_gather", routed, hq * model.head_dim, 1, 1, 0, prec, L));
   for (const auto& g : s.groups) ops.push_back(make_shared_attention(model, prec, tp, g, L));
-  std::int64_t parts = std::max<std::int64_t>(s.top_k, 1) + 1;  // each chunk's partial + the unique one
+  // Each chunk's (or segment's) partial + the unique one.
+  const std::int64_t parts = (s.segments > 0 ? s.segments : std::max<std::int64_t>(s.top_k, 1)) + 1;
   if (s.fused_merge) {
     // One kernel reads every request's unique partial and its k shared partials where the launches
     // wrote them: no scatter, no concatenation.
@@ -450,6 +454,34 @@ std::vector<Op> build_partial_recompute_ops(const ModelSpec& model, const Precis
   }
   append_logit_ops(model, prec, 1, tp, ops);
   return ops;
+}
+
+void append_selection_ops(const ModelSpec& model, const Precision& prec, std::int64_t decode_rows,
+                          std::int64_t prefill_rows, std::int64_t n, std::int64_t top_k, int tp, std::vector<Op>& ops) {
+  const std::int64_t L = model.n_layers;
+  if (n <= 0 || top_k >= n) return;
+  if (decode_rows > 0) {
+    // The metadata scan has a decode attention's shape over n "tokens": per request and KV head it
+    // reads two vectors (min, max keys) per chunk, and per query head and chunk it does 4 d FLOPs
+    // (q x min, q x max, their max, the sum). It is costed as one.
+    Op scan = make_decode_attention(model, prec, tp, decode_rows, decode_rows * n, L);
+    scan.name = "select_scan";
+    ops.push_back(scan);
+    // Top-k over each request's n fp32 scores (summed over its query heads): the scores written by
+    // the scan and read back, the k indices written; ~log2 k comparisons per score.
+    Op topk;
+    topk.cls = OpClass::router;
+    topk.name = "select_topk";
+    topk.count = L;
+    topk.batch = decode_rows;
+    topk.n_chunks = n;
+    topk.k = top_k;
+    topk.math = Dtype::fp32;
+    topk.flops = d(decode_rows) * d(n) * std::log2(d(std::max<std::int64_t>(top_k, 2)));
+    topk.bytes = 2.0 * 4.0 * d(decode_rows) * d(n) + 4.0 * d(decode_rows) * d(top_k);
+    ops.push_back(topk);
+  }
+  if (prefill_rows > 0) ops.push_back(make_router(model, prec, tp, prefill_rows, n, top_k, L));
 }
 
 std::vector<Op> build_iteration_ops(const ModelSpec& model, const Precision& prec, const BatchSpec& b,

@@ -59,6 +59,11 @@ struct SharedAttention {
   std::int64_t requests = 0;      // requests whose queries are routed this step
   std::int64_t total_chunks = 0;  // chunks of the corpus; the router scores them if top_k < total
   std::int64_t top_k = 0;         // chunks each request attends (== total_chunks: dense, no router)
+  // Segments each request attends whole (cascade: its corpus, or each composed module): one launch
+  // covers all chunks of a segment and reduces their partials itself, so a request merges one
+  // partial per segment, and the segments are named by the request, never routed. 0: one partial
+  // per chunk, chunks picked by the router (MoSKA).
+  std::int64_t segments = 0;
   std::vector<SharedChunkGroup> groups;
   // How the k + 1 partials are merged. true (default): one fused kernel reads each request's partials
   // where the attention launches wrote them ("merge": the Triton kernel of tools/profile_kernels.py,
@@ -101,6 +106,13 @@ void append_unique_attention_ops(const ModelSpec& model, const Precision& prec, 
 // The shared part takes the step's routing alone (the caller checks that the batch has tokens).
 void append_shared_ops(const ModelSpec& model, const Precision& prec, const SharedAttention& shared, int tp,
                        std::vector<Op>& out);
+// Chunk selection of a sparse system that reads per request (Quest): every step each decode request
+// scores all `n_chunks` chunks from their metadata (each chunk's min and max key per KV head, as
+// many bytes as one token's K and V) and keeps the top-k; its prefill tokens score them in one
+// batched launch per step (MoBA-style blocks; the router operator). Nothing when top_k >= n_chunks.
+void append_selection_ops(const ModelSpec& model, const Precision& prec, std::int64_t decode_rows,
+                          std::int64_t prefill_rows, std::int64_t n_chunks, std::int64_t top_k, int tp,
+                          std::vector<Op>& out);
 // The dense part in two: the operators that depend on the token count T (all but the last two),
 // and those that depend on the rows that produce logits (final norm, LM head).
 // MoE layers: router GEMM (bf16), moe_topk, moe_permute, grouped expert GEMMs (expert_gate_up,

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "sim/engine/time.hpp"
+#include "sim/util/checked.hpp"
 #include "sim/util/error.hpp"
 #include "sim/util/json_reader.hpp"
 #include "sim/util/paths.hpp"
@@ -12,6 +14,14 @@ namespace moska {
 
 namespace {
 
+// SLO bounds are seconds; one far above any serving SLO was most likely written in milliseconds.
+double slo_bound(const JsonReader& r, const std::string& key, double max_s) {
+  const double v = r.number(key);
+  if (!(v > 0)) r.fail(key, fmt::format("a positive number of seconds (got {})", v));
+  if (v > max_s) r.fail(key, fmt::format("seconds, at most {} (got {}: milliseconds?)", max_s, v));
+  return v;
+}
+
 RoutingSpec parse_routing(const JsonReader& r) {
   RoutingSpec s;
   auto skew = r.string_or("skew", "uniform");
@@ -19,8 +29,7 @@ RoutingSpec parse_routing(const JsonReader& r) {
   else if (skew == "zipf") s.skew = RoutingSkew::zipf;
   else if (skew == "hot") s.skew = RoutingSkew::hot;
   else r.fail("skew", "one of uniform, zipf, hot");
-  s.zipf_s = r.number_or("zipf_s", 1.0);
-  if (s.zipf_s < 0) r.fail("zipf_s", "a non-negative exponent");
+  s.zipf_s = r.number_in_or("zipf_s", 0, kMaxZipfExponent, 1.0);
   s.hot_fraction = r.number_or("hot_fraction", 0.1);
   s.hot_mass = r.number_or("hot_mass", 0.9);
   if (!(s.hot_fraction > 0 && s.hot_fraction <= 1)) r.fail("hot_fraction", "a fraction in (0, 1]");
@@ -98,8 +107,8 @@ SchedulerSpec policy_defaults(BatchPolicy p) {
 
 // The scheduler keys an engine profile may set as well as a scenario.
 void apply_scheduler_keys(const JsonReader& sc, SchedulerSpec& s) {
-  s.max_batch = sc.integer_or("max_batch", 1, s.max_batch);
-  s.max_batched_tokens = sc.integer_or("max_batched_tokens", 1, s.max_batched_tokens);
+  s.max_batch = sc.integer_or("max_batch", 1, s.max_batch, kMaxRequestTokens);
+  s.max_batched_tokens = sc.integer_or("max_batched_tokens", 1, s.max_batched_tokens, kMaxRequestTokens);
   s.chunked_prefill = sc.boolean_or("chunked_prefill", s.chunked_prefill);
   s.kv_memory_fraction = sc.number_or("kv_memory_fraction", s.kv_memory_fraction);
   if (!(s.kv_memory_fraction > 0 && s.kv_memory_fraction <= 1)) sc.fail("kv_memory_fraction", "a fraction in (0, 1]");
@@ -107,15 +116,13 @@ void apply_scheduler_keys(const JsonReader& sc, SchedulerSpec& s) {
   if (!(s.gpu_memory_utilization >= 0 && s.gpu_memory_utilization <= 1)) {
     sc.fail("gpu_memory_utilization", "a fraction in (0, 1] of the GPU's HBM (0 = use kv_memory_fraction)");
   }
-  s.kv_block_tokens = sc.integer_or("kv_block_tokens", 1, s.kv_block_tokens);
-  if (s.kv_block_tokens > 65536) sc.fail("kv_block_tokens", "an integer in 1..65536");
+  s.kv_block_tokens = sc.integer_or("kv_block_tokens", 1, s.kv_block_tokens, 65536);
   if (sc.has("preemption")) {
     const auto m = sc.string("preemption");
     if (m != "recompute" && m != "swap") sc.fail("preemption", "\"recompute\" or \"swap\"");
     s.preempt_swap = m == "swap";
   }
-  s.multi_step = static_cast<int>(sc.integer_or("multi_step", 1, s.multi_step));
-  if (s.multi_step > 1024) sc.fail("multi_step", "an integer in 1..1024");
+  s.multi_step = sc.int32_or("multi_step", 1, s.multi_step, 1024);
   s.admission_watermark = sc.number_or("admission_watermark", s.admission_watermark);
   if (!(s.admission_watermark >= 0 && s.admission_watermark < 1)) sc.fail("admission_watermark", "a fraction in [0, 1)");
 }
@@ -135,11 +142,10 @@ SchedulerSpec parse_scheduler(const JsonReader& sc, const std::filesystem::path&
   s.engine = std::move(engine);
   s.dispatch = sc.string_or("dispatch", s.dispatch);
   if (s.dispatch != "least-loaded" && s.dispatch != "round-robin") sc.fail("dispatch", "one of least-loaded, round-robin");
-  s.iteration_overhead_s = sc.number_or("iteration_overhead_s", 0.0);
-  if (s.iteration_overhead_s < 0) sc.fail("iteration_overhead_s", "a non-negative number of seconds");
-  s.micro_batches = static_cast<int>(sc.integer_or("micro_batches", 1, s.micro_batches));
+  s.iteration_overhead_s = sc.number_in_or("iteration_overhead_s", 0, kMaxOverheadSeconds, 0.0, "seconds");
+  s.micro_batches = sc.int32_or("micro_batches", 1, s.micro_batches, kMaxMicroBatches);
   s.prefix_caching = sc.boolean_or("prefix_caching", false);
-  s.block_tokens = sc.integer_or("block_tokens", 1, s.block_tokens);
+  s.block_tokens = sc.integer_or("block_tokens", 1, s.block_tokens, kMaxRequestTokens);
   if (!on_demand_kv(s.policy) && (s.preempt_swap || sc.has("kv_block_tokens"))) {
     sc.fail(s.preempt_swap ? "preemption" : "kv_block_tokens",
             fmt::format("no setting: policy {} reserves KV at admission and never preempts", policy_name(s.policy)));
@@ -184,9 +190,12 @@ Scenario parse_scenario(const nlohmann::json& j, const std::string& where, const
       p.fail("role", "one of serve, unique, shared, prefill, decode");
     }
     ps.hw = p.string("hw");
-    ps.instances = static_cast<int>(p.integer("instances", 1));
-    ps.tp = static_cast<int>(p.integer_or("tp", 1, 1));
+    ps.instances = p.int32("instances", 1, kMaxPoolInstances);
+    ps.tp = p.int32_or("tp", 1, 1, kMaxTp);
     p.finish();
+    // GPUs of the pool, as an int (PoolStats::gpus): instances x tp must fit.
+    checked_narrow<int>(checked_mul<std::int64_t>(ps.instances, ps.tp, where + ": pool GPUs (instances x tp)"),
+                        where + ": pool GPUs (instances x tp)");
     s.pools.push_back(ps);
   }
   if (s.pools.empty()) r.fail("pools", "at least one pool");
@@ -196,34 +205,38 @@ Scenario parse_scenario(const nlohmann::json& j, const std::string& where, const
       if (sh.has("tokens")) sh.fail("tokens", "to be absent when 'modules' is given (the library sets it)");
       auto m = sh.object("modules");
       auto& lib = s.shared.modules;
-      lib.count = m.integer("count", 1);
-      lib.tokens = m.integer("tokens", 1);
-      lib.per_request = m.integer("per_request", 1);
+      lib.count = m.integer("count", 1, kMaxTokenCount);
+      lib.tokens = m.integer("tokens", 1, kMaxTokenCount);
+      lib.per_request = m.integer("per_request", 1, kMaxTokenCount);
       if (lib.per_request > lib.count) m.fail("per_request", "at most 'count'");
-      lib.recompute_tokens = m.integer_or("recompute_tokens", 0, 16);
+      lib.recompute_tokens = m.integer_or("recompute_tokens", 0, 16, kMaxTokenCount);
       if (lib.recompute_tokens > lib.tokens) m.fail("recompute_tokens", "at most the module's 'tokens'");
       if (m.has("popularity")) lib.popularity = parse_routing(m.object("popularity"));
       m.finish();
-      s.shared.tokens = lib.count * lib.tokens;
+      s.shared.tokens = checked_mul(lib.count, lib.tokens, where + ": shared.modules count x tokens");
+      if (s.shared.tokens > kMaxTokenCount) m.fail("tokens", fmt::format("count x tokens at most {}", kMaxTokenCount));
     } else if (sh.has("corpora")) {
       if (sh.has("tokens")) sh.fail("tokens", "to be absent when 'corpora' is given (their sum is used)");
       for (const auto& c : sh.array_of_objects("corpora")) {
-        s.shared.corpus_tokens.push_back(c.integer("tokens", 1));
+        s.shared.corpus_tokens.push_back(c.integer("tokens", 1, kMaxTokenCount));
         double w = c.number_or("weight", 1.0);
-        if (!(w > 0)) c.fail("weight", "a positive popularity weight");
+        if (!(w > 0 && w <= 1e12)) c.fail("weight", "a positive popularity weight, at most 1e12");
         s.shared.corpus_weights.push_back(w);
         c.finish();
-        s.shared.tokens += s.shared.corpus_tokens.back();
+        s.shared.tokens = checked_add(s.shared.tokens, s.shared.corpus_tokens.back(), where + ": shared.corpora tokens (sum)");
+      }
+      if (s.shared.tokens > kMaxTokenCount) {
+        sh.fail("corpora", fmt::format("corpora of at most {} tokens in all (got {})", kMaxTokenCount, s.shared.tokens));
       }
       if (s.shared.corpus_tokens.empty()) sh.fail("corpora", "at least one corpus {\"tokens\": N, \"weight\": w}");
     } else {
-      s.shared.tokens = sh.integer("tokens", 0);
+      s.shared.tokens = sh.integer("tokens", 0, kMaxTokenCount);
       if (s.shared.tokens > 0) {
         s.shared.corpus_tokens = {s.shared.tokens};
         s.shared.corpus_weights = {1.0};
       }
     }
-    s.shared.chunk_tokens = sh.integer_or("chunk_tokens", 1, 4096);
+    s.shared.chunk_tokens = sh.integer_or("chunk_tokens", 1, 4096, kMaxTokenCount);
     s.shared.sparsity = sh.number_or("sparsity", 0.0);
     if (!(s.shared.sparsity >= 0 && s.shared.sparsity < 1)) sh.fail("sparsity", "a fraction in [0, 1)");
     s.shared.attach_fraction = sh.number_or("attach_fraction", 1.0);
@@ -243,15 +256,15 @@ Scenario parse_scenario(const nlohmann::json& j, const std::string& where, const
     if (!c.is_number_integer() || c.get<std::int64_t>() < 0) r.fail("workload.max_concurrency", "an integer >= 0 (0 = open loop)");
     s.max_concurrency = c.get<std::int64_t>();
   }
-  s.time_limit_s = r.number_or("time_limit_s", 0.0);
-  if (s.time_limit_s < 0) r.fail("time_limit_s", "a non-negative number of seconds");
+  // 0 = none; else the run stops there, so it must be a time the clock can reach.
+  s.time_limit_s = r.number_in_or("time_limit_s", 0, kClockRangeSeconds / 2, 0.0, "seconds");
   for (const auto& name : sections) {
     if (r.has(name)) s.sections[name] = r.raw(name);
   }
   if (r.has("slo")) {
     auto slo = r.object("slo");
-    if (slo.has("ttft_s")) s.slo.ttft_s = slo.positive("ttft_s");
-    if (slo.has("tbt_s")) s.slo.tbt_s = slo.positive("tbt_s");
+    if (slo.has("ttft_s")) s.slo.ttft_s = slo_bound(slo, "ttft_s", kMaxSloTtftSeconds);
+    if (slo.has("tbt_s")) s.slo.tbt_s = slo_bound(slo, "tbt_s", kMaxSloTbtSeconds);
     slo.finish();
   }
   r.finish();

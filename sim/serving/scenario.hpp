@@ -13,8 +13,21 @@
 #include "sim/serving/engine_profile.hpp"
 #include "sim/serving/routing.hpp"
 #include "sim/util/dtype.hpp"
+#include "sim/workload/request.hpp"
 
 namespace moska {
+
+// Ranges of scenario numbers (beyond them a value is a typo or a unit mistake, and would overflow a
+// count or the clock later). Token counts of a scenario (shared tokens, chunks, modules) are at
+// most 2^48, so that sums and products with a request's tokens (< 2^31) stay inside int64.
+inline constexpr std::int64_t kMaxTokenCount = std::int64_t{1} << 48;
+inline constexpr int kMaxPoolInstances = 1 << 20;
+inline constexpr int kMaxTp = 4096;
+inline constexpr int kMaxMicroBatches = 4096;
+inline constexpr double kMaxOverheadSeconds = 60;   // scheduler.iteration_overhead_s
+inline constexpr double kMaxZipfExponent = 100;
+inline constexpr double kMaxSloTtftSeconds = 600;   // slo.ttft_s, --slo-ttft
+inline constexpr double kMaxSloTbtSeconds = 10;     // slo.tbt_s, --slo-tbt
 
 struct PoolSpec {
   std::string name;
@@ -77,7 +90,7 @@ struct SchedulerSpec {
   bool chunked_prefill = true;
   std::string dispatch = "least-loaded";   // or "round-robin"
   double iteration_overhead_s = 0.0;       // scheduler CPU time per iteration, beyond the GPU profile's
-  int micro_batches = 4;                   // moska-disagg: pipeline depth across the two pools
+  int micro_batches = 1;                   // moska-disagg: micro-batches in flight across the two pools (each re-reads what it touches)
   double kv_memory_fraction = 0.9;         // share of HBM left after weights that KV may use (TRT-LLM's
                                            // free_gpu_memory_fraction); unused when gpu_memory_utilization > 0
   // vLLM's gpu_memory_utilization / SGLang's mem_fraction_static: the share of the GPU's total HBM

@@ -14,7 +14,7 @@ class Moska final : public ColocatedSystem {
   std::string_view description() const override { return "sparse routing + batched shared-chunk attention, one pool"; }
   bool compared_by_default() const override { return true; }
   SharedContext shared_context(const SharedSpec& spec, const std::string&) const override {
-    return SharedContext::corpora(spec, true);
+    return SharedContext::make(spec, Cut::top_k);
   }
   SharedUse shared_use(const SharedContext&, int) const override {
     SharedUse u;

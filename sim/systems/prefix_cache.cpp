@@ -15,7 +15,7 @@ class PrefixCache final : public ColocatedSystem {
   bool compared_by_default() const override { return true; }
   int baseline_rank() const override { return 1; }
   SharedContext shared_context(const SharedSpec& spec, const std::string&) const override {
-    return SharedContext::corpora(spec, false);
+    return SharedContext::make(spec, Cut::all_chunks);
   }
   SharedUse shared_use(const SharedContext& ctx, int corpus) const override {
     SharedUse u;

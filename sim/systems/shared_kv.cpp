@@ -27,7 +27,11 @@ std::optional<Strategy> SharedKvSystem::strategy(const StrategyQuery& q) const {
   s.batch.shared = {};
   const SharedUse use = shared_use(ctx, 0);
   s.batch.decode_kv_tokens += q.batch * use.read_tokens;
-  if (use.routed) s.batch.shared = ctx.router()->route(q.batch);
+  if (use.routed) s.batch.shared = ctx.route(q.batch);
+  if (use.selects && !use.routed) {
+    s.selection = ctx.route(q.batch);
+    s.selection.groups.clear();
+  }
   s.kv_needed_bytes = q.unique_kv_bytes + q.shared_kv_once_bytes * (holds_shared_once() ? 1.0 : static_cast<double>(q.batch));
   return s;
 }
@@ -47,7 +51,13 @@ const PoolSpec& serve_pool(const Scenario& sc, std::string_view system) {
 // ---- the requests and instances of a shared-KV system ----
 
 BatchingDeployment::BatchingDeployment(const SharedKvSystem& sys, const Scenario& sc, ModelSpec model, SharedContext shared)
-    : ConfiguredSystem(std::move(model)), sys_(sys), sc_(sc), shared_(std::move(shared)), dispatch_(sc.scheduler.dispatch) {}
+    : ConfiguredSystem(std::move(model)), sys_(sys), sc_(sc), shared_(std::move(shared)), dispatch_(sc.scheduler.dispatch) {
+  if (!shared_.empty()) {
+    const SharedUse use = sys_.shared_use(shared_, 0);
+    routed_ = use.routed;
+    selects_ = use.selects && !use.routed;
+  }
+}
 
 void BatchingDeployment::start(ServingLoop& loop) {
   loop_ = &loop;
@@ -83,15 +93,24 @@ void BatchingDeployment::start(ServingLoop& loop) {
     s.prompt = q.input_tokens;
     s.reserve = q.input_tokens + q.output_tokens;
     s.prefix_cacheable = !shares;
+    // The span check covers scenarios with a shared context (see span_error); a trace alone is not
+    // checked (the Mooncake reproductions run LLaMA2-70B's shapes, max_context 4,096, on 128K prompts).
+    if (!shared_.empty()) {
+      if (const auto why = span_error(q.input_tokens + q.output_tokens, shares ? shared_.span(corpus) : 0,
+                                      fmt::format("request {} (prompt {}, output {})", i, q.input_tokens, q.output_tokens));
+          !why.empty()) {
+        throw InputError(why);
+      }
+    }
     if (shares) {
       const SharedUse use = sys_.shared_use(shared_, corpus);
       // Its own copy and each composed module's recomputed leading tokens are prefilled with the
-      // prompt and held in its KV.
+      // prompt, held in its KV and read by its decode.
       s.prompt += use.own_tokens + shared_.recompute_tokens();
       s.reserve += use.own_tokens + shared_.recompute_tokens();
-      s.attn_extra = use.read_tokens;
+      s.attn_extra = use.read_tokens + shared_.recompute_tokens();
       s.past_extra = use.prefill_past;
-      if (use.routed) s.route_corpus = corpus;
+      if (use.routed || use.selects) s.route_corpus = corpus;  // counted per step by the instance
     }
   }
   for (int i = 0; i < logical_instances(); ++i) {
@@ -125,18 +144,57 @@ void BatchingDeployment::finish_run(ServingLoop& loop) {
   if (sc_.scheduler.prefix_caching) add_prefix_cache_counters(instances_, out);
 }
 
+std::string BatchingDeployment::span_error(std::int64_t own, std::int64_t shared_span, const std::string& what) const {
+  const std::int64_t max = model_.max_context;
+  if (own + shared_span <= max) return "";
+  const std::string head = fmt::format("{}: {} spans {} tokens ({} of its own{}) but {} has max_context {} (models/{}.json)",
+                                       sc_.file, what, own + shared_span, own,
+                                       shared_span > 0 ? fmt::format(" + {} of the shared context", shared_span) : "",
+                                       model_.name, max, model_.name);
+  if (!parallel_shared_span()) {
+    return head + "; serve it with context parallelism (key 'context_parallel.degree' >= 2: TP groups of the serve "
+                  "pool that each hold a stripe of the context) or shrink the context";
+  }
+  if (own > max && !parallel_own_span()) {
+    return head + fmt::format("; {} spreads the shared context over its shared pool, but a request's own tokens live "
+                              "on one unique group: shrink the prompt or output",
+                              sys_.name());
+  }
+  return "";
+}
+
+std::string BatchingDeployment::span_error(std::int64_t own_tokens) const {
+  if (shared_.empty()) return "";  // checked with a shared context only (as in start())
+  const std::int64_t span = shared_.largest_span();
+  return span_error(own_tokens, span, fmt::format("a request of {} tokens attending the shared context", own_tokens));
+}
+
+void BatchingDeployment::check_shared_span() const {
+  if (shared_.empty() || sc_.shared.attach_fraction <= 0) return;
+  if (const auto why = span_error(1, shared_.largest_span(), "a request attending the shared context"); !why.empty()) {
+    throw InputError(why);
+  }
+}
+
+SharedUse BatchingDeployment::largest_use() const {
+  SharedUse u;
+  for (int c = 0; c < shared_.count(); ++c) {
+    const SharedUse x = sys_.shared_use(shared_, c);
+    if (c == 0 || x.own_tokens + x.read_tokens > u.own_tokens + u.read_tokens) u = x;
+  }
+  return u;
+}
+
 std::int64_t BatchingDeployment::tokens_per_request(std::int64_t ctx) const {
-  // vllm holds its own copy of the shared context (all corpora, as a steady-state upper bound).
-  const bool own_copy = shared_.tokens() > 0 && !sys_.holds_shared_once();
-  return ctx + (own_copy ? shared_.tokens() : 0) + shared_.recompute_tokens();
+  // Its own context, its own copy of what it attends (vllm) and its recomputed module tokens.
+  return ctx + largest_use().own_tokens + shared_.recompute_tokens();
 }
 
 std::int64_t BatchingDeployment::read_per_request(std::int64_t ctx) const {
-  // What its decode reads itself besides its own context: its own copy, or the one stored copy (all
-  // of it, or its top-k chunks); batched systems read the shared context in the shared launches.
-  const std::int64_t shared = shared_.tokens();
-  if (shared > 0 && !sys_.holds_shared_once()) return ctx + shared;
-  return ctx + (shared > 0 ? sys_.shared_use(shared_, 0).read_tokens : 0);
+  // What its decode reads itself: its own context and recomputed tokens, and its own copy or the
+  // part of the stored copy it reads per request (all of it, or its top-k chunks); batched systems
+  // read the shared context in the shared launches.
+  return ctx + largest_use().read_tokens + shared_.recompute_tokens();
 }
 
 
@@ -144,25 +202,48 @@ void BatchingDeployment::decode_step(std::int64_t batch, std::int64_t read, Iter
   BatchSpec b;
   b.decode_requests = batch;
   b.decode_kv_tokens = batch * read;
-  if (!shared_.empty() && sys_.shared_use(shared_, 0).routed) b.shared = shared_.router()->route(batch);
+  if (routed_ || selects_) b.shared = shared_.route(batch);
+  if (selects_) b.shared.groups.clear();
   cost(b, out);
 }
 
 void BatchingDeployment::route(const std::vector<std::int64_t>& routed_per_corpus, SharedAttention& out) const {
-  out = shared_.route(routed_per_corpus);
+  shared_.route(routed_per_corpus, out);
+  if (selects_) out.groups.clear();  // scored per request, read per request: no batched launch
+}
+
+void BatchingDeployment::fold_selection(const StepCostModel& step, const BatchSpec& b, int stripes, Work& acc) const {
+  const auto& s = b.shared;
+  if (!selects_ || s.requests <= 0) return;
+  // The scored queries are the decodes first (every decode of a sharing request scores), then
+  // prefill tokens; exact when every request shares (attach_fraction 1). Striped (context
+  // parallelism), a rank scores its 1/stripes of the chunks for every query and keeps its share of
+  // the top-k.
+  const std::int64_t decode_rows = std::min(s.requests, b.decode_requests);
+  const auto c = static_cast<std::int64_t>(stripes);
+  select_ops_.clear();
+  append_selection_ops(model_, sc_.precision, decode_rows, s.requests - decode_rows, (s.total_chunks + c - 1) / c,
+                       (s.top_k + c - 1) / c, step.tp(), select_ops_);
+  for (const auto& op : select_ops_) acc.add(step.op(op));
 }
 
 // ---- colocated: the whole step on one TP group ----
 
 ColocatedDeployment::ColocatedDeployment(const SharedKvSystem& sys, const Scenario& sc)
     : BatchingDeployment(sys, sc, load_model(sc.model), sys.shared_context(sc.shared, sc.file)),
-      pool_(make_pool(sc, serve_pool(sc, sys.name()), model_)) {
-  // Each instance holds the weights and, if the system stores it once per instance, the shared KV;
-  // the rest (x kv_memory_fraction) is for requests' own KV.
+      pool_(make_pool(sc, serve_pool(sc, sys.name()), model_)),
+      cp_(parse_context_parallel(sc, *pool_.spec, pool_.step.cost_model().hardware())),
+      ring_(cp_ring(model_, sc.precision, cp_, pool_.spec->tp)) {
+  check_shared_span();
+  // Each TP group holds the weights and, if the system stores it once per instance, the shared KV
+  // (its stripe of it under context parallelism); the rest (x kv_memory_fraction) is for requests'
+  // own KV, striped over the CP group's ranks.
+  const auto c = static_cast<std::int64_t>(cp_.degree);
+  const std::int64_t shared_stripe = (shared_.tokens() + c - 1) / c;
   const double resident =
-      shared_.tokens() > 0 && sys.holds_shared_once() ? static_cast<double>(shared_.tokens()) * pool_.kv_held_per_token : 0.0;
-  capacity_ = group_kv_capacity(sc, pool_, model_, resident);
-  fixed_bytes_ = model_.weight_bytes(sc.precision.weights) + resident;
+      shared_.tokens() > 0 && sys.holds_shared_once() ? static_cast<double>(shared_stripe) * pool_.kv_held_per_token : 0.0;
+  capacity_ = group_kv_capacity(sc, pool_, model_, resident) * c;
+  fixed_bytes_ = (model_.weight_bytes(sc.precision.weights) + resident) * static_cast<double>(c);
 }
 
 std::string ColocatedDeployment::resident_note() const {
@@ -170,10 +251,69 @@ std::string ColocatedDeployment::resident_note() const {
 }
 
 void ColocatedDeployment::cost(const BatchSpec& batch, IterStats& out) const {
-  const Work w = pool_.step.iteration(batch);
-  out.seconds = w.seconds + sc_.scheduler.iteration_overhead_s;
   out.charges.clear();
+  if (cp_.degree > 1) {
+    // Every rank runs the same step on its stripe: the pool's work is c ranks x tp GPUs of it.
+    const Work w = cp_step(batch);
+    const double gpus = static_cast<double>(cp_.degree * pool_.spec->tp);
+    out.seconds = w.seconds + sc_.scheduler.iteration_overhead_s;
+    out.charge(0, w.flops * gpus, w.bytes * gpus, cp_.degree);
+    return;
+  }
+  Work w = pool_.step.iteration(batch);
+  if (selects_) {
+    // One GPU's selection work; the group's FLOPs and bytes are tp times it (as iteration() gives them).
+    Work sel;
+    fold_selection(pool_.step, batch, 1, sel);
+    const auto tp = static_cast<double>(pool_.spec->tp);
+    w.seconds += sel.seconds;
+    w.flops += sel.flops * tp;
+    w.bytes += sel.bytes * tp;
+  }
+  out.seconds = w.seconds + sc_.scheduler.iteration_overhead_s;
   out.charge(0, w.flops, w.bytes);
+}
+
+Work ColocatedDeployment::cp_term(std::vector<CpTerm>& cache, std::int64_t rows, std::int64_t a, std::int64_t b,
+                                  bool router) const {
+  const std::int64_t L = model_.n_layers;
+  const int tp = pool_.spec->tp;
+  const auto make = [&] {
+    return router ? pool_.step.op(make_router(model_, sc_.precision, tp, rows, a, b, L))
+                  : pool_.step.op(make_merge(model_, sc_.precision, tp, rows, a, L));
+  };
+  constexpr std::int64_t kMax = std::int64_t{1} << 20;
+  if (rows < 0 || rows >= kMax) return make();
+  const auto i = static_cast<std::size_t>(rows);
+  if (cache.size() <= i) cache.resize(std::max(i + 1, 2 * cache.size()));
+  auto& e = cache[i];
+  if (e.a != a || e.b != b) e = CpTerm{a, b, make()};
+  return e.work;
+}
+
+Work ColocatedDeployment::cp_step(const BatchSpec& batch) const {
+  // One rank (sim/systems/context_parallel.hpp): the dense layers of its 1/c of the requests, every
+  // query's attention against its stripe, its share of the shared part, the owner's routing and
+  // final merge of c partials, and the ring exchange of queries and partials.
+  const auto& S = pool_.step;
+  cp_rank(batch, cp_.degree, rank_);
+  Work w;
+  if (batch.tokens() <= 0) return w;
+  S.fold_dense(rank_.dense_tokens, rank_.logit_rows, w);
+  S.fold_unique_attention(rank_.attention, w);
+  const auto& sh = batch.shared;
+  if (!sh.groups.empty()) {
+    cp_stripe(sh, cp_.degree, striped_);
+    S.fold_shared(striped_, w);
+    if (sh.segments == 0 && sh.top_k < sh.total_chunks) {
+      const std::int64_t owned = (sh.requests + cp_.degree - 1) / cp_.degree;
+      w.add(cp_term(cp_router_, owned, sh.total_chunks, sh.top_k, true));
+    }
+  }
+  fold_selection(S, batch, cp_.degree, w);
+  w.add(cp_term(cp_merge_, rank_.owned_rows, cp_.degree, 0, false));
+  w.seconds += ring_.seconds(batch.tokens()) + S.iteration_overhead_s();
+  return w;
 }
 
 }  // namespace moska

@@ -14,6 +14,7 @@
 #include "sim/serving/batching_instance.hpp"
 #include "sim/serving/dispatch.hpp"
 #include "sim/serving/pool_layout.hpp"
+#include "sim/systems/context_parallel.hpp"
 #include "sim/systems/shared_context.hpp"
 #include "sim/systems/system.hpp"
 
@@ -25,12 +26,18 @@ struct SharedUse {
   std::int64_t read_tokens = 0;   // tokens its decode reads itself per step (GEMV per request)
   std::int64_t prefill_past = 0;  // tokens its prefill attends as if cached before its prompt
   bool routed = false;            // its queries go to batched per-chunk launches instead
+  bool selects = false;           // it picks its top-k chunks itself every step (sparse: costed selection)
 };
 
 class SharedKvSystem : public System {
  public:
   int scenario_gpus(const Scenario& sc) const override;
   std::optional<Strategy> strategy(const StrategyQuery& q) const override;
+  // Colocated systems read "context_parallel" (sim/systems/context_parallel.hpp); `--set cp=N`.
+  std::vector<std::string> sections() const override { return {"context_parallel"}; }
+  std::vector<std::pair<std::string, std::string>> override_aliases() const override {
+    return {{"cp", "context_parallel.degree"}};
+  }
 
   // The hooks each system's file gives.
   // The shared context as this system cuts it (top-k chunks or all; a module library or flat);
@@ -60,17 +67,39 @@ class BatchingDeployment : public ConfiguredSystem, public IterationModel {
   std::int64_t read_per_request(std::int64_t ctx) const override;
   void decode_step(std::int64_t batch, std::int64_t read, IterStats& out) const override;
   void route(const std::vector<std::int64_t>& routed_per_corpus, SharedAttention& out) const override;
+  std::string span_error(std::int64_t own_tokens) const override;
 
  protected:
+  // The chunk selection of a system whose requests pick their own chunks (SharedUse::selects), for
+  // the step's scored queries (batch.shared without launch groups), each rank scoring its 1/stripes
+  // of the chunks: one GPU's work, added to `acc`.
+  void fold_selection(const StepCostModel& step, const BatchSpec& batch, int stripes, Work& acc) const;
+
+  // Whether a span longer than the model's max_context is served by context parallelism: the part
+  // of the shared context (colocated: a CP group of >= 2 ranks; moska-disagg: its shared pool), and
+  // a request's own tokens.
+  virtual bool parallel_shared_span() const = 0;
+  virtual bool parallel_own_span() const = 0;
+  // Why a request with `own` tokens (prompt + output) attending `shared_span` tokens of the shared
+  // context cannot be served ("" if it can); `what` names it in the message. Checked in scenarios
+  // with a shared context (a request that attends none included), not for a trace alone.
+  std::string span_error(std::int64_t own, std::int64_t shared_span, const std::string& what) const;
+  // Throws InputError if no request attending the shared context could be served.
+  void check_shared_span() const;
+
   // KV bytes one of its instances holds per token (pool 0 is where they live).
   virtual double kv_held_per_token() const = 0;
+  // What a request attending the largest corpus holds and reads (steady-state upper bound).
+  SharedUse largest_use() const;
 
   const SharedKvSystem& sys_;
   const Scenario& sc_;
   SharedContext shared_;
+  bool routed_ = false, selects_ = false;  // the system's SharedUse: batched launches, or its own selection
   ServingLoop* loop_ = nullptr;
   Dispatcher dispatch_;
   std::vector<std::unique_ptr<BatchingInstance>> instances_;
+  mutable std::vector<Op> select_ops_;  // scratch
 };
 
 // The whole step on one TP group of the scenario's `serve` pool.
@@ -80,21 +109,40 @@ class ColocatedDeployment : public BatchingDeployment {
 
   void cost(const BatchSpec& batch, IterStats& out) const override;
 
-  int logical_instances() const override { return pool_.spec->instances; }
+  // A logical instance is one TP group, or a CP group of `context_parallel.degree` of them.
+  int logical_instances() const override { return pool_.spec->instances / cp_.degree; }
   int kv_groups() const override { return 1; }
   std::string resident_note() const override;
   std::int64_t capacity_tokens() const override { return capacity_; }
   double fixed_bytes() const override { return fixed_bytes_; }
-  double instance_hbm_bytes() const override { return pool_.group_hbm_bytes; }
+  double instance_hbm_bytes() const override { return pool_.group_hbm_bytes * cp_.degree; }
   std::vector<PoolStats> pool_stats() const override { return {pool_.stats}; }
+  const ContextParallel& context_parallel() const { return cp_; }
 
  protected:
   double kv_held_per_token() const override { return pool_.kv_held_per_token; }
+  bool parallel_shared_span() const override { return cp_.degree > 1; }
+  bool parallel_own_span() const override { return cp_.degree > 1; }
 
  private:
+  // One rank's step on a CP group (cp_.degree > 1), one GPU's work.
+  Work cp_step(const BatchSpec& batch) const;
+
   PoolLayout pool_;
+  ContextParallel cp_;
+  CpRing ring_;
   std::int64_t capacity_ = 0;
   double fixed_bytes_ = 0;
+  mutable CpRank rank_;              // scratch
+  mutable SharedAttention striped_;  // scratch
+  // The owner's router and final-merge terms by their row count (a serving run asks the same few
+  // thousand again and again; building and costing the operator each step doubled a step's cost).
+  struct CpTerm {
+    std::int64_t a = -1, b = -1;  // the other shape numbers it was computed for (chunks and top-k; parts)
+    Work work;
+  };
+  Work cp_term(std::vector<CpTerm>& cache, std::int64_t rows, std::int64_t a, std::int64_t b, bool router) const;
+  mutable std::vector<CpTerm> cp_router_, cp_merge_;
 };
 
 // The colocated systems (one serve pool).

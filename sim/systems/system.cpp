@@ -63,6 +63,10 @@ ScalingRow System::scaling_row(const Scenario& base, const ScalingOptions& opt) 
     row.why = why;
     return row;
   }
+  if (const auto why = cm->span_error(opt.ctx); !why.empty()) {
+    row.why = why;
+    return row;
+  }
   const double kv_tok = cm->model().kv_bytes_per_token(sc.precision.kv);
   row.tokens_per_request = cm->tokens_per_request(opt.ctx);
   row.read_per_request = cm->read_per_request(opt.ctx);

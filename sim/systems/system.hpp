@@ -28,6 +28,9 @@ class ConfiguredSystem : public Deployment {
  public:
   // Empty if the steady-state decode analysis applies, else why not.
   virtual std::string steady_state_unsupported() const { return ""; }
+  // Why a request with `own_tokens` of its own context (attending the largest shared corpus) cannot
+  // be served within the model's max_context, "" if it can (e.g. by context parallelism).
+  virtual std::string span_error(std::int64_t /*own_tokens*/) const { return ""; }
   const ModelSpec& model() const { return model_; }
   // Logical instances the loop runs (a group of TP groups run in lockstep counts once).
   virtual int logical_instances() const = 0;
@@ -65,6 +68,7 @@ struct StrategyQuery {
 struct Strategy {
   std::string what;
   BatchSpec batch;
+  SharedAttention selection;   // chunks each request scores itself (sparse; requests 0 = none): append_selection_ops
   double kv_needed_bytes = 0;  // per GPU, to hold the batch
 };
 
@@ -100,8 +104,9 @@ struct ScalingRow {
   bool capped = false;
   double step_s = 0;
   double tokens_per_s = 0, tokens_per_s_per_gpu = 0;
-  double normalized = 0;   // tokens/s per GPU over the baseline's (0 without a baseline)
-  double batch_ratio = 0;  // batch over the baseline's
+  double normalized = 0;             // tokens/s per GPU over the baseline's (0 without a baseline)
+  double normalized_deployment = 0;  // tokens/s of the whole deployment over the baseline's (its GPUs as they are)
+  double batch_ratio = 0;            // batch over the baseline's
   std::vector<ScalingPool> pools;
 };
 

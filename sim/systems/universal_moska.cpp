@@ -13,7 +13,7 @@ SharedContext module_library(const SharedSpec& spec, const std::string& where, s
   if (spec.modules.count == 0) {
     throw InputError(fmt::format("{}: system {} needs a module library (key 'shared.modules')", where, system));
   }
-  return SharedContext::modules(spec);
+  return SharedContext::make(spec, Cut::top_k, true);
 }
 
 namespace {

@@ -16,11 +16,11 @@ class Vllm final : public ColocatedSystem {
   bool compared_by_default() const override { return true; }
   int baseline_rank() const override { return 0; }
   SharedContext shared_context(const SharedSpec& spec, const std::string&) const override {
-    return SharedContext::corpora(spec, false);
+    return SharedContext::make(spec, Cut::all_chunks);
   }
   SharedUse shared_use(const SharedContext& ctx, int corpus) const override {
     SharedUse u;
-    u.own_tokens = ctx.attended(corpus);  // its whole corpus
+    u.own_tokens = ctx.attended(corpus);  // its whole corpus, or its composed modules
     u.read_tokens = u.own_tokens;
     return u;
   }

@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <string>
 
 #include <fmt/format.h>
 
 #include "sim/engine/rng.hpp"
+#include "sim/engine/time.hpp"
 #include "sim/util/error.hpp"
 
 namespace moska {
@@ -16,7 +18,16 @@ namespace {
 
 constexpr std::int64_t kLognormalMaxDefault = 1'000'000'000;
 constexpr std::int64_t kZipfMaxRange = 10'000'000;  // the inverse-CDF table has one double per value
-constexpr std::int64_t kMaxRequests = 1'000'000'000;
+// Requests are held in memory (~100 bytes each with their record): 10^8 is ~10 GB.
+constexpr std::int64_t kMaxRequests = 100'000'000;
+constexpr std::int64_t kMaxCorpora = 1'000'000;  // the Zipf table has one double per corpus
+// Ranges that keep every draw finite and every sampler terminating (a gamma CV that underflows
+// makes the shape infinite; a lognormal sigma of 1e200 makes mu - inf + inf = NaN).
+constexpr double kMinCv = 1e-3, kMaxCv = 1e3;
+constexpr double kMaxSigma = 10;
+constexpr double kMaxMeanTokens = 1e12;
+constexpr double kMaxZipfS = 100;
+constexpr double kMaxRate = 1e9;  // requests per second
 
 // Consistency checks shared by the JSON parser (which reports key paths) and generate() (which may
 // get a spec built in C++). Returns "" when fine, else "<field>: <problem> (expected <form>)".
@@ -24,22 +35,27 @@ std::string check_dist(const TokenDist& d) {
   using K = TokenDist::Kind;
   switch (d.kind) {
     case K::constant:
-      if (d.value < 1) return fmt::format("value is {} (expected an integer >= 1)", d.value);
+      if (d.value < 1 || d.value > kMaxRequestTokens) {
+        return fmt::format("value is {} (expected an integer in 1..{})", d.value, kMaxRequestTokens);
+      }
       return "";
     case K::uniform:
     case K::lognormal:
     case K::zipf:
       if (d.min < 1) return fmt::format("min is {} (expected an integer >= 1)", d.min);
       if (d.max < d.min) return fmt::format("max {} < min {} (expected min <= max)", d.max, d.min);
+      if (d.max > kMaxRequestTokens) return fmt::format("max is {} (expected at most {} tokens)", d.max, kMaxRequestTokens);
       if (d.kind == K::lognormal) {
-        if (!(d.mean > 0) || !std::isfinite(d.mean)) return fmt::format("mean is {} (expected a number > 0)", d.mean);
-        if (!(d.sigma >= 0) || !std::isfinite(d.sigma)) return fmt::format("sigma is {} (expected a number >= 0)", d.sigma);
+        if (!(d.mean > 0 && d.mean <= kMaxMeanTokens)) {
+          return fmt::format("mean is {} (expected a number in (0, {}])", d.mean, kMaxMeanTokens);
+        }
+        if (!(d.sigma >= 0 && d.sigma <= kMaxSigma)) return fmt::format("sigma is {} (expected a number in [0, {}])", d.sigma, kMaxSigma);
       }
       if (d.kind == K::zipf) {
         if (d.max - d.min >= kZipfMaxRange) {
           return fmt::format("range {}..{} is too wide (expected max - min < {})", d.min, d.max, kZipfMaxRange);
         }
-        if (!(d.s >= 0) || !std::isfinite(d.s)) return fmt::format("s is {} (expected a number >= 0)", d.s);
+        if (!(d.s >= 0 && d.s <= kMaxZipfS)) return fmt::format("s is {} (expected a number in [0, {}])", d.s, kMaxZipfS);
       }
       return "";
   }
@@ -52,13 +68,22 @@ std::string check_spec(const GeneratorSpec& s) {
   }
   const auto& a = s.arrival;
   const bool one_burst = a.process == ArrivalSpec::Process::burst && (a.burst_size == 0 || a.burst_size >= s.requests);
-  if (!one_burst && (!(a.rate_per_s > 0) || !std::isfinite(a.rate_per_s))) {
-    return fmt::format("arrival.rate_per_s is {} (expected a number > 0)", a.rate_per_s);
+  if (!one_burst && !(a.rate_per_s > 0 && a.rate_per_s <= kMaxRate)) {
+    return fmt::format("arrival.rate_per_s is {} (expected a number in (0, {:g}])", a.rate_per_s, kMaxRate);
   }
-  if (a.process == ArrivalSpec::Process::gamma && (!(a.cv > 0) || !std::isfinite(a.cv))) {
-    return fmt::format("arrival.cv is {} (expected a number > 0)", a.cv);
+  if (a.process == ArrivalSpec::Process::gamma && !(a.cv >= kMinCv && a.cv <= kMaxCv)) {
+    return fmt::format("arrival.cv is {} (expected a number in [{:g}, {:g}]; 1 is Poisson, use \"constant\" for 0)", a.cv,
+                       kMinCv, kMaxCv);
   }
   if (a.burst_size < 0) return fmt::format("arrival.burst_size is {} (expected an integer >= 0)", a.burst_size);
+  // The last arrival must fall inside the simulated clock's range (with room for the run after it).
+  if (!one_burst) {
+    const double last_s = static_cast<double>(s.requests - 1) / a.rate_per_s;
+    if (!(last_s < kClockRangeSeconds / 2)) {
+      return fmt::format("arrival.rate_per_s is {}: {} requests would arrive over {:.3g} s, beyond the simulated clock's "
+                         "range (9.2e9 s, about 292 years; expected a higher rate)", a.rate_per_s, s.requests, last_s);
+    }
+  }
   if (s.lengths) {
     if (auto e = check_sharegpt(*s.lengths); !e.empty()) return "lengths." + e;
   } else {
@@ -67,8 +92,8 @@ std::string check_spec(const GeneratorSpec& s) {
   }
   if (s.corpus) {
     const auto& c = *s.corpus;
-    if (c.count < 1) return fmt::format("corpus.count is {} (expected an integer >= 1)", c.count);
-    if (!(c.zipf_s >= 0) || !std::isfinite(c.zipf_s)) return fmt::format("corpus.zipf_s is {} (expected a number >= 0)", c.zipf_s);
+    if (c.count < 1 || c.count > kMaxCorpora) return fmt::format("corpus.count is {} (expected an integer in 1..{})", c.count, kMaxCorpora);
+    if (!(c.zipf_s >= 0 && c.zipf_s <= kMaxZipfS)) return fmt::format("corpus.zipf_s is {} (expected a number in [0, {}])", c.zipf_s, kMaxZipfS);
     if (!(c.fraction >= 0 && c.fraction <= 1)) return fmt::format("corpus.fraction is {} (expected a number in [0, 1])", c.fraction);
   }
   if (s.families) {
@@ -87,10 +112,9 @@ std::string check_spec(const GeneratorSpec& s) {
 
 // What corpora and families both have: a count, a popularity ("uniform", or "zipf" with its
 // "zipf_s") and the share of requests that belong to one.
-void parse_group(JsonReader& c, std::int32_t& count, CorpusSpec::Popularity& pop, double& zipf_s, double& fraction) {
-  const std::int64_t n = c.integer("count", 1);
-  if (n > 2147483647LL) c.fail("count", "an integer below 2^31");
-  count = static_cast<std::int32_t>(n);
+void parse_group(JsonReader& c, std::int32_t max_count, std::int32_t& count, CorpusSpec::Popularity& pop, double& zipf_s,
+                 double& fraction) {
+  count = c.int32("count", 1, max_count);
   fraction = c.number_or("fraction", 1.0);
   if (!(fraction >= 0 && fraction <= 1)) c.fail("fraction", "a number in [0, 1]");
   const std::string name = c.string_or("popularity", "uniform");
@@ -98,8 +122,7 @@ void parse_group(JsonReader& c, std::int32_t& count, CorpusSpec::Popularity& pop
     pop = CorpusSpec::Popularity::uniform;
   } else if (name == "zipf") {
     pop = CorpusSpec::Popularity::zipf;
-    zipf_s = c.number_or("zipf_s", 1.0);
-    if (!(zipf_s >= 0)) c.fail("zipf_s", "a number >= 0");
+    zipf_s = c.number_in_or("zipf_s", 0, kMaxZipfS, 1.0);
   } else {
     c.fail("popularity", fmt::format("\"uniform\" or \"zipf\" (got \"{}\")", name));
   }
@@ -155,23 +178,23 @@ TokenDist parse_token_dist(const JsonReader& r) {
   const std::string kind = r.string("dist");
   if (kind == "constant") {
     d.kind = TokenDist::Kind::constant;
-    d.value = r.integer("value", 1);
+    d.value = r.integer("value", 1, kMaxRequestTokens);
   } else if (kind == "uniform") {
     d.kind = TokenDist::Kind::uniform;
-    d.min = r.integer("min", 1);
-    d.max = r.integer("max", 1);
+    d.min = r.integer("min", 1, kMaxRequestTokens);
+    d.max = r.integer("max", 1, kMaxRequestTokens);
   } else if (kind == "lognormal") {
     d.kind = TokenDist::Kind::lognormal;
     d.mean = r.positive("mean");
-    d.sigma = r.non_negative("sigma");
-    d.min = r.integer_or("min", 1, 1);
-    d.max = r.integer_or("max", 1, kLognormalMaxDefault);
+    if (d.mean > kMaxMeanTokens) r.fail("mean", fmt::format("a number in (0, {}] (got {})", kMaxMeanTokens, d.mean));
+    d.sigma = r.number_in("sigma", 0, kMaxSigma);
+    d.min = r.integer_or("min", 1, 1, kMaxRequestTokens);
+    d.max = r.integer_or("max", 1, kLognormalMaxDefault, kMaxRequestTokens);
   } else if (kind == "zipf") {
     d.kind = TokenDist::Kind::zipf;
-    d.min = r.integer_or("min", 1, 1);
-    d.max = r.integer("max", 1);
-    d.s = r.number_or("s", 1.0);
-    if (!(d.s >= 0)) r.fail("s", "a number >= 0");
+    d.min = r.integer_or("min", 1, 1, kMaxRequestTokens);
+    d.max = r.integer("max", 1, kMaxRequestTokens);
+    d.s = r.number_in_or("s", 0, kMaxZipfS, 1.0);
   } else {
     r.fail("dist", fmt::format("\"constant\", \"uniform\", \"lognormal\" or \"zipf\" (got \"{}\")", kind));
   }
@@ -193,9 +216,9 @@ ShareGptLengths parse_sharegpt_lengths(const JsonReader& r) {
   l.output_mean = r.number_or("output_mean", l.output_mean);
   l.input_sigma = r.number_or("input_sigma", l.input_sigma);
   l.output_sigma = r.number_or("output_sigma", l.output_sigma);
-  l.min = r.integer_or("min", 1, l.min);
-  l.max_input = r.integer_or("max_input", 1, l.max_input);
-  l.max_total = r.integer_or("max_total", 2, l.max_total);
+  l.min = r.integer_or("min", 1, l.min, kMaxRequestTokens);
+  l.max_input = r.integer_or("max_input", 1, l.max_input, kMaxRequestTokens);
+  l.max_total = r.integer_or("max_total", 2, l.max_total, kMaxRequestTokens);
   r.finish();
   if (auto e = check_sharegpt(l); !e.empty()) throw InputError(fmt::format("{}: key '{}': {}", r.where(), r.key_path("dist"), e));
   return l;
@@ -203,8 +226,7 @@ ShareGptLengths parse_sharegpt_lengths(const JsonReader& r) {
 
 GeneratorSpec parse_generator_spec(const JsonReader& r) {
   GeneratorSpec s;
-  s.requests = r.integer("requests", 1);
-  if (s.requests > kMaxRequests) r.fail("requests", fmt::format("an integer <= {}", kMaxRequests));
+  s.requests = r.integer("requests", 1, kMaxRequests);
 
   {
     JsonReader a = r.object("arrival");
@@ -216,7 +238,7 @@ GeneratorSpec parse_generator_spec(const JsonReader& r) {
     } else if (p == "gamma") {
       ar.process = ArrivalSpec::Process::gamma;
       ar.rate_per_s = a.positive("rate_per_s");
-      ar.cv = a.positive("cv");
+      ar.cv = a.number_in("cv", kMinCv, kMaxCv);
     } else if (p == "constant") {
       ar.process = ArrivalSpec::Process::constant;
       ar.rate_per_s = a.positive("rate_per_s");
@@ -244,7 +266,7 @@ GeneratorSpec parse_generator_spec(const JsonReader& r) {
   if (r.has("corpus")) {
     JsonReader c = r.object("corpus");
     CorpusSpec cs;
-    parse_group(c, cs.count, cs.popularity, cs.zipf_s, cs.fraction);
+    parse_group(c, static_cast<std::int32_t>(kMaxCorpora), cs.count, cs.popularity, cs.zipf_s, cs.fraction);
     c.finish();
     s.corpus = cs;
   }
@@ -252,7 +274,7 @@ GeneratorSpec parse_generator_spec(const JsonReader& r) {
   if (r.has("families")) {
     JsonReader c = r.object("families");
     FamilySpec fs;
-    parse_group(c, fs.count, fs.popularity, fs.zipf_s, fs.fraction);
+    parse_group(c, std::numeric_limits<std::int32_t>::max(), fs.count, fs.popularity, fs.zipf_s, fs.fraction);
     // "similarity": a number, or {"min", "max"} (uniform).
     if (c.has("similarity") && c.raw("similarity").is_object()) {
       JsonReader sim = c.object("similarity");
@@ -346,6 +368,15 @@ std::vector<Request> generate(const GeneratorSpec& spec) {
   const auto burst = static_cast<std::size_t>(a.burst_size == 0 ? spec.requests : std::min(a.burst_size, spec.requests));
   double t_s = 0;  // running arrival time of the random processes
 
+  // A random process can still wander past the clock (an unlucky run of huge gamma gaps).
+  // `ns` is the arrival in ns as a double (computed as before the check, so outputs do not move).
+  auto to_ns = [&](double ns, std::size_t i) {
+    if (!(ns < kClockRangeSeconds / 2 * 1e9)) {
+      throw InputError(fmt::format("generator: request {} would arrive at {:.6g} s, beyond the simulated clock's range "
+                                   "(9.2e9 s, about 292 years; expected a higher arrival.rate_per_s)", i, ns * 1e-9));
+    }
+    return std::llround(ns);
+  };
   std::vector<Request> out(n);
   for (std::size_t i = 0; i < n; ++i) {
     Request& r = out[i];
@@ -353,18 +384,18 @@ std::vector<Request> generate(const GeneratorSpec& spec) {
     switch (a.process) {
       case ArrivalSpec::Process::poisson:
         if (i > 0) t_s += arrivals.exponential(a.rate_per_s);
-        r.arrival_ns = std::llround(t_s * 1e9);
+        r.arrival_ns = to_ns(t_s * 1e9, i);
         break;
       case ArrivalSpec::Process::gamma:
         if (i > 0) t_s += arrivals.gamma(gamma_shape, gamma_scale);
-        r.arrival_ns = std::llround(t_s * 1e9);
+        r.arrival_ns = to_ns(t_s * 1e9, i);
         break;
       case ArrivalSpec::Process::constant:
-        r.arrival_ns = std::llround(static_cast<double>(i) * 1e9 / a.rate_per_s);
+        r.arrival_ns = to_ns(static_cast<double>(i) * 1e9 / a.rate_per_s, i);
         break;
       case ArrivalSpec::Process::burst: {
         const std::size_t group = i / burst;
-        r.arrival_ns = group == 0 ? 0 : std::llround(static_cast<double>(group * burst) * 1e9 / a.rate_per_s);
+        r.arrival_ns = group == 0 ? 0 : to_ns(static_cast<double>(group * burst) * 1e9 / a.rate_per_s, i);
         break;
       }
     }

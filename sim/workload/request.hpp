@@ -9,6 +9,11 @@
 
 namespace moska {
 
+// The most prompt or output tokens one request may have (2^31 - 1): far beyond any model's context,
+// and small enough that a request's prompt + output, and the sum over 10^9 requests, stay far
+// inside int64. Readers and generators reject larger lengths.
+inline constexpr std::int64_t kMaxRequestTokens = 2147483647;
+
 struct Request {
   std::uint64_t id = 0;
   TimeNs arrival_ns = 0;

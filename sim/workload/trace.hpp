@@ -30,7 +30,6 @@ enum class TraceFormat {
 
 // "mooncake" | "azure" | "burstgpt" | "moska"; anything else is an InputError listing them.
 TraceFormat parse_trace_format(std::string_view name);
-std::string_view trace_format_name(TraceFormat f);
 
 struct TraceOptions {
   // Unset: detected from the content (first non-blank line: a JSON object's keys or a CSV header).
