@@ -1,4 +1,5 @@
 #pragma once
+#include <unistd.h>
 // Tests' handle on a system configured for a scenario: the iteration model its instances use
 // (routing and cost of one step) and its shared context, as the serving loop sees them.
 #include <filesystem>
@@ -42,7 +43,9 @@ inline std::string long_context_model() {
   auto j = nlohmann::json::parse(std::ifstream(data_root() / "models" / "llama-3.1-8b.json"));
   j["name"] = "llama-3.1-8b-long-context-test";
   j["max_context"] = std::int64_t{1} << 30;
-  const auto path = std::filesystem::temp_directory_path() / "moska_test_llama-3.1-8b-long-context.json";
+  // One file per test process: ctest runs test cases in parallel processes.
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("moska_test_llama-3.1-8b-long-context-" + std::to_string(::getpid()) + ".json");
   std::ofstream(path) << j.dump(1);
   return path.string();
 }
@@ -55,7 +58,7 @@ std::string h100_profile_with(const std::string& name, Edit edit) {
   j.erase("calibration");
   j["name"] = name;
   edit(j);
-  const auto path = std::filesystem::temp_directory_path() / ("moska_test_" + name + ".json");
+  const auto path = std::filesystem::temp_directory_path() / ("moska_test_" + name + "-" + std::to_string(::getpid()) + ".json");
   std::ofstream(path) << j.dump(1);
   return path.string();
 }
