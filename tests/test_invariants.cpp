@@ -9,6 +9,8 @@
 //   - no NaN or infinity in any output (summary JSON, table, per-request CSV).
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -96,7 +98,8 @@ Checked check_run(const Scenario& sc, const std::vector<Request>& reqs, const Ru
     CHECK(f.find("nan") == std::string::npos);
     CHECK(f.find("inf") == std::string::npos);
   }
-  const std::string csv = "/tmp/moska_invariants_requests.csv";
+  // One file per test process: ctest runs test cases in parallel processes.
+  const std::string csv = "/tmp/moska_invariants_requests_" + std::to_string(::getpid()) + ".csv";
   write_requests_csv(r, csv);
   std::ifstream in(csv);
   std::string line;

@@ -41,6 +41,7 @@ struct Probe {
 
 nlohmann::json probe_json(const Probe& p) {
   return {{"knob", p.knob},
+          {"status", p.s.status},
           {"arrival_requests_per_s", p.arrival_rate},
           {"attainment", p.s.slo.attainment},
           {"pass", p.pass},
@@ -159,13 +160,14 @@ void add_capacity(CLI::App& app, int& result) {
                    : p.s.slo.attainment >= target;
       if (!o->json) {
         if (probes.empty()) {
-          std::cout << fmt::format("{:>12} {:>12} {:>11} {:>12} {:>12} {:>11} {:>12} {:>12}\n", knob, "arrivals/s",
-                                   "attainment", "goodput r/s", "goodput t/s", "p90 TTFT s", "p90 TBT/req", "p90 TBT tok");
+          std::cout << fmt::format("{:>12} {:>12} {:>11} {:>12} {:>12} {:>11} {:>12} {:>12}  {:<7} {}\n", knob, "arrivals/s",
+                                   "attainment", "goodput r/s", "goodput t/s", "p90 TTFT s", "p90 TBT/req", "p90 TBT tok",
+                                   "", "status");
         }
-        std::cout << fmt::format("{:>12.6g} {:>12.6g} {:>10.1f}% {:>12.4g} {:>12.1f} {:>11.4g} {:>12.4g} {:>12.4g}  {}\n", x,
+        std::cout << fmt::format("{:>12.6g} {:>12.6g} {:>10.1f}% {:>12.4g} {:>12.1f} {:>11.4g} {:>12.4g} {:>12.4g}  {:<7} {}\n", x,
                                  p.arrival_rate, 100 * p.s.slo.attainment, p.s.slo.goodput_requests_per_s,
                                  p.s.slo.goodput_tokens_per_s, p.s.ttft_p90, p.s.req_tbt_p90, p.s.tbt_p90,
-                                 p.pass ? "meets" : "misses");
+                                 p.pass ? "meets" : "misses", p.s.status == "ok" ? p.s.status : not_served_line(p.s));
         std::cout.flush();
       }
       seen[x] = probes.size();

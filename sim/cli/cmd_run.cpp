@@ -1,5 +1,6 @@
 // `moska-sim run [scenario]`: one discrete-event replay, summary table, JSON and per-request CSV;
-// with an SLO (scenario "slo" or --slo-ttft/--slo-tbt), its attainment and goodput.
+// with an SLO (scenario "slo" or --slo-ttft/--slo-tbt), its attainment and goodput. Exits 1 (after the
+// outputs) when no request was served.
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -68,6 +69,12 @@ void add_run(CLI::App& app, int& result) {
       }
       write_requests_csv(r, o->out + "/requests.csv");
       if (!r.load_timeline.empty()) write_load_timeline_csv(r, o->out + "/load_timeline.csv");
+    }
+    // A run that served nothing says so and fails (its latencies are undefined, not 0).
+    if (s.status == "none_served") {
+      fmt::print(stderr, "moska-sim: nothing was served: {}\n", not_served_line(s));
+      result = 1;
+      return;
     }
     result = 0;
   });

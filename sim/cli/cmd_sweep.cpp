@@ -145,9 +145,9 @@ void add_sweep(CLI::App& app, int& result) {
           std::filesystem::path base;
           auto j = scenario_json_with_overrides(o->scenario, sets, where, base);
           Scenario sc = parse_scenario_for_systems(j, where, base);
-          auto r = simulate(sc, load_workload(sc));
-          row += "ok";
-          for (const auto& f : summary_row(summarize(r, sc.slo))) row += "," + f;
+          const Summary sum = summarize(simulate(sc, load_workload(sc)), sc.slo);
+          row += sum.status;  // ok, some_not_served or none_served
+          for (const auto& f : summary_row(sum)) row += "," + f;
         } catch (const InputError& e) {
           row += csv_field(std::string("error: ") + e.what());
           for (std::size_t c = 0; c < summary_columns().size(); ++c) row += ",";

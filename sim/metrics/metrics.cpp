@@ -112,10 +112,12 @@ Summary summarize(const RunResult& r, const SloSpec& slo) {
   s.requests = static_cast<std::int64_t>(r.requests.size());
   s.sim_seconds = r.sim_seconds;
   std::vector<double> ttft, e2e, req_tbt;
+  std::vector<std::int64_t> by_reason(r.reject_reasons.size(), 0);
   double out_tokens = 0, all_tokens = 0;
   for (const auto& q : r.requests) {
     if (q.rejected) {
       ++s.rejected;
+      ++by_reason.at(q.reject_reason);
       continue;
     }
     if (q.finish < 0) {
@@ -160,12 +162,29 @@ Summary summarize(const RunResult& r, const SloSpec& slo) {
                      p.bytes / (t * p.gpus * p.hbm_bw_per_gpu),
                      p.mem_byte_seconds / (t * p.gpus * p.hbm_bytes_per_gpu),
                      p.peak_mem_fraction,
-                     p.busy_s / (t * std::max(1, p.groups))};
+                     p.busy_s / (t * std::max(1, p.groups)),
+                     p.kv_capacity_tokens,
+                     p.kv_block_tokens};
     s.pools.push_back(sp);
   }
   s.slo = evaluate_slo(r, slo);
+  for (std::size_t i = 0; i < by_reason.size(); ++i) {
+    if (by_reason[i] > 0) s.rejected_by_reason.push_back({r.reject_reasons[i], by_reason[i]});
+  }
+  s.status = s.finished == 0 && s.requests > 0 ? "none_served" : (s.rejected + s.unfinished > 0 ? "some_not_served" : "ok");
+  s.preempted_recompute = r.preempted_recompute;
+  s.preempted_swap = r.preempted_swap;
+  s.recomputed_tokens = r.recomputed_tokens;
+  s.swapped_bytes = r.swapped_bytes;
   check_finite(s);
   return s;
+}
+
+std::string not_served_line(const Summary& s) {
+  std::string why;
+  for (const auto& [reason, n] : s.rejected_by_reason) why += fmt::format("{}{} {}", why.empty() ? "" : ", ", reason, n);
+  return fmt::format("{}: {} of {} requests rejected{}, {} unfinished", s.status, s.rejected, s.requests,
+                     why.empty() ? "" : " (" + why + ")", s.unfinished);
 }
 
 std::vector<std::string> summary_columns() {
@@ -224,22 +243,34 @@ nlohmann::json summary_json(const RunResult& r, const Summary& s) {
   j["scenario"] = r.scenario;
   j["system"] = r.system;
   j["model"] = r.model;
+  j["status"] = s.status;
   j["requests"] = {{"total", s.requests}, {"finished", s.finished}, {"rejected", s.rejected}, {"unfinished", s.unfinished}};
+  nlohmann::json reasons = nlohmann::json::object();
+  for (const auto& [k, n] : s.rejected_by_reason) reasons[k] = n;
+  j["rejected_by_reason"] = reasons;
+  if (!r.scheduler.empty()) j["scheduler"] = r.scheduler;
+  j["preemptions"] = {{"recompute", s.preempted_recompute}, {"swap", s.preempted_swap},
+                      {"recomputed_tokens", s.recomputed_tokens}, {"swapped_gb", s.swapped_bytes / 1e9}};
   j["sim_seconds"] = s.sim_seconds;
   j["iterations"] = r.iterations;
   j["throughput"] = {{"output_tokens_per_s", s.output_tokens_per_s}, {"total_tokens_per_s", s.total_tokens_per_s},
                      {"requests_per_s", s.requests_per_s}};
-  j["ttft_s"] = {{"mean", s.ttft_mean}, {"p50", s.ttft_p50}, {"p90", s.ttft_p90}, {"p99", s.ttft_p99}};
-  j["tbt_s"] = {{"mean", s.tbt_mean}, {"p50", s.tbt_p50}, {"p90", s.tbt_p90}, {"p99", s.tbt_p99}};
-  j["e2e_s"] = {{"mean", s.e2e_mean}, {"p50", s.e2e_p50}, {"p99", s.e2e_p99}};
-  j["req_tbt_s"] = {{"mean", s.req_tbt_mean}, {"p50", s.req_tbt_p50}, {"p90", s.req_tbt_p90}, {"p99", s.req_tbt_p99}};
+  // No request finished: the latencies are undefined (null), not 0.
+  const bool none = s.status == "none_served";
+  auto v = [&](double x) { return none ? nlohmann::json(nullptr) : nlohmann::json(x); };
+  j["ttft_s"] = {{"mean", v(s.ttft_mean)}, {"p50", v(s.ttft_p50)}, {"p90", v(s.ttft_p90)}, {"p99", v(s.ttft_p99)}};
+  j["tbt_s"] = {{"mean", v(s.tbt_mean)}, {"p50", v(s.tbt_p50)}, {"p90", v(s.tbt_p90)}, {"p99", v(s.tbt_p99)}};
+  j["e2e_s"] = {{"mean", v(s.e2e_mean)}, {"p50", v(s.e2e_p50)}, {"p99", v(s.e2e_p99)}};
+  j["req_tbt_s"] = {{"mean", v(s.req_tbt_mean)}, {"p50", v(s.req_tbt_p50)}, {"p90", v(s.req_tbt_p90)}, {"p99", v(s.req_tbt_p99)}};
   if (s.slo.enabled) j["slo"] = slo_json(s.slo);
   j["batch"] = {{"mean", s.mean_batch}, {"max", s.max_batch}};
   nlohmann::json pools = nlohmann::json::array();
   for (const auto& p : s.pools) {
     pools.push_back({{"name", p.name}, {"role", p.role}, {"hw", p.hw}, {"gpus", p.gpus}, {"mfu", p.mfu},
                      {"hbm_bw_util", p.bw_util}, {"hbm_capacity_used_mean", p.hbm_used_mean},
-                     {"hbm_capacity_used_peak", p.hbm_used_peak}, {"busy_fraction", p.busy}});
+                     {"hbm_capacity_used_peak", p.hbm_used_peak}, {"busy_fraction", p.busy},
+                     {"kv_tokens_per_instance", p.kv_capacity_tokens}, {"kv_block_tokens", p.kv_block_tokens},
+                     {"kv_blocks_per_instance", p.kv_block_tokens > 0 ? p.kv_capacity_tokens / p.kv_block_tokens : 0}});
   }
   j["pools"] = pools;
   if (!r.counters.empty()) {
@@ -257,19 +288,28 @@ std::string summary_table(const RunResult& r, const Summary& s) {
   std::string out;
   auto line = [&](const std::string& x) { out += x + "\n"; };
   line(fmt::format("scenario: {}", r.scenario));
-  line(fmt::format("system: {}   model: {}", r.system, r.model));
+  line(fmt::format("system: {}   model: {}{}", r.system, r.model, r.scheduler.empty() ? "" : "   scheduler: " + r.scheduler));
   line(fmt::format("requests: {} finished, {} rejected, {} unfinished of {}   simulated {:.1f} s in {} iterations",
                    s.finished, s.rejected, s.unfinished, s.requests, s.sim_seconds, r.iterations));
+  if (s.status != "ok") line(not_served_line(s));
+  if (s.preempted_recompute + s.preempted_swap > 0) {
+    line(fmt::format("preemptions (KV blocks ran out): {} by recompute ({} tokens computed again), {} by swap ({:.2f} GB over PCIe)",
+                     s.preempted_recompute, s.recomputed_tokens, s.preempted_swap, s.swapped_bytes / 1e9));
+  }
   line("");
   line(fmt::format("{:<22} {:>12}", "throughput", ""));
   line(fmt::format("{:<22} {:>12.1f}", "  output tokens/s", s.output_tokens_per_s));
   line(fmt::format("{:<22} {:>12.3f}", "  requests/s", s.requests_per_s));
   line(fmt::format("{:<22} {:>10} {:>10} {:>10} {:>10}", "latency (s)", "mean", "p50", "p90", "p99"));
-  line(fmt::format("{:<22} {:>10.3f} {:>10.3f} {:>10.3f} {:>10.3f}", "  TTFT", s.ttft_mean, s.ttft_p50, s.ttft_p90, s.ttft_p99));
-  line(fmt::format("{:<22} {:>10.4f} {:>10.4f} {:>10.4f} {:>10.4f}", "  TBT", s.tbt_mean, s.tbt_p50, s.tbt_p90, s.tbt_p99));
-  line(fmt::format("{:<22} {:>10.4f} {:>10.4f} {:>10.4f} {:>10.4f}", "  TBT per request", s.req_tbt_mean, s.req_tbt_p50,
-                   s.req_tbt_p90, s.req_tbt_p99));
-  line(fmt::format("{:<22} {:>10.3f} {:>10.3f} {:>10} {:>10.3f}", "  end-to-end", s.e2e_mean, s.e2e_p50, "", s.e2e_p99));
+  if (s.status == "none_served") {
+    line(fmt::format("{:<22} {:>10} {:>10} {:>10} {:>10}", "  (no request finished)", "n/a", "n/a", "n/a", "n/a"));
+  } else {
+    line(fmt::format("{:<22} {:>10.3f} {:>10.3f} {:>10.3f} {:>10.3f}", "  TTFT", s.ttft_mean, s.ttft_p50, s.ttft_p90, s.ttft_p99));
+    line(fmt::format("{:<22} {:>10.4f} {:>10.4f} {:>10.4f} {:>10.4f}", "  TBT", s.tbt_mean, s.tbt_p50, s.tbt_p90, s.tbt_p99));
+    line(fmt::format("{:<22} {:>10.4f} {:>10.4f} {:>10.4f} {:>10.4f}", "  TBT per request", s.req_tbt_mean, s.req_tbt_p50,
+                     s.req_tbt_p90, s.req_tbt_p99));
+    line(fmt::format("{:<22} {:>10.3f} {:>10.3f} {:>10} {:>10.3f}", "  end-to-end", s.e2e_mean, s.e2e_p50, "", s.e2e_p99));
+  }
   line(fmt::format("decode batch: mean {:.1f}, max {}", s.mean_batch, s.max_batch));
   if (s.slo.enabled) {
     const auto& o = s.slo;
@@ -288,6 +328,15 @@ std::string summary_table(const RunResult& r, const Summary& s) {
   for (const auto& p : s.pools) {
     line(fmt::format("{:<10} {:<7} {:<10} {:>5} {:>6.1f}% {:>8.1f}% {:>9.1f}% {:>9.1f}% {:>6.1f}%", p.name, p.role, p.hw,
                      p.gpus, 100 * p.mfu, 100 * p.bw_util, 100 * p.hbm_used_mean, 100 * p.hbm_used_peak, 100 * p.busy));
+  }
+  for (const auto& p : s.pools) {
+    if (p.kv_capacity_tokens <= 0) continue;
+    if (p.kv_block_tokens > 0) {
+      line(fmt::format("KV cache of pool {}: {} blocks of {} tokens per instance ({} tokens)", p.name,
+                       p.kv_capacity_tokens / p.kv_block_tokens, p.kv_block_tokens, p.kv_capacity_tokens));
+    } else {
+      line(fmt::format("KV cache of pool {}: {} tokens per instance, reserved at admission", p.name, p.kv_capacity_tokens));
+    }
   }
   if (!r.counters.empty()) {
     line("");

@@ -51,6 +51,7 @@ struct RequestRecord {
   std::int64_t output_tokens = 0;
   std::int32_t instance = -1;
   bool rejected = false;
+  std::uint8_t reject_reason = 0;  // index into RunResult::reject_reasons
 };
 
 struct PoolStats {
@@ -65,6 +66,9 @@ struct PoolStats {
   double bytes = 0;
   double mem_byte_seconds = 0;  // integral over time of HBM bytes in use (whole pool)
   double peak_mem_fraction = 0;  // most HBM in use at once on one TP group, as a fraction of its HBM
+  double pcie_bw_per_gpu = 0;    // host link (swaps), bytes/s per direction
+  std::int64_t kv_capacity_tokens = 0;  // KV tokens one of its instances holds (0: none hold KV here)
+  std::int64_t kv_block_tokens = 0;     // tokens per KV block of an on-demand scheduler; 0: reserved at admission
 };
 
 struct RunResult {
@@ -89,10 +93,23 @@ struct RunResult {
     double t, prefill, decode;
   };
   std::vector<LoadSample> load_timeline;
+  // Why requests were rejected: RequestRecord::reject_reason indexes this (0 is "rejected").
+  std::vector<std::string> reject_reasons{"rejected"};
+  // Preemptions because KV blocks ran out: requests whose KV was dropped (to be recomputed) or
+  // swapped to host memory; tokens whose KV was dropped; bytes swapped out and in.
+  std::int64_t preempted_recompute = 0, preempted_swap = 0, recomputed_tokens = 0;
+  double swapped_bytes = 0;
+  std::string scheduler;  // the instances' batching policy (and engine profile), for the summary
 };
 
 struct Summary {
   std::int64_t requests = 0, finished = 0, rejected = 0, unfinished = 0;
+  // "ok" (every request finished), "some_not_served" (some rejected or unfinished), "none_served"
+  // (no request finished: the latencies below are then undefined, printed as n/a / null).
+  std::string status;
+  std::vector<std::pair<std::string, std::int64_t>> rejected_by_reason;  // in first-seen order
+  std::int64_t preempted_recompute = 0, preempted_swap = 0, recomputed_tokens = 0;
+  double swapped_bytes = 0;
   double sim_seconds = 0;
   double output_tokens_per_s = 0, requests_per_s = 0, total_tokens_per_s = 0;
   double ttft_mean = 0, ttft_p50 = 0, ttft_p90 = 0, ttft_p99 = 0;
@@ -107,6 +124,7 @@ struct Summary {
     std::string name, role, hw;
     int gpus;
     double mfu, bw_util, hbm_used_mean, hbm_used_peak, busy;
+    std::int64_t kv_capacity_tokens, kv_block_tokens;  // per instance (PoolStats)
   };
   std::vector<Pool> pools;
   SloResult slo;  // enabled only when summarize() was given a bound
@@ -116,6 +134,8 @@ struct Summary {
 // that none can arise), so summarize() throws std::logic_error naming the metric instead of
 // printing "nan" or writing null. summary_json() checks the system's counters alike.
 Summary summarize(const RunResult& r, const SloSpec& slo = {});
+// One line saying what was not served: "none_served: 200 of 200 requests rejected (kv_never_fits 200)".
+std::string not_served_line(const Summary& s);
 nlohmann::json summary_json(const RunResult& r, const Summary& s);  // has "slo" when s.slo.enabled
 nlohmann::json slo_json(const SloResult& slo);  // bounds (null = unbounded), attainment, goodput, counts
 std::string summary_table(const RunResult& r, const Summary& s);
@@ -124,7 +144,8 @@ void write_requests_csv(const RunResult& r, const std::string& path);
 // running decode batch per decode instance.
 void write_load_timeline_csv(const RunResult& r, const std::string& path);
 // Header and one row of flat metrics, for sweeps (same columns as summary_json's scalars). The SLO
-// columns are always there, empty when the summary has no SLO.
+// columns are always there, empty when the summary has no SLO. The sweep writes the run's status
+// (Summary::status) in its own column before them.
 std::vector<std::string> summary_columns();
 std::vector<std::string> summary_row(const Summary& s);
 

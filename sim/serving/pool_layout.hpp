@@ -26,10 +26,20 @@ PoolLayout make_pool(const Scenario& sc, const PoolSpec& p, const ModelSpec& mod
 // KV bytes a TP group of `tp` GPUs holds per token: with fewer KV heads than ranks, heads are replicated.
 double kv_held_per_token(const ModelSpec& model, Dtype kv, int tp);
 
-// Unique-KV tokens one TP group can hold: (its HBM - weights - `resident_bytes`, e.g. shared KV
-// kept there) x the scheduler's kv_memory_fraction, over its KV bytes per token. Throws InputError
-// (the model does not fit) when nothing is left.
+// Unique-KV tokens one TP group can hold, over its KV bytes per token, with E = the engine's memory
+// per group (peak activations of one forward pass of the token budget, CUDA context and graphs;
+// zero without an engine profile):
+//   scheduler.gpu_memory_utilization u > 0 (vLLM, SGLang): u x HBM - weights - `resident_bytes` - E;
+//   otherwise (TRT-LLM's free-memory fraction f = kv_memory_fraction): (HBM - weights - resident - E) x f.
+// `resident_bytes` is what else stays there (e.g. shared KV). On-demand schedulers use it in whole
+// KV blocks. Throws InputError (the model does not fit) when nothing is left.
 std::int64_t group_kv_capacity(const Scenario& sc, const PoolLayout& pool, const ModelSpec& model, double resident_bytes);
+
+// Peak activation bytes of one forward pass of `tokens` tokens on one GPU of a TP group of `tp`
+// (vLLM's profile run): per token the residual stream and normed input (2 x hidden), the QKV
+// projection and the gate/up outputs (their TP shard), in the activation dtype; plus fp32 logits
+// and probabilities over the vocabulary for min(tokens, max_seqs) sampled rows.
+double activation_peak_bytes(const ModelSpec& model, const Precision& prec, int tp, std::int64_t tokens, std::int64_t max_seqs);
 
 // The scenario's pool of `role` (the last if several), or nullptr.
 const PoolSpec* pool_of_role(const Scenario& sc, const std::string& role);

@@ -40,6 +40,128 @@ RoutingSpec parse_routing(const JsonReader& r) {
 
 }  // namespace
 
+const char* policy_name(BatchPolicy p) {
+  switch (p) {
+    case BatchPolicy::vllm_v1: return "vllm-v1";
+    case BatchPolicy::vllm_v0: return "vllm-v0";
+    case BatchPolicy::sglang: return "sglang";
+    case BatchPolicy::sarathi: return "sarathi";
+    case BatchPolicy::orca: return "orca";
+    case BatchPolicy::trtllm: return "trtllm";
+  }
+  return "?";
+}
+
+namespace {
+
+// vLLM V1's scheduler: what the most used open engine runs today (README "Schedulers").
+// A relative path (one with a '/' or ending in .json) that exists beside the scenario file is taken
+// from there; names and other paths are resolved as usual (data folders, working directory).
+std::string beside(const std::string& name_or_path, const std::filesystem::path& base_dir) {
+  const std::filesystem::path p(name_or_path);
+  if ((name_or_path.find('/') == std::string::npos && p.extension() != ".json") || p.is_absolute()) return name_or_path;
+  const auto candidate = base_dir / p;
+  return std::filesystem::exists(candidate) ? candidate.lexically_normal().string() : name_or_path;
+}
+
+constexpr BatchPolicy kDefaultPolicy = BatchPolicy::vllm_v1;
+
+BatchPolicy parse_policy(const JsonReader& r, const std::string& key) {
+  const std::string v = r.string(key);
+  for (auto p : {BatchPolicy::vllm_v1, BatchPolicy::vllm_v0, BatchPolicy::sglang, BatchPolicy::sarathi, BatchPolicy::orca,
+                 BatchPolicy::trtllm}) {
+    if (v == policy_name(p)) return p;
+  }
+  r.fail(key, fmt::format("one of vllm-v1, vllm-v0, sglang, sarathi, orca, trtllm (got \"{}\")", v));
+}
+
+// Each policy's defaults (README "Schedulers" gives their sources); the engine profile and then the
+// scenario override them key by key.
+SchedulerSpec policy_defaults(BatchPolicy p) {
+  SchedulerSpec s;
+  s.policy = p;
+  switch (p) {
+    case BatchPolicy::vllm_v1:  // 1024 sequences, 8192 tokens: vLLM >= 0.8 serving on >= 70 GiB GPUs
+      break;
+    case BatchPolicy::vllm_v0:  // 256 sequences (V0's default), whole prompts
+      s.max_batch = 256;
+      s.chunked_prefill = false;
+      break;
+    case BatchPolicy::sglang:  // chunked_prefill_size 8192 on 35-160 GB GPUs, token-granular KV
+      s.kv_block_tokens = 1;
+      break;
+    case BatchPolicy::sarathi:  // the paper's strict-SLO token budget
+      s.max_batch = 256;
+      s.max_batched_tokens = 512;
+      break;
+    case BatchPolicy::orca:
+      s.max_batch = 256;
+      s.chunked_prefill = false;
+      break;
+    case BatchPolicy::trtllm:  // the simulator's defaults before named policies (TensorRT-LLM's own: engine profiles)
+      s.max_batch = 256;
+      break;
+  }
+  return s;
+}
+
+// The scheduler keys an engine profile may set as well as a scenario.
+void apply_scheduler_keys(const JsonReader& sc, SchedulerSpec& s) {
+  s.max_batch = sc.integer_or("max_batch", 1, s.max_batch, kMaxRequestTokens);
+  s.max_batched_tokens = sc.integer_or("max_batched_tokens", 1, s.max_batched_tokens, kMaxRequestTokens);
+  s.chunked_prefill = sc.boolean_or("chunked_prefill", s.chunked_prefill);
+  s.kv_memory_fraction = sc.number_or("kv_memory_fraction", s.kv_memory_fraction);
+  if (!(s.kv_memory_fraction > 0 && s.kv_memory_fraction <= 1)) sc.fail("kv_memory_fraction", "a fraction in (0, 1]");
+  s.gpu_memory_utilization = sc.number_or("gpu_memory_utilization", s.gpu_memory_utilization);
+  if (!(s.gpu_memory_utilization >= 0 && s.gpu_memory_utilization <= 1)) {
+    sc.fail("gpu_memory_utilization", "a fraction in (0, 1] of the GPU's HBM (0 = use kv_memory_fraction)");
+  }
+  s.kv_block_tokens = sc.integer_or("kv_block_tokens", 1, s.kv_block_tokens, 65536);
+  if (sc.has("preemption")) {
+    const auto m = sc.string("preemption");
+    if (m != "recompute" && m != "swap") sc.fail("preemption", "\"recompute\" or \"swap\"");
+    s.preempt_swap = m == "swap";
+  }
+  s.multi_step = sc.int32_or("multi_step", 1, s.multi_step, 1024);
+  s.admission_watermark = sc.number_or("admission_watermark", s.admission_watermark);
+  if (!(s.admission_watermark >= 0 && s.admission_watermark < 1)) sc.fail("admission_watermark", "a fraction in [0, 1)");
+}
+
+SchedulerSpec parse_scheduler(const JsonReader& sc, const std::filesystem::path& base_dir) {
+  EngineProfile engine;
+  if (sc.has("engine")) engine = load_engine_profile(beside(sc.string("engine"), base_dir));
+  const JsonReader er(engine.scheduler, engine.file, "scheduler");
+  BatchPolicy policy = kDefaultPolicy;
+  if (sc.has("policy")) policy = parse_policy(sc, "policy");
+  else if (er.has("policy")) policy = parse_policy(er, "policy");
+  SchedulerSpec s = policy_defaults(policy);
+  if (er.has("policy")) er.string("policy");
+  apply_scheduler_keys(er, s);
+  er.finish();
+  apply_scheduler_keys(sc, s);
+  s.engine = std::move(engine);
+  s.dispatch = sc.string_or("dispatch", s.dispatch);
+  if (s.dispatch != "least-loaded" && s.dispatch != "round-robin") sc.fail("dispatch", "one of least-loaded, round-robin");
+  s.iteration_overhead_s = sc.number_in_or("iteration_overhead_s", 0, kMaxOverheadSeconds, 0.0, "seconds");
+  s.micro_batches = sc.int32_or("micro_batches", 1, s.micro_batches, kMaxMicroBatches);
+  s.prefix_caching = sc.boolean_or("prefix_caching", false);
+  s.block_tokens = sc.integer_or("block_tokens", 1, s.block_tokens, kMaxRequestTokens);
+  if (!on_demand_kv(s.policy) && (s.preempt_swap || sc.has("kv_block_tokens"))) {
+    sc.fail(s.preempt_swap ? "preemption" : "kv_block_tokens",
+            fmt::format("no setting: policy {} reserves KV at admission and never preempts", policy_name(s.policy)));
+  }
+  if (s.policy == BatchPolicy::sarathi && !s.chunked_prefill) {
+    sc.fail("chunked_prefill", "true: policy sarathi chunks prompts to the token budget (stall-free batching)");
+  }
+  if (s.multi_step > 1 && s.policy != BatchPolicy::vllm_v0) {
+    sc.fail("multi_step", fmt::format("1: multi-step scheduling is vLLM V0's (policy vllm-v0), not {}'s", policy_name(s.policy)));
+  }
+  sc.finish();
+  return s;
+}
+
+}  // namespace
+
 Scenario parse_scenario(const nlohmann::json& j, const std::string& where, const std::filesystem::path& base_dir,
                         const std::vector<std::string>& sections) {
   JsonReader r(j, where);
@@ -49,7 +171,7 @@ Scenario parse_scenario(const nlohmann::json& j, const std::string& where, const
   s.name = r.string_or("name", "unnamed");
   s.seed = static_cast<std::uint64_t>(r.integer_or("seed", 0, 1));
   r.string_or("description", "");
-  s.model = r.string_or("model", s.model);
+  s.model = beside(r.string_or("model", s.model), base_dir);
   if (r.has("precision")) {
     auto p = r.object("precision");
     s.precision.weights = parse_dtype(p.string("weights"), where + ": key 'precision.weights'");
@@ -122,28 +244,17 @@ Scenario parse_scenario(const nlohmann::json& j, const std::string& where, const
     if (sh.has("routing")) s.shared.routing = parse_routing(sh.object("routing"));
     sh.finish();
   }
-  if (r.has("scheduler")) {
-    auto sc = r.object("scheduler");
-    s.scheduler.max_batch = sc.integer_or("max_batch", 1, s.scheduler.max_batch, kMaxRequestTokens);
-    s.scheduler.max_batched_tokens = sc.integer_or("max_batched_tokens", 1, s.scheduler.max_batched_tokens, kMaxRequestTokens);
-    s.scheduler.chunked_prefill = sc.boolean_or("chunked_prefill", true);
-    s.scheduler.dispatch = sc.string_or("dispatch", s.scheduler.dispatch);
-    if (s.scheduler.dispatch != "least-loaded" && s.scheduler.dispatch != "round-robin") {
-      sc.fail("dispatch", "one of least-loaded, round-robin");
-    }
-    s.scheduler.iteration_overhead_s = sc.number_in_or("iteration_overhead_s", 0, kMaxOverheadSeconds, 0.0, "seconds");
-    s.scheduler.micro_batches = sc.int32_or("micro_batches", 1, s.scheduler.micro_batches, kMaxMicroBatches);
-    s.scheduler.kv_memory_fraction = sc.number_or("kv_memory_fraction", s.scheduler.kv_memory_fraction);
-    if (!(s.scheduler.kv_memory_fraction > 0 && s.scheduler.kv_memory_fraction <= 1)) {
-      sc.fail("kv_memory_fraction", "a fraction in (0, 1]");
-    }
-    s.scheduler.prefix_caching = sc.boolean_or("prefix_caching", false);
-    s.scheduler.block_tokens = sc.integer_or("block_tokens", 1, s.scheduler.block_tokens, kMaxRequestTokens);
-    sc.finish();
-  }
+  static const nlohmann::json kNoScheduler = nlohmann::json::object();
+  s.scheduler = parse_scheduler(r.has("scheduler") ? r.object("scheduler") : JsonReader(kNoScheduler, where, "scheduler"), base_dir);
   s.workload = r.raw("workload");
-  if (!s.workload.is_object() || (s.workload.contains("generator") == s.workload.contains("trace")) || s.workload.size() != 1) {
-    r.fail("workload", "an object with exactly one of \"generator\" or \"trace\"");
+  if (!s.workload.is_object() || (s.workload.contains("generator") == s.workload.contains("trace")) ||
+      s.workload.size() != 1 + (s.workload.contains("max_concurrency") ? 1u : 0u)) {
+    r.fail("workload", "an object with exactly one of \"generator\" or \"trace\" (and optionally \"max_concurrency\")");
+  }
+  if (s.workload.contains("max_concurrency")) {
+    const auto& c = s.workload["max_concurrency"];
+    if (!c.is_number_integer() || c.get<std::int64_t>() < 0) r.fail("workload.max_concurrency", "an integer >= 0 (0 = open loop)");
+    s.max_concurrency = c.get<std::int64_t>();
   }
   // 0 = none; else the run stops there, so it must be a time the clock can reach.
   s.time_limit_s = r.number_in_or("time_limit_s", 0, kClockRangeSeconds / 2, 0.0, "seconds");

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sim/metrics/slo.hpp"
+#include "sim/serving/engine_profile.hpp"
 #include "sim/serving/routing.hpp"
 #include "sim/util/dtype.hpp"
 #include "sim/workload/request.hpp"
@@ -60,19 +61,51 @@ struct SharedSpec {
   RoutingSpec routing;
 };
 
+// How an instance batches requests and holds their KV (README "Schedulers"): each a named policy.
+//   vllm-v1  decodes first, then prefill chunks to the token budget (chunked prefill always on);
+//            KV blocks allocated as tokens arrive; when they run out the last admitted request is
+//            preempted (recompute, or swap to host); no admission in a step that preempted.
+//   vllm-v0  prefill-only iterations (whole prompts, admitted if their blocks fit above a 1%
+//            watermark), else a decode step; on-demand blocks and preemption as above; multi-step.
+//   sglang   prefill-first iterations, prompts chunked to the budget; admission reserves the prompt
+//            plus new_token_ratio x the remaining output of every running request (the ratio decays
+//            per decode step); token-granular KV; retraction (the request with fewest outputs first).
+//   sarathi  stall-free batching (decodes, then prefill chunks to the budget), a prompt's blocks
+//            allocated at admission above the watermark, decode blocks on demand, preemption.
+//   orca     iteration-level batching without chunking; reserves prompt + output at admission.
+//   trtllm   TensorRT-LLM's GUARANTEED_NO_EVICT: reserves prompt + output at admission (the true
+//            output length stands for max_tokens), never preempts; chunked context optional.
+enum class BatchPolicy : std::uint8_t { vllm_v1, vllm_v0, sglang, sarathi, orca, trtllm };
+
+const char* policy_name(BatchPolicy p);
+// KV blocks allocated as tokens arrive (preemption when they run out), vs reserved at admission.
+inline bool on_demand_kv(BatchPolicy p) { return p != BatchPolicy::orca && p != BatchPolicy::trtllm; }
+// Iterations either prefill (new prompts) or decode, never both.
+inline bool prefill_first(BatchPolicy p) { return p == BatchPolicy::vllm_v0 || p == BatchPolicy::sglang; }
+
 struct SchedulerSpec {
-  std::int64_t max_batch = 256;            // sequences per iteration
+  BatchPolicy policy = BatchPolicy::vllm_v1;  // parse_scenario fills the policy's defaults below
+  std::int64_t max_batch = 1024;           // sequences per iteration (max_num_seqs)
   std::int64_t max_batched_tokens = 8192;  // token budget per iteration (chunked prefill)
   bool chunked_prefill = true;
   std::string dispatch = "least-loaded";   // or "round-robin"
   double iteration_overhead_s = 0.0;       // scheduler CPU time per iteration, beyond the GPU profile's
   int micro_batches = 1;                   // moska-disagg: micro-batches in flight across the two pools (each re-reads what it touches)
-  double kv_memory_fraction = 0.9;         // share of HBM left after weights that KV may use
+  double kv_memory_fraction = 0.9;         // share of HBM left after weights that KV may use (TRT-LLM's
+                                           // free_gpu_memory_fraction); unused when gpu_memory_utilization > 0
+  // vLLM's gpu_memory_utilization / SGLang's mem_fraction_static: the share of the GPU's total HBM
+  // the engine may use for weights, activations and KV together; 0 = use kv_memory_fraction.
+  double gpu_memory_utilization = 0.0;
   // Automatic prefix caching (vLLM): each instance keeps finished prompts' KV blocks, keyed by the
   // trace's chained block hashes, in the HBM its running requests do not use; a request's cached
   // prefix is not prefilled again.
   bool prefix_caching = false;
   std::int64_t block_tokens = 512;         // tokens per hashed block (Mooncake traces: 512)
+  std::int64_t kv_block_tokens = 16;       // on-demand policies: tokens per KV block (vLLM 16, SGLang 1)
+  bool preempt_swap = false;               // preempted requests' KV goes to host memory over PCIe
+  int multi_step = 1;                      // decode steps per scheduling round (vLLM V0 num_scheduler_steps)
+  double admission_watermark = 0.01;       // vllm-v0 / sarathi: share of KV blocks kept free at admission
+  EngineProfile engine;                    // costs outside the GPU step and memory terms (none by default)
 };
 
 struct Scenario {
@@ -85,7 +118,10 @@ struct Scenario {
   std::vector<PoolSpec> pools;
   SharedSpec shared;
   SchedulerSpec scheduler;
-  nlohmann::json workload;        // {"generator": {...}} or {"trace": {...}}
+  nlohmann::json workload;        // {"generator": {...}} or {"trace": {...}} (+ "max_concurrency")
+  // Closed-loop clients (`vllm bench serve --max-concurrency C`): at most C requests in flight; a
+  // request is sent at its arrival time or, if C are in flight, when one of them finishes. 0 = open loop.
+  std::int64_t max_concurrency = 0;
   std::filesystem::path base_dir;  // relative trace paths resolve against it
   double time_limit_s = 0;         // 0 = run to completion
   SloSpec slo;                     // "slo": {"ttft_s", "tbt_s"}; 0 = unbounded

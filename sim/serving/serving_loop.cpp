@@ -1,5 +1,6 @@
 #include "sim/serving/serving_loop.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 
@@ -8,6 +9,8 @@ namespace moska {
 ServingLoop::ServingLoop(const Scenario& scenario, const std::vector<Request>& requests)
     : sc_(scenario), reqs_(requests), state_(requests.size()) {
   out_.scenario = sc_.name;
+  out_.scheduler = policy_name(sc_.scheduler.policy);
+  if (!sc_.scheduler.engine.name.empty()) out_.scheduler += " (engine " + sc_.scheduler.engine.name + ")";
   out_.requests.resize(reqs_.size());
   for (std::size_t i = 0; i < reqs_.size(); ++i) {
     const auto& q = reqs_[i];
@@ -19,20 +22,83 @@ ServingLoop::ServingLoop(const Scenario& scenario, const std::vector<Request>& r
   }
 }
 
-void ServingLoop::finish(std::uint32_t r, TimeNs t) {
-  out_.requests[r].finish = t;
-  ++done_;
-  d_->finished(r);
+TimeNs ServingLoop::deliver(std::int64_t tokens, std::int64_t finished) {
+  const auto& e = sc_.scheduler.engine;
+  if (e.token_s <= 0 && e.done_s <= 0 && e.latency_s <= 0) return sim_.now();
+  const double work = e.token_s * static_cast<double>(tokens) + e.done_s * static_cast<double>(finished);
+  frontend_free_ = std::max(frontend_free_, sim_.now()) + seconds_to_ns(work);
+  return frontend_free_ + seconds_to_ns(e.latency_s);
 }
 
-void ServingLoop::reject(std::uint32_t r) {
-  out_.requests[r].rejected = true;
+void ServingLoop::finish(std::uint32_t r, TimeNs t) {
+  out_.requests[r].finish = t;
+  last_delivery_ = std::max(last_delivery_, t);
   ++done_;
+  d_->finished(r);
+  release(t);
+}
+
+void ServingLoop::reject(std::uint32_t r, const std::string& reason) {
+  auto& rec = out_.requests[r];
+  rec.rejected = true;
+  auto& reasons = out_.reject_reasons;
+  auto it = std::find(reasons.begin(), reasons.end(), reason);
+  if (it == reasons.end()) {
+    if (reasons.size() >= 255) throw std::logic_error("serving loop: more than 255 rejection reasons");
+    it = reasons.insert(reasons.end(), reason);
+  }
+  rec.reject_reason = static_cast<std::uint8_t>(it - reasons.begin());
+  ++done_;
+  release(sim_.now());
+}
+
+void ServingLoop::release(TimeNs at) {
+  if (sc_.max_concurrency <= 0) return;
+  // The client is free when it has seen the last token: then it sends its next request.
+  sim_.schedule_at(at, [this] {
+    --in_flight_;
+    pump();
+  });
+}
+
+void ServingLoop::pump() {
+  // Closed loop: send every request that is due while a client is free, in one go (so that they
+  // are all queued before an idle instance starts), and wake up at the next one's arrival time.
+  const std::size_t n = reqs_.size();
+  while (next_ < n && in_flight_ < sc_.max_concurrency && reqs_[next_].arrival_ns <= sim_.now()) send(next_++);
+  if (next_ < n && in_flight_ < sc_.max_concurrency && !wakeup_) {
+    wakeup_ = true;
+    sim_.schedule_at(reqs_[next_].arrival_ns, [this] {
+      wakeup_ = false;
+      pump();
+    });
+  }
+}
+
+void ServingLoop::send(std::size_t i) {
+  const auto r = static_cast<std::uint32_t>(i);
+  if (sc_.max_concurrency > 0) {
+    ++in_flight_;
+    out_.requests[i].arrival = sim_.now();  // latencies run from when the client sends it
+  }
+  // The engine's API server takes the request (HTTP, chat template, tokeniser) in turn with the
+  // output it streams, before the request reaches the engine's queue.
+  const double cost = sc_.scheduler.engine.request_s;
+  if (cost > 0) {
+    frontend_free_ = std::max(frontend_free_, sim_.now()) + seconds_to_ns(cost);
+    sim_.schedule_at(frontend_free_, [this, r] { d_->arrive(r); });
+  } else {
+    d_->arrive(r);
+  }
 }
 
 void ServingLoop::arrivals(std::size_t i) {
-  d_->arrive(static_cast<std::uint32_t>(i));
-  if (i + 1 < reqs_.size()) sim_.schedule_at(reqs_[i + 1].arrival_ns, [this, i] { arrivals(i + 1); });
+  // The next arrival is scheduled first, so that requests arriving at the same instant are all
+  // queued before an idle instance starts its next iteration (scheduled for the same instant).
+  if (i + 1 < reqs_.size()) {
+    sim_.schedule_at(std::max(sim_.now(), reqs_[i + 1].arrival_ns), [this, i] { arrivals(i + 1); });
+  }
+  send(i);
 }
 
 void ServingLoop::sample() {
@@ -49,14 +115,20 @@ RunResult ServingLoop::run(Deployment& d) {
     if (reqs_[i].arrival_ns < reqs_[i - 1].arrival_ns) throw std::logic_error("simulate: requests must be sorted by arrival");
   }
   d.start(*this);
-  if (!reqs_.empty()) sim_.schedule_at(reqs_[0].arrival_ns, [this] { arrivals(0); });
+  if (!reqs_.empty()) {
+    if (sc_.max_concurrency > 0) {
+      sim_.schedule_at(reqs_[0].arrival_ns, [this] { pump(); });
+    } else {
+      sim_.schedule_at(reqs_[0].arrival_ns, [this] { arrivals(0); });
+    }
+  }
   if (d.sample_interval_s() > 0 && !reqs_.empty()) sim_.schedule_at(0, [this] { sample(); });
   if (sc_.time_limit_s > 0) {
     sim_.run_until(seconds_to_ns(sc_.time_limit_s));
   } else {
     sim_.run();
   }
-  out_.sim_seconds = ns_to_seconds(sim_.now());
+  out_.sim_seconds = ns_to_seconds(std::max(sim_.now(), last_delivery_));
   d.finish_run(*this);
   out_.events = sim_.events_run();
   out_.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -3,11 +3,14 @@
 // Deployment dispatches each (to instances it built: continuous-batching instances, prefill
 // pipelines, ...), instances run iterations on the engine's clock and report first tokens,
 // hand-offs and finishes back here, and the run ends with the system's accounting. One event per
-// arrival (the next is scheduled when one is handled) plus what the instances schedule.
+// arrival (the next is scheduled when one is handled) plus what the instances schedule. Clients may
+// be closed-loop (scenario max_concurrency: at most C requests in flight, the next sent when one is
+// done), and the engine's per-request cost (HTTP, tokenisation) delays a request's dispatch.
 //
 // A Deployment is a system configured for one scenario (sim/systems/ builds them): the loop calls
 // it and knows nothing else of the system.
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "sim/engine/simulator.hpp"
@@ -58,13 +61,21 @@ class ServingLoop {
   // Requests finished or rejected so far.
   std::int64_t done() const { return done_; }
 
-  // Request r made its last token at t.
+  // An engine step that ended now emitted `tokens` tokens and finished `finished` requests: when the
+  // clients see them, after the engine's API server has streamed them (now, without an engine profile).
+  TimeNs deliver(std::int64_t tokens, std::int64_t finished);
+  // Request r made its last token, seen by its client at t (>= now).
   void finish(std::uint32_t r, TimeNs t);
-  // Request r is not served.
-  void reject(std::uint32_t r);
+  // Request r is not served; `reason` names the class of rejection in the summary.
+  void reject(std::uint32_t r, const std::string& reason = "rejected");
 
  private:
+  // Open loop: request i's arrival time has come: it is sent now.
   void arrivals(std::size_t i);
+  // Closed loop: the requests that are due are sent while a client is free.
+  void pump();
+  void send(std::size_t i);
+  void release(TimeNs at);  // a closed-loop client's request is done, seen by the client at `at`
   void sample();
 
   Simulator sim_;
@@ -74,6 +85,11 @@ class ServingLoop {
   RunResult out_;
   Deployment* d_ = nullptr;
   std::int64_t done_ = 0;
+  std::int64_t in_flight_ = 0;   // closed loop: requests sent and not yet done
+  TimeNs frontend_free_ = 0;     // when the engine's API server is done with the work it has
+  TimeNs last_delivery_ = 0;     // the last finish a client saw
+  std::size_t next_ = 0;         // closed loop: the next request to send
+  bool wakeup_ = false;          // closed loop: a wake-up at the next request's arrival is scheduled
 };
 
 }  // namespace moska

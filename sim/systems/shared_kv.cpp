@@ -131,7 +131,7 @@ void BatchingDeployment::arrive(std::uint32_t r) {
   const auto inst = dispatch_.pick(instances_);
   loop_->record(r).instance = static_cast<std::int32_t>(inst);
   if (!instances_[inst]->can_ever_fit(r)) {
-    loop_->reject(r);  // needs more KV than the instance can ever hold
+    loop_->reject(r, "kv_never_fits");  // needs more KV than the instance can ever hold
   } else {
     instances_[inst]->enqueue(r);
   }

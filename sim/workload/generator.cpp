@@ -84,8 +84,12 @@ std::string check_spec(const GeneratorSpec& s) {
                          "range (9.2e9 s, about 292 years; expected a higher rate)", a.rate_per_s, s.requests, last_s);
     }
   }
-  if (auto e = check_dist(s.input_tokens); !e.empty()) return "input_tokens." + e;
-  if (auto e = check_dist(s.output_tokens); !e.empty()) return "output_tokens." + e;
+  if (s.lengths) {
+    if (auto e = check_sharegpt(*s.lengths); !e.empty()) return "lengths." + e;
+  } else {
+    if (auto e = check_dist(s.input_tokens); !e.empty()) return "input_tokens." + e;
+    if (auto e = check_dist(s.output_tokens); !e.empty()) return "output_tokens." + e;
+  }
   if (s.corpus) {
     const auto& c = *s.corpus;
     if (c.count < 1 || c.count > kMaxCorpora) return fmt::format("corpus.count is {} (expected an integer in 1..{})", c.count, kMaxCorpora);
@@ -204,6 +208,22 @@ TokenDist parse_token_dist(const JsonReader& r) {
   return d;
 }
 
+ShareGptLengths parse_sharegpt_lengths(const JsonReader& r) {
+  const std::string kind = r.string("dist");
+  if (kind != "sharegpt") r.fail("dist", fmt::format("\"sharegpt\" (got \"{}\")", kind));
+  ShareGptLengths l;
+  l.input_mean = r.number_or("input_mean", l.input_mean);
+  l.output_mean = r.number_or("output_mean", l.output_mean);
+  l.input_sigma = r.number_or("input_sigma", l.input_sigma);
+  l.output_sigma = r.number_or("output_sigma", l.output_sigma);
+  l.min = r.integer_or("min", 1, l.min, kMaxRequestTokens);
+  l.max_input = r.integer_or("max_input", 1, l.max_input, kMaxRequestTokens);
+  l.max_total = r.integer_or("max_total", 2, l.max_total, kMaxRequestTokens);
+  r.finish();
+  if (auto e = check_sharegpt(l); !e.empty()) throw InputError(fmt::format("{}: key '{}': {}", r.where(), r.key_path("dist"), e));
+  return l;
+}
+
 GeneratorSpec parse_generator_spec(const JsonReader& r) {
   GeneratorSpec s;
   s.requests = r.integer("requests", 1, kMaxRequests);
@@ -235,8 +255,13 @@ GeneratorSpec parse_generator_spec(const JsonReader& r) {
     a.finish();
   }
 
-  s.input_tokens = parse_token_dist(r.object("input_tokens"));
-  s.output_tokens = parse_token_dist(r.object("output_tokens"));
+  if (r.has("lengths")) {
+    if (r.has("input_tokens") || r.has("output_tokens")) r.fail("lengths", "to be absent when input_tokens/output_tokens are given");
+    s.lengths = parse_sharegpt_lengths(r.object("lengths"));
+  } else {
+    s.input_tokens = parse_token_dist(r.object("input_tokens"));
+    s.output_tokens = parse_token_dist(r.object("output_tokens"));
+  }
 
   if (r.has("corpus")) {
     JsonReader c = r.object("corpus");
@@ -319,6 +344,8 @@ std::vector<Request> generate(const GeneratorSpec& spec) {
   Rng corpora = root.fork(4);
   const TokenSampler in_dist(spec.input_tokens);
   const TokenSampler out_dist(spec.output_tokens);
+  std::unique_ptr<ShareGptSampler> joint;
+  if (spec.lengths) joint = std::make_unique<ShareGptSampler>(*spec.lengths);
   std::unique_ptr<ZipfSampler> corpus_zipf;
   if (spec.corpus && spec.corpus->popularity == CorpusSpec::Popularity::zipf) {
     corpus_zipf = std::make_unique<ZipfSampler>(static_cast<std::uint64_t>(spec.corpus->count), spec.corpus->zipf_s);
@@ -372,8 +399,12 @@ std::vector<Request> generate(const GeneratorSpec& spec) {
         break;
       }
     }
-    r.input_tokens = in_dist(inputs);
-    r.output_tokens = out_dist(outputs);
+    if (joint) {
+      joint->draw(inputs, outputs, r.input_tokens, r.output_tokens);
+    } else {
+      r.input_tokens = in_dist(inputs);
+      r.output_tokens = out_dist(outputs);
+    }
     if (spec.corpus) {
       const auto& c = *spec.corpus;
       if (c.fraction >= 1.0 || corpora.uniform() < c.fraction) {

@@ -5,6 +5,7 @@
 //    "arrival": {"process": "poisson", "rate_per_s": 4},            // | gamma (+ "cv") | constant | burst
 //    "input_tokens":  {"dist": "lognormal", "mean": 2048, "sigma": 0.8, "min": 16, "max": 32768},
 //    "output_tokens": {"dist": "uniform", "min": 64, "max": 512},
+//    (or, for both: "lengths": {"dist": "sharegpt", "input_mean": 217, "output_mean": 201}: sharegpt_lengths.hpp)
 //    "corpus": {"count": 8, "popularity": "zipf", "zipf_s": 1.0},    // optional
 //    "families": {"count": 50, "similarity": {"min": 0.7, "max": 1.0}},  // optional (FamilySpec)
 //    "seed": 7}                                                      // optional, default 0
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "sim/util/json_reader.hpp"
+#include "sim/workload/sharegpt_lengths.hpp"
 #include "sim/workload/request.hpp"
 
 namespace moska {
@@ -85,6 +87,8 @@ struct GeneratorSpec {
   ArrivalSpec arrival;
   TokenDist input_tokens;
   TokenDist output_tokens;
+  // Joint prompt/output lengths instead of the two above: {"dist": "sharegpt", "input_mean", ...}.
+  std::optional<ShareGptLengths> lengths;
   std::optional<CorpusSpec> corpus;
   std::optional<FamilySpec> families;
   std::uint64_t seed = 0;
@@ -94,6 +98,7 @@ struct GeneratorSpec {
 // file can embed the spec under a key of its own: parse_generator_spec(scenario.object("workload")).
 GeneratorSpec parse_generator_spec(const JsonReader& r);
 TokenDist parse_token_dist(const JsonReader& r);
+ShareGptLengths parse_sharegpt_lengths(const JsonReader& r);
 
 // Requests with ids 0..n-1, arrivals non-decreasing from t = 0 (the first request arrives at 0).
 // Throws InputError if the spec is inconsistent (it is checked again here for specs built in C++).

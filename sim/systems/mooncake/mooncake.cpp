@@ -76,7 +76,7 @@ class Deployment final : public ConfiguredSystem, public PrefillHooks {
   void kv_delivered(std::uint32_t r);
   void handoff(std::uint32_t r);
   void leave_decode(std::uint32_t r);  // no longer assigned to its decode instance
-  void reject(std::uint32_t r) { loop_->reject(r); }
+  void reject(std::uint32_t r, const char* reason) { loop_->reject(r, reason); }
 
   const Scenario& sc_;
   // In this order: each pool is loaded and checked (does the model fit) before the next.
@@ -202,7 +202,7 @@ void Deployment::arrive(std::uint32_t r) {
   const std::int64_t reserve = q.input_tokens + q.output_tokens;
   if (q.input_tokens > c_.prefill_capacity * cpp_ || reserve > c_.decode_capacity) {
     ++never_fits_;
-    reject(r);
+    reject(r, "kv_never_fits");
     return;
   }
   const Placement pl = conductor_->place(q, now);
@@ -211,13 +211,13 @@ void Deployment::arrive(std::uint32_t r) {
   if (c_.opt.admission == Admission::early || c_.opt.admission == Admission::predicted) {
     if (pl.ttft_s > sc_.slo.ttft_s) {
       ++rejected_arrival_ttft_;
-      reject(r);
+      reject(r, "predicted_ttft_over_slo");
       return;
     }
     const TimeNs at = c_.opt.admission == Admission::predicted ? now + seconds_to_ns(pl.ttft_s) : -1;
     if (load_->overloaded(pl.decode, q.input_tokens, reserve, sc_.slo.tbt_s, now, at)) {
       ++rejected_arrival_decode_;
-      reject(r);
+      reject(r, "decode_load_over_slo");
       return;
     }
   }
@@ -335,7 +335,7 @@ void Deployment::handoff(std::uint32_t r) {
     leave_decode(r);
     ++rejected_at_decode_;
     wasted_tokens_ += q.input_tokens - s.cached;
-    reject(r);
+    reject(r, "decode_load_over_slo_after_prefill");
     return;
   }
   leave_decode(r);
