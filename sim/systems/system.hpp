@@ -168,7 +168,8 @@ Scenario parse_scenario_for_systems(const nlohmann::json& j, const std::string& 
 // with a 1M-token shared context at 75% sparsity.
 nlohmann::json default_scenario_json();
 
-// Runs `requests` through the scenario's system. Throws InputError on a configuration that cannot run.
-RunResult simulate(const Scenario& scenario, const std::vector<Request>& requests);
+// Runs `requests` through the scenario's system (with the options' observer and miss budget, if
+// any). Throws InputError on a configuration that cannot run.
+RunResult simulate(const Scenario& scenario, const std::vector<Request>& requests, const RunOptions& opt = {});
 
 }  // namespace moska
