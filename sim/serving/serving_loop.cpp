@@ -17,8 +17,8 @@ ServingLoop::ServingLoop(const Scenario& scenario, const std::vector<Request>& r
     auto& rec = out_.requests[i];
     rec.id = q.id;
     rec.arrival = q.arrival_ns;
-    rec.input_tokens = static_cast<std::int32_t>(q.input_tokens);
-    rec.output_tokens = static_cast<std::int32_t>(q.output_tokens);
+    rec.input_tokens = q.input_tokens;
+    rec.output_tokens = q.output_tokens;
   }
 }
 

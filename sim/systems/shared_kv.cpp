@@ -73,6 +73,11 @@ void BatchingDeployment::start(ServingLoop& loop) {
   for (std::size_t i = 0; i < reqs.size(); ++i) {
     const auto& q = reqs[i];
     auto& s = loop.state(static_cast<std::uint32_t>(i));
+    if (q.corpus >= 0 && shared_.tokens() > 0 && q.corpus >= shared_.count()) {
+      throw InputError(fmt::format("{}: request {} attends corpus {} but the scenario has {} shared corpora (key "
+                                   "'shared'; corpus indices run from 0)",
+                                   sc_.file, q.id, q.corpus, shared_.count()));
+    }
     const bool shares = shared_.tokens() > 0 && attach.uniform() < sc_.shared.attach_fraction;
     int corpus = 0;
     if (shares && shared_.count() > 1) {
@@ -234,6 +239,11 @@ ColocatedDeployment::ColocatedDeployment(const SharedKvSystem& sys, const Scenar
       pool_(make_pool(sc, serve_pool(sc, sys.name()), model_)),
       cp_(parse_context_parallel(sc, *pool_.spec, pool_.step.cost_model().hardware())),
       ring_(cp_ring(model_, sc.precision, cp_, pool_.spec->tp)) {
+  if (sys.needs_shared_context() && shared_.tokens() == 0) {
+    throw InputError(fmt::format("{}: system {} needs a shared context (key 'shared.tokens' > 0, 'shared.corpora' or "
+                                 "'shared.modules'); without one use vllm",
+                                 sc.file, sys.name()));
+  }
   check_shared_span();
   // Each TP group holds the weights and, if the system stores it once per instance, the shared KV
   // (its stripe of it under context parallelism); the rest (x kv_memory_fraction) is for requests'
