@@ -503,6 +503,7 @@ void BatchingInstance::start_iteration() {
     p.flops += c.flops;
     p.bytes += c.bytes;
     p.busy_s += step * c.groups;
+    p.measured_s += c.measured_s * c.groups;
   }
   // HBM in use: the KV reserved (or held in blocks) now for this step (weights and shared KV count
   // for the whole run).

@@ -267,7 +267,7 @@ void ColocatedDeployment::cost(const BatchSpec& batch, IterStats& out) const {
     const Work w = cp_step(batch);
     const double gpus = static_cast<double>(cp_.degree * pool_.spec->tp);
     out.seconds = w.seconds + sc_.scheduler.iteration_overhead_s;
-    out.charge(0, w.flops * gpus, w.bytes * gpus, cp_.degree);
+    out.charge(0, w.flops * gpus, w.bytes * gpus, cp_.degree, w.measured);
     return;
   }
   Work w = pool_.step.iteration(batch);
@@ -281,7 +281,7 @@ void ColocatedDeployment::cost(const BatchSpec& batch, IterStats& out) const {
     w.bytes += sel.bytes * tp;
   }
   out.seconds = w.seconds + sc_.scheduler.iteration_overhead_s;
-  out.charge(0, w.flops, w.bytes);
+  out.charge(0, w.flops, w.bytes, 1, w.measured);
 }
 
 Work ColocatedDeployment::cp_term(std::vector<CpTerm>& cache, std::int64_t rows, std::int64_t a, std::int64_t b,

@@ -87,6 +87,8 @@ struct ScalingPool {
   double mfu = 0;                // flops / (step x GPUs x peak of the GEMM dtype)
   double hbm_bw_util = 0;        // bytes / (step x GPUs x HBM bandwidth)
   double hbm_capacity_util = 0;  // weights + shared KV + the batch's KV held, over the pool's HBM
+  nlohmann::json calibration;    // what answers its costs (PoolStats::calibration)
+  double measured_share = 0;     // of the step, the time measured kernel tables answered
 };
 
 struct ScalingRow {
