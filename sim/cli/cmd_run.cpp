@@ -25,7 +25,7 @@ void add_run(CLI::App& app, int& result) {
     std::string scenario;
     std::vector<std::string> sets;
     std::string out;
-    std::string slo_ttft, slo_tbt;
+    std::string slo_ttft, slo_tbt, slo_slowest;
     bool json = false;
   };
   auto o = std::make_shared<Opts>();
@@ -34,11 +34,13 @@ void add_run(CLI::App& app, int& result) {
   cmd->add_option("--out", o->out, "Folder to write summary.json, scenario.json, requests.csv (and load_timeline.csv for mooncake) into");
   cmd->add_option("--slo-ttft", o->slo_ttft, "SLO bound on time to first token, seconds (0 = unbounded; overrides the scenario's slo.ttft_s)");
   cmd->add_option("--slo-tbt", o->slo_tbt, "SLO bound on a request's mean time between tokens, seconds (0 = unbounded; overrides slo.tbt_s)");
+  cmd->add_option("--slo-tbt-slowest", o->slo_slowest,
+                  "A request's TBT is the mean of its slowest PCT% of token gaps (Mooncake: 10; sets slo.tbt_slowest_percent)");
   cmd->add_flag("--json", o->json, "Print the summary as JSON instead of a table");
   cmd->callback([o, &result]() {
     std::string where;
     std::filesystem::path base;
-    auto j = scenario_json_with_overrides(o->scenario, o->sets, where, base);
+    auto j = scenario_json_with_overrides(o->scenario, with_tbt_slowest(o->sets, o->slo_slowest), where, base);
     Scenario sc = parse_scenario_for_systems(j, where, base);
     SloSpec slo = slo_with_flags(sc, o->slo_ttft, o->slo_tbt);
     // --out is checked before the run: a folder that cannot be written fails now, not after it.

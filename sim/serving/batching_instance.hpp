@@ -120,6 +120,18 @@ class BatchingInstance {
   std::vector<std::pair<std::uint32_t, std::int64_t>> chunks_;  // this iteration's prefill chunks
   std::unique_ptr<KvStore> cache_;                              // prefix cache
   std::int64_t prefix_hit_ = 0, prefix_looked_up_ = 0;
+  // Slowest-gap TBT (scenario slo.tbt_slowest_percent): decode step end times, and the decodes in
+  // join order (request, epoch, first step) so that the clock forgets what no running decode reads.
+  void tail_join(std::uint32_t r, TimeNs from);
+  void tail_step(TimeNs end);
+  TailTbtRecorder* tail_ = nullptr;
+  StepClock clock_;
+  struct Join {
+    std::uint32_t r, epoch;
+    std::uint64_t first;
+  };
+  std::deque<Join> joins_;
+  std::size_t clock_trim_at_ = 4096;
   BatchSpec batch_;  // this iteration's work (reused: no allocation per step)
   IterStats stats_;  // likewise
 

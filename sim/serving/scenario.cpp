@@ -265,6 +265,8 @@ Scenario parse_scenario(const nlohmann::json& j, const std::string& where, const
     auto slo = r.object("slo");
     if (slo.has("ttft_s")) s.slo.ttft_s = slo_bound(slo, "ttft_s", kMaxSloTtftSeconds);
     if (slo.has("tbt_s")) s.slo.tbt_s = slo_bound(slo, "tbt_s", kMaxSloTbtSeconds);
+    // Mooncake's per-request TBT: the mean of the slowest p% of its token gaps (tracked in the run).
+    if (slo.has("tbt_slowest_percent")) s.slo.tbt_slowest_fraction = slo.number_in_or("tbt_slowest_percent", 1e-9, 100, 0) / 100;
     slo.finish();
   }
   r.finish();
