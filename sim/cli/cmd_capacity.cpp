@@ -40,7 +40,7 @@ struct Probe {
 };
 
 nlohmann::json probe_json(const Probe& p) {
-  return {{"knob", p.knob},
+  nlohmann::json j = {{"knob", p.knob},
           {"status", p.s.status},
           {"arrival_requests_per_s", p.arrival_rate},
           {"attainment", p.s.slo.attainment},
@@ -49,13 +49,14 @@ nlohmann::json probe_json(const Probe& p) {
           {"goodput_output_tokens_per_s", p.s.slo.goodput_tokens_per_s},
           {"ttft_p90_s", p.s.ttft_p90},
           {"req_tbt_p90_s", p.s.req_tbt_p90},
-          {"req_tbt_slowest_p90_s", p.s.tbt_slowest_fraction > 0 ? nlohmann::json(p.s.req_tbt_slow_p90) : nlohmann::json(nullptr)},
           {"tbt_p90_s", p.s.tbt_p90},
           {"missed_ttft", p.s.slo.missed_ttft},
           {"missed_tbt", p.s.slo.missed_tbt},
           {"rejected", p.s.slo.rejected},
           {"unfinished", p.s.slo.unfinished},
           {"sim_seconds", p.s.sim_seconds}};
+  if (p.s.tbt_slowest_fraction > 0) j["req_tbt_slowest_p90_s"] = p.s.req_tbt_slow_p90;
+  return j;
 }
 
 // `--curve`: one run, the share meeting TTFT and each TBT bound.
