@@ -336,7 +336,9 @@ std::string summary_table(const RunResult& r, const Summary& s) {
     const auto& o = s.slo;
     auto bound = [](double b) { return b > 0 ? fmt::format("{:g} s", b) : std::string("unbounded"); };
     line("");
-    line(fmt::format("SLO: TTFT <= {}, mean TBT per request <= {}", bound(o.spec.ttft_s), bound(o.spec.tbt_s)));
+    line(fmt::format("SLO: TTFT <= {}, {} TBT per request <= {}", bound(o.spec.ttft_s),
+                     o.spec.tbt_slowest_fraction > 0 ? fmt::format("slowest-{:g}%", 100 * o.spec.tbt_slowest_fraction) : "mean",
+                     bound(o.spec.tbt_s)));
     line(fmt::format("  attainment {:.1f}% ({} of {} requests met it)", 100 * o.attainment, o.met, o.requests));
     line(fmt::format("  goodput {:.3f} requests/s, {:.1f} output tokens/s", o.goodput_requests_per_s,
                      o.goodput_tokens_per_s));
