@@ -55,6 +55,11 @@ bool BatchingInstance::can_ever_fit(std::uint32_t r) const {
   return blocks_for(s.reserve) <= total_blocks_ && blocks_for(s.prompt) <= total_blocks_ - watermark_blocks_;
 }
 
+std::int64_t BatchingInstance::cached_prefix_tokens(const std::vector<std::uint64_t>& hashes) const {
+  if (!cache_ || hashes.empty()) return 0;
+  return cache_->peek(hashes).prefix_blocks * loop_.scenario().scheduler.block_tokens;
+}
+
 void BatchingInstance::describe_pool() {
   // Some systems fill the run's pools after building their instances: this runs at the first request.
   auto& pool = loop_.out().pools.at(static_cast<std::size_t>(cfg_.pool));

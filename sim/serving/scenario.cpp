@@ -141,7 +141,9 @@ SchedulerSpec parse_scheduler(const JsonReader& sc, const std::filesystem::path&
   apply_scheduler_keys(sc, s);
   s.engine = std::move(engine);
   s.dispatch = sc.string_or("dispatch", s.dispatch);
-  if (s.dispatch != "least-loaded" && s.dispatch != "round-robin") sc.fail("dispatch", "one of least-loaded, round-robin");
+  if (s.dispatch != "least-loaded" && s.dispatch != "round-robin" && s.dispatch != "prefix-aware") {
+    sc.fail("dispatch", "one of least-loaded, round-robin, prefix-aware");
+  }
   s.iteration_overhead_s = sc.number_in_or("iteration_overhead_s", 0, kMaxOverheadSeconds, 0.0, "seconds");
   s.micro_batches = sc.int32_or("micro_batches", 1, s.micro_batches, kMaxMicroBatches);
   s.prefix_caching = sc.boolean_or("prefix_caching", false);
