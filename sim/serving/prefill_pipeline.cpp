@@ -9,6 +9,7 @@ PrefillCost PipelinePrefillModel::cost(std::int64_t n_new, std::int64_t past) co
   auto one = [&](std::int64_t n, std::int64_t p) {
     const Work w = step_.prompt(n, p);
     pc.flops += w.flops;
+    pc.measured += w.measured;
     pc.bytes += w.bytes;
     return w.seconds + overhead_s_;
   };
@@ -69,6 +70,7 @@ void PrefillPipeline::try_start() {
   auto& pool = loop_.out().pools[static_cast<std::size_t>(cfg_.pool)];
   pool.busy_s += occ * stages;
   pool.flops += pc.flops;
+  pool.measured_s += pc.measured;
   pool.bytes += pc.bytes;
   const double kv_held = static_cast<double>(prompt) * cfg_.kv_held_per_token / stages;
   pool.mem_byte_seconds += kv_held * lat * stages;

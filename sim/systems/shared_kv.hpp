@@ -45,6 +45,9 @@ class SharedKvSystem : public System {
   virtual SharedContext shared_context(const SharedSpec& spec, const std::string& where) const = 0;
   // What a request attending corpus c holds and reads.
   virtual SharedUse shared_use(const SharedContext& ctx, int corpus) const = 0;
+  // Whether it serves only scenarios with a shared context (everything but vllm: without one, the
+  // other systems would run as vllm under another name).
+  virtual bool needs_shared_context() const { return true; }
   // Whether each instance (or the shared pool) holds the shared KV once, vs a copy per request.
   virtual bool holds_shared_once() const { return true; }
   // Pool roles it runs on ("serve", or "unique" + "shared").
@@ -71,6 +74,7 @@ class BatchingDeployment : public ConfiguredSystem, public IterationModel {
   void decode_step(std::int64_t batch, std::int64_t read, IterStats& out) const override;
   void route(const std::vector<std::int64_t>& routed_per_corpus, SharedAttention& out) const override;
   std::string span_error(std::int64_t own_tokens) const override;
+  bool own_span_parallel() const override { return parallel_own_span(); }
 
  protected:
   // The chunk selection of a system whose requests pick their own chunks (SharedUse::selects), for

@@ -293,7 +293,7 @@ void Deployment::cost(const BatchSpec& b, IterStats& out) const {
     // No reused prompt: vllm's iteration, the same bits.
     const Work w = pool_.step.iteration(b);
     out.seconds = w.seconds + sc_.scheduler.iteration_overhead_s;
-    out.charge(0, w.flops, w.bytes);
+    out.charge(0, w.flops, w.bytes, 1, w.measured);
     return;
   }
   rb_.decode_requests = b.decode_requests;
@@ -322,7 +322,7 @@ void Deployment::cost(const BatchSpec& b, IterStats& out) const {
   w.seconds += pool_.step.iteration_overhead_s();
   const auto tp = static_cast<double>(pool_.step.tp());
   out.seconds = w.seconds + sc_.scheduler.iteration_overhead_s;
-  out.charge(0, w.flops * tp, w.bytes * tp);
+  out.charge(0, w.flops * tp, w.bytes * tp, 1, w.measured);
 }
 
 void Deployment::finish_run(ServingLoop& loop) {
