@@ -124,6 +124,45 @@ TEST_CASE("plan: pruning by hand (memory, constraints) and the throughput bound 
   CHECK(rb.answer < 0);  // nothing of 10 H100s meets 4 requests/s (the answer above needs 20)
 }
 
+TEST_CASE("plan: the constraints a user states (GPUs available, node size, whole nodes, fixed TP) shape the space") {
+  // Enumeration only (the constructor): no simulation needed to check what is searched.
+  auto enumerate = [](const PlanSpec& spec) { return PlanSearch(spec).result(); };
+  {
+    PlanSpec spec = sample_spec();
+    spec.gpus[0].available = 12;  // at most 12 H100s: TP1 12, TP2 6, TP4 3, TP8 1 instance counts, x 2 budgets
+    const auto r = enumerate(spec);
+    CHECK(r.space == (12 + 6 + 3 + 1) * 2);
+    for (const auto& c : r.candidates) CHECK(c.gpus <= 12);
+  }
+  {
+    PlanSpec spec = sample_spec();
+    spec.node_size = 4;  // TP 1, 2, 4 only: 32 + 16 + 8 instance counts, x 2 budgets
+    const auto r = enumerate(spec);
+    CHECK(r.space == (32 + 16 + 8) * 2);
+    for (const auto& c : r.candidates) CHECK(c.tp <= 4);
+  }
+  {
+    PlanSpec spec = sample_spec();
+    spec.fixed_tp = 4;  // 1..8 instances of TP4, x 2 budgets
+    const auto r = enumerate(spec);
+    CHECK(r.space == 8 * 2);
+    CHECK(r.pruned_memory == 0);
+    for (const auto& c : r.candidates) CHECK(c.tp == 4);
+  }
+  {
+    PlanSpec spec = sample_spec();
+    spec.whole_nodes = true;  // 8, 16, 24, 32 GPUs: of TP2's 16 instance counts 4 stay, TP4 4 of 8, TP8 all 4
+    const auto r = enumerate(spec);
+    std::size_t kept = 0;
+    for (const auto& c : r.candidates) {
+      CHECK(c.gpus % 8 == 0);
+      kept += c.tp >= 2 ? 1 : 0;
+    }
+    CHECK(kept == (4 + 4 + 4) * 2);
+    CHECK(r.pruned_constraints == ((16 - 4) + (8 - 4)) * 2);  // TP1's 64 are counted as not fitting first
+  }
+}
+
 TEST_CASE("plan: a model that fits no GPU within a node is refused (pipeline parallelism is not modelled)") {
   auto r = test::run("plan plan-azure-code-70b-sample --rate 4 --gpus a100-80gb --node-size 1");
   CHECK(r.rc == 2);

@@ -627,7 +627,7 @@ namespace {
 std::string layout(const PlanCandidate& c) {
   std::string s;
   for (std::size_t i = 0; i < c.roles.size(); ++i) {
-    s += fmt::format("{}{}x{} TP{}", i ? " + " : "", c.instances[i], c.roles.size() > 1 ? c.roles[i] + " " : "", c.tp);
+    s += fmt::format("{}{}x {}TP{}", i ? " + " : "", c.instances[i], c.roles.size() > 1 ? c.roles[i] + " " : "", c.tp);
   }
   return s;
 }
