@@ -54,7 +54,7 @@ class DecodeModel final : public IterationModel {
     const Work w = step_.iteration(b);
     out.seconds = w.seconds + overhead_s_;
     out.charges.clear();
-    out.charge(1, w.flops, w.bytes);
+    out.charge(1, w.flops, w.bytes, 1, w.measured);
   }
   // One decode step of `count` requests holding `kv` tokens in all, with the engine's CPU time per
   // step as the instance charges it (BatchingInstance::start_iteration).
