@@ -13,6 +13,7 @@ import json
 import os
 import sys
 
+ADMISSIONS = ["none", "decode", "baseline", "early", "predicted"]
 POLICIES = ["random", "load-balance", "local-cache-aware", "global-cache-aware"]
 PAPER_TTFT = {"random": 19.65, "load-balance": 5.27, "local-cache-aware": 3.58, "global-cache-aware": 3.07}
 
@@ -43,7 +44,7 @@ def policy(d, out):
 
 def overload(d, out):
     rows = []
-    for adm in ["none", "decode", "early", "predicted"]:
+    for adm in ADMISSIONS:
         path = os.path.join(d, adm + ".json")
         if not os.path.exists(path):
             continue
@@ -58,8 +59,22 @@ def overload(d, out):
             "slo_attainment": j.get("slo", {}).get("attainment", ""),
             "goodput_req_s": j.get("slo", {}).get("goodput_requests_per_s", ""),
             "ttft_p90_s": j["ttft_s"]["p90"], "req_tbt_p90_s": j["req_tbt_s"]["p90"],
+            **oscillation(os.path.join(d, adm, "load_timeline.csv")),
         })
     write(out, rows)
+
+
+def oscillation(timeline):
+    """How much the loads swing: the coefficient of variation (std / mean) of the per-instance
+    decode batch and prefill queue over the samples of the load timeline (empty without one)."""
+    if not os.path.exists(timeline):
+        return {"decode_batch_cv": "", "prefill_queue_cv": ""}
+    rows = read(timeline)
+    def cv(key):
+        xs = [float(r[key]) for r in rows]
+        m = sum(xs) / len(xs)
+        return (sum((x - m) ** 2 for x in xs) / len(xs)) ** 0.5 / m if m else 0.0
+    return {"decode_batch_cv": cv("decode_batch"), "prefill_queue_cv": cv("prefill_queue_s")}
 
 
 def write(out, rows):
@@ -93,7 +108,7 @@ def plot_policy(src, png):
     ax.set_xticklabels(POLICIES)
     ax.set_yscale("log")
     ax.set_ylabel("average TTFT (s)")
-    ax.set_title("Mooncake Conductor policies, conversation trace, 8P+8D (8xA800, LLaMA2-70B)")
+    ax.set_title("Mooncake Conductor policies, conversation trace, 8P+8D (8xA800, dummy LLaMA3-70B)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(png, dpi=120)
@@ -104,7 +119,7 @@ def plot_overload(d, png):
     sys.path.insert(0, os.path.dirname(__file__))
     from plotlib import pyplot
     plt = pyplot()
-    adms = [a for a in ["decode", "early", "predicted"] if os.path.exists(os.path.join(d, a, "load_timeline.csv"))]
+    adms = [a for a in ADMISSIONS[1:] if os.path.exists(os.path.join(d, a, "load_timeline.csv"))]
     fig, axes = plt.subplots(len(adms), 1, figsize=(9, 2.6 * len(adms)), sharex=True)
     for ax, adm in zip(axes if len(adms) > 1 else [axes], adms):
         rows = read(os.path.join(d, adm, "load_timeline.csv"))

@@ -26,7 +26,7 @@ declare -A cfg=(
 for c in 512 1024 2048 4096 8192 16384; do
   cfg[vllm-v1-pc-pa-$c]="$vl --set scheduler.max_batched_tokens=$c --set prefix_caching=true --set scheduler.dispatch=prefix-aware"
 done
-for p in 6 7 8 9 10 11 12; do cfg[mooncake-${p}P$((16 - p))D]="$mc --set pools.0.instances=$p --set pools.1.instances=$((16 - p))"; done
+for p in 8 9 10 11 12 13 14; do cfg[mooncake-${p}P$((16 - p))D]="$mc --set pools.0.instances=$p --set pools.1.instances=$((16 - p))"; done
 
 # Fig. 1 curves at 1x.
 echo "system,tbt_s,capacity,met,requests" > $out/curves.csv
