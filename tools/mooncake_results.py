@@ -177,17 +177,20 @@ def plot_curves(src, png):
     from plotlib import pyplot
     plt = pyplot()
     rows = read(src)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for s in dict.fromkeys(r["system"] for r in rows):
-        pts = [(float(r["tbt_s"]) * 1000, 100 * float(r["capacity"])) for r in rows if r["system"] == s]
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=s)
-    for x in (100, 200, 300):
-        ax.axvline(x, color="grey", lw=0.5, ls="--")
-    ax.set_xscale("log")
-    ax.set_xlabel("TBT bound (ms): mean of a request's slowest 10% of token gaps")
-    ax.set_ylabel("effective request capacity (% of requests)")
-    ax.set_title("Conversation trace at 1x, 16 nodes of 8xA800 each, TTFT <= 30 s", fontsize=9)
-    ax.legend(fontsize=7)
+    speeds = list(dict.fromkeys(r["speedup"] for r in rows))
+    fig, axes = plt.subplots(1, len(speeds), figsize=(5 * len(speeds), 4.5), sharey=True, squeeze=False)
+    for ax, sp in zip(axes[0], speeds):
+        at = [r for r in rows if r["speedup"] == sp]
+        for s in dict.fromkeys(r["system"] for r in at):
+            pts = [(float(r["tbt_s"]) * 1000, 100 * float(r["capacity"])) for r in at if r["system"] == s]
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3, label=s)
+        for x in (100, 200, 300):
+            ax.axvline(x, color="grey", lw=0.5, ls="--")
+        ax.set_xscale("log")
+        ax.set_xlabel("TBT bound (ms): mean of a request's slowest 10% of gaps", fontsize=8)
+        ax.set_title(f"conversation trace at {sp}x, 16 nodes of 8xA800, TTFT <= 30 s", fontsize=8)
+    axes[0][0].set_ylabel("effective request capacity (% of requests)")
+    axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(png, dpi=120)
     print(f"wrote {png}")

@@ -3,8 +3,8 @@
 # 16 nodes of 8xA800 per system, the dummy LLaMA3-70B (A800 step fitted to the paper's own decode
 # and prefill times: results/mooncake_calibration), TTFT <= 30 s, a request's TBT = the mean of its
 # slowest 10% of token gaps.
-#   curves.csv   : Fig. 1: the share of all requests meeting both SLOs, over the TBT bound, at the
-#                  trace's own speed (requests dispatched at their timestamps);
+#   curves.csv   : Fig. 1: the share of all requests meeting both SLOs, over the TBT bound, at
+#                  1x, 1.5x and 2x the trace's speed;
 #   capacity.csv : the highest replay speed at which >= 90% meet both, at TBT 0.1 / 0.2 / 0.3 s.
 # Systems: Mooncake 8P+8D (the paper's 1:1) and the best split P+D = 16; the paper's baselines on
 # vLLM 0.5.1's defaults (V0 scheduler: vLLM = whole prompts, max_num_batched_tokens = the model
@@ -28,14 +28,16 @@ for c in 512 1024 2048 4096 8192 16384; do
 done
 for p in 8 9 10 11 12 13 14; do cfg[mooncake-${p}P$((16 - p))D]="$mc --set pools.0.instances=$p --set pools.1.instances=$((16 - p))"; done
 
-# Fig. 1 curves at 1x.
-echo "system,tbt_s,capacity,met,requests" > $out/curves.csv
+# Fig. 1 curves at 1x, 1.5x and 2x the trace's speed (the paper does not say at which load).
+echo "speedup,system,tbt_s,capacity,met,requests" > $out/curves.csv
+for sp in 1 1.5 2; do
 for s in mooncake-8P8D vllm-0.5 vllm-0.5-prefix-caching vllm-0.5-chunked-512 vllm-v1-pc-pa-512 vllm-v1-pc-pa-2048 vllm-v1-pc-pa-8192; do
-  "$sim" capacity ${cfg[$s]} "${slo[@]}" --curve 0.03,0.05,0.07,0.1,0.15,0.2,0.3,0.5,1 --json |
+  "$sim" capacity ${cfg[$s]} "${slo[@]}" --lo $sp --curve 0.03,0.05,0.07,0.1,0.15,0.2,0.3,0.5,1 --json |
     python3 -c '
 import json, sys
 j = json.load(sys.stdin)
-for p in j["curve"]: print("%s,%g,%.4f,%d,%d" % (sys.argv[1], p["tbt_s"], p["attainment"], p["met"], j["requests"]))' "$s" >> $out/curves.csv
+for p in j["curve"]: print("%s,%s,%g,%.4f,%d,%d" % (sys.argv[2], sys.argv[1], p["tbt_s"], p["attainment"], p["met"], j["requests"]))' "$s" $sp >> $out/curves.csv
+done
 done
 
 # Capacity searches (in parallel, two at a time).
