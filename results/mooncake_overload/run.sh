@@ -9,6 +9,7 @@
 #   predicted : reject at arrival on the decode pool's load predicted for when the request would
 #               reach decode (output lengths from the requests seen so far, finished or not).
 # SLO: TTFT <= 30 s, TBT (the mean of a request's slowest 10% of token gaps) <= 0.1 s.
+#  paper-setting: 8 prefill + 8 decode instances of 8xA800 (the paper's), trace at 2x (the paper's speed)
 #  tbt-bound    : 13 prefill + 3 decode instances of 8xA800, trace at 3x: the decode pool's TBT binds
 #  prefill-bound: 8 prefill + 8 decode instances of 8xA800 (the paper's), trace at 4x: prefill binds
 # Writes overload_<case>.csv, runs/<case>/<admission>/ (summary + load_timeline.csv) and
@@ -30,7 +31,9 @@ run_case() {  # name, then --set overrides
   python3 tools/mooncake_results.py overload "$dir" "$out/overload_$name.csv"
   "$PY" tools/mooncake_results.py plot-overload "$dir" "$out/load_$name.png" || echo "plot skipped (matplotlib missing)"
 }
+run_case paper-setting --set speedup=2
 run_case tbt-bound --set speedup=3 --set pools.0.instances=13 --set pools.1.instances=3
 run_case prefill-bound --set speedup=4
+column -s, -t < $out/overload_paper-setting.csv
 column -s, -t < $out/overload_tbt-bound.csv
 column -s, -t < $out/overload_prefill-bound.csv
