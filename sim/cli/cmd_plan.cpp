@@ -251,7 +251,8 @@ void add_plan(CLI::App& app, int& result) {
                      std::string(filled, '#').c_str(), std::string(width - filled, ' ').c_str(), done, total);
       }
     }
-    if (tty) std::fprintf(stderr, "\n");
+    // The capacity phase's total is an upper bound (candidates it may search): end the bar at done.
+    if (tty) std::fprintf(stderr, "\rsearch done: %zu simulations%50s\n", search->result().simulations, "");
     if (ranks.rank() != 0) {
       result = 0;
       return;
