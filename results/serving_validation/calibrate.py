@@ -30,7 +30,6 @@ CALIBRATION = {
     "vllm-0.11": [
         ("latency_s", "56", "ttft", "GPUStack, Qwen3-8B on H100, ShareGPT, concurrency 1: mean TTFT"),
         ("request_s", "65", "ttft", "GPUStack, Qwen3-14B on H100, 1000 x (128 in, 4 out) at once: mean TTFT"),
-        ("done_s", "65", "throughput", "same row: output tokens/s"),
         ("token_s", "59", "throughput", "GPUStack, Qwen3-14B on H100, 1000 ShareGPT requests at once: output tokens/s"),
     ],
     "sglang-0.5": [
@@ -76,12 +75,14 @@ def fit(binary, rows, engine, steps, tmp):
         if e.endswith(".json"):
             with open(os.path.join(ROOT, "hw_profiles", "engines", e)) as src, open(os.path.join(edir, e), "w") as dst:
                 dst.write(src.read())
+    # The costs not fitted here (none today) keep the profile's values.
+    kept = {k: v for k, v in profile.get("overheads", {}).items() if k not in {c for c, *_ in steps}}
     values = {c: 0.0 for c, *_ in steps}
     published = {}
 
     def write(vals):
         p = copy.deepcopy(profile)
-        p["overheads"] = {k: {"value": v, "source": "candidate"} for k, v in vals.items()}
+        p["overheads"] = dict(kept) | {k: {"value": v, "source": "candidate"} for k, v in vals.items()}
         with open(os.path.join(edir, engine + ".json"), "w") as f:
             json.dump(p, f)
 
@@ -115,7 +116,7 @@ def fit(binary, rows, engine, steps, tmp):
                     hi = mid
             values[cost] = round((lo + hi) / 2, 7)
     write(values)
-    return profile, values, published
+    return profile, kept, values, published
 
 
 def main():
@@ -128,11 +129,11 @@ def main():
         rows = {r["id"]: r for r in csv.DictReader(f)}
     tmp = tempfile.mkdtemp(prefix="moska-calibrate-")
     for engine, steps in CALIBRATION.items():
-        profile, values, published = fit(a.bin, rows, engine, steps, tmp)
+        profile, kept, values, published = fit(a.bin, rows, engine, steps, tmp)
         print(engine, {k: v for k, v in values.items()})
         if a.dry_run:
             continue
-        overheads = {}
+        overheads = dict(kept)
         for cost, rid, metric, what in steps:
             overheads[cost] = {
                 "value": values[cost],
