@@ -37,7 +37,7 @@ void check_finite(const Summary& s) {
       {s.ttft_mean, "ttft mean"}, {s.ttft_p50, "ttft p50"}, {s.ttft_p90, "ttft p90"}, {s.ttft_p99, "ttft p99"},
       {s.tbt_mean, "tbt mean"}, {s.tbt_p50, "tbt p50"}, {s.tbt_p90, "tbt p90"}, {s.tbt_p99, "tbt p99"},
       {s.req_tbt_mean, "req_tbt mean"}, {s.req_tbt_p50, "req_tbt p50"}, {s.req_tbt_p90, "req_tbt p90"},
-      {s.req_tbt_p99, "req_tbt p99"}, {s.e2e_mean, "e2e mean"}, {s.e2e_p50, "e2e p50"}, {s.e2e_p99, "e2e p99"},
+      {s.req_tbt_p99, "req_tbt p99"}, {s.e2e_mean, "e2e mean"}, {s.e2e_p50, "e2e p50"}, {s.e2e_p90, "e2e p90"}, {s.e2e_p99, "e2e p99"},
       {s.mean_batch, "mean_batch"}, {s.slo.attainment, "slo attainment"},
       {s.slo.goodput_requests_per_s, "goodput requests/s"}, {s.slo.goodput_tokens_per_s, "goodput tokens/s"}};
   for (const auto& [x, what] : scalars) check_finite(x, what);
@@ -143,6 +143,7 @@ Summary summarize(const RunResult& r, const SloSpec& slo) {
   s.ttft_p99 = pct(ttft, 0.99);
   s.e2e_mean = mean(e2e);
   s.e2e_p50 = pct(e2e, 0.5);
+  s.e2e_p90 = pct(e2e, 0.9);
   s.e2e_p99 = pct(e2e, 0.99);
   s.req_tbt_mean = mean(req_tbt);
   s.req_tbt_p50 = pct(req_tbt, 0.5);
@@ -231,7 +232,7 @@ std::string not_served_line(const Summary& s) {
 std::vector<std::string> summary_columns() {
   return {"requests", "finished", "rejected", "unfinished", "sim_s", "output_tok_per_s", "requests_per_s",
           "ttft_mean_s", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tbt_mean_s", "tbt_p50_s", "tbt_p90_s", "tbt_p99_s",
-          "e2e_mean_s", "e2e_p99_s", "mean_batch", "max_batch", "pool0_mfu", "pool0_bw_util", "pool0_hbm_used",
+          "e2e_mean_s", "e2e_p90_s", "e2e_p99_s", "mean_batch", "max_batch", "pool0_mfu", "pool0_bw_util", "pool0_hbm_used",
           "pool1_mfu", "pool1_bw_util", "pool1_hbm_used", "req_tbt_mean_s", "req_tbt_p50_s", "req_tbt_p90_s",
           "req_tbt_p99_s", "slo_ttft_s", "slo_tbt_s", "slo_attainment", "slo_met", "goodput_req_per_s",
           "goodput_tok_per_s", "pool0_calibrated", "pool0_measured_share", "pool1_calibrated", "pool1_measured_share"};
@@ -242,7 +243,7 @@ std::vector<std::string> summary_row(const Summary& s) {
   std::vector<std::string> row = {std::to_string(s.requests), std::to_string(s.finished), std::to_string(s.rejected),
                                   std::to_string(s.unfinished), f(s.sim_seconds), f(s.output_tokens_per_s),
                                   f(s.requests_per_s), f(s.ttft_mean), f(s.ttft_p50), f(s.ttft_p90), f(s.ttft_p99),
-                                  f(s.tbt_mean), f(s.tbt_p50), f(s.tbt_p90), f(s.tbt_p99), f(s.e2e_mean), f(s.e2e_p99),
+                                  f(s.tbt_mean), f(s.tbt_p50), f(s.tbt_p90), f(s.tbt_p99), f(s.e2e_mean), f(s.e2e_p90), f(s.e2e_p99),
                                   f(s.mean_batch), std::to_string(s.max_batch)};
   for (std::size_t i = 0; i < 2; ++i) {
     if (i < s.pools.size()) {
@@ -309,7 +310,7 @@ nlohmann::json summary_json(const RunResult& r, const Summary& s) {
   auto v = [&](double x) { return none ? nlohmann::json(nullptr) : nlohmann::json(x); };
   j["ttft_s"] = {{"mean", v(s.ttft_mean)}, {"p50", v(s.ttft_p50)}, {"p90", v(s.ttft_p90)}, {"p99", v(s.ttft_p99)}};
   j["tbt_s"] = {{"mean", v(s.tbt_mean)}, {"p50", v(s.tbt_p50)}, {"p90", v(s.tbt_p90)}, {"p99", v(s.tbt_p99)}};
-  j["e2e_s"] = {{"mean", v(s.e2e_mean)}, {"p50", v(s.e2e_p50)}, {"p99", v(s.e2e_p99)}};
+  j["e2e_s"] = {{"mean", v(s.e2e_mean)}, {"p50", v(s.e2e_p50)}, {"p90", v(s.e2e_p90)}, {"p99", v(s.e2e_p99)}};
   j["req_tbt_s"] = {{"mean", v(s.req_tbt_mean)}, {"p50", v(s.req_tbt_p50)}, {"p90", v(s.req_tbt_p90)}, {"p99", v(s.req_tbt_p99)}};
   if (s.slo.enabled) j["slo"] = slo_json(s.slo);
   j["batch"] = {{"mean", s.mean_batch}, {"max", s.max_batch}};
@@ -365,7 +366,7 @@ std::string summary_table(const RunResult& r, const Summary& s) {
     line(fmt::format("{:<22} {:>10.4f} {:>10.4f} {:>10.4f} {:>10.4f}", "  TBT", s.tbt_mean, s.tbt_p50, s.tbt_p90, s.tbt_p99));
     line(fmt::format("{:<22} {:>10.4f} {:>10.4f} {:>10.4f} {:>10.4f}", "  TBT per request", s.req_tbt_mean, s.req_tbt_p50,
                      s.req_tbt_p90, s.req_tbt_p99));
-    line(fmt::format("{:<22} {:>10.3f} {:>10.3f} {:>10} {:>10.3f}", "  end-to-end", s.e2e_mean, s.e2e_p50, "", s.e2e_p99));
+    line(fmt::format("{:<22} {:>10.3f} {:>10.3f} {:>10.3f} {:>10.3f}", "  end-to-end", s.e2e_mean, s.e2e_p50, s.e2e_p90, s.e2e_p99));
   }
   line(fmt::format("decode batch: mean {:.1f}, max {}", s.mean_batch, s.max_batch));
   if (s.slo.enabled) {

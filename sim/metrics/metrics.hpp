@@ -122,7 +122,7 @@ struct Summary {
   // Per-request mean TBT, (finish - first token) / (output tokens - 1), over the finished requests
   // with >= 2 output tokens; percentiles count each request once, whatever its length.
   double req_tbt_mean = 0, req_tbt_p50 = 0, req_tbt_p90 = 0, req_tbt_p99 = 0;
-  double e2e_mean = 0, e2e_p50 = 0, e2e_p99 = 0;
+  double e2e_mean = 0, e2e_p50 = 0, e2e_p90 = 0, e2e_p99 = 0;
   double mean_batch = 0;
   std::int64_t max_batch = 0;
   struct Pool {

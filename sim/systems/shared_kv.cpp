@@ -11,6 +11,16 @@ namespace moska {
 
 int SharedKvSystem::scenario_gpus(const Scenario& sc) const { return gpus_in_roles(sc, roles()); }
 
+PlanShape SharedKvSystem::plan_shape(const Scenario& sc) const {
+  PlanShape p;
+  p.roles = roles();
+  if (sc.shared.tokens <= 0 && (roles().size() > 1 || baseline_rank() != 0)) {
+    p.skip = roles().size() > 1 ? "no shared context in the scenario (shared.tokens 0): its shared pool has nothing to hold"
+                                : "no shared context in the scenario (shared.tokens 0): it serves exactly as the baseline does";
+  }
+  return p;
+}
+
 std::optional<Strategy> SharedKvSystem::strategy(const StrategyQuery& q) const {
   if (strategy_what().empty()) return std::nullopt;
   // The shared context as one corpus of the query's chunks, uniformly routed (balanced routing).

@@ -54,6 +54,9 @@ class SharedKvSystem : public System {
   virtual std::vector<std::string> roles() const { return {"serve"}; }
   // predict's one-line description of its way of attending the shared context ("" = no row).
   virtual std::string strategy_what() const { return ""; }
+  // Without a shared context every colocated system serves as the baseline does (one is searched),
+  // and the disaggregated ones have nothing for their shared pool.
+  PlanShape plan_shape(const Scenario& sc) const override;
 };
 
 // Continuous-batching instances over one logical pool, requests shaped by a SharedKvSystem.

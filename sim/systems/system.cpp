@@ -40,10 +40,10 @@ Scenario parse_scenario_for_systems(const nlohmann::json& j, const std::string& 
   return sc;
 }
 
-RunResult simulate(const Scenario& scenario, const std::vector<Request>& requests) {
+RunResult simulate(const Scenario& scenario, const std::vector<Request>& requests, const RunOptions& opt) {
   const auto configured = find_system(scenario.system).configure(scenario);
   ServingLoop loop(scenario, requests);
-  return loop.run(*configured);
+  return loop.run(*configured, opt);
 }
 
 ScalingRow System::scaling_row(const Scenario& base, const ScalingOptions& opt) const {

@@ -380,6 +380,21 @@ class SemShareKv final : public System {
   }
   std::unique_ptr<ConfiguredSystem> configure(const Scenario& sc) const override { return std::make_unique<Deployment>(sc); }
   int scenario_gpus(const Scenario& sc) const override { return gpus_in_roles(sc, {"serve"}); }
+  // Without families of similar prompts nothing is reused: it serves as the baseline does, plus its
+  // host matching cost. Families come from the generator or from our JSONL trace format.
+  PlanShape plan_shape(const Scenario& sc) const override {
+    PlanShape p;
+    const auto& w = sc.workload;
+    bool families = w.contains("generator") && w["generator"].is_object() && w["generator"].contains("families");
+    if (w.contains("trace") && w["trace"].is_object()) {
+      const auto& t = w["trace"];
+      const std::string path = t.contains("path") && t["path"].is_string() ? t["path"].get<std::string>() : "";
+      const std::string fmt = t.contains("format") && t["format"].is_string() ? t["format"].get<std::string>() : "";
+      families = fmt == "moska" || (fmt.empty() && path.size() >= 6 && path.compare(path.size() - 6, 6, ".jsonl") == 0);
+    }
+    if (!families) p.skip = "the workload has no families of similar prompts: nothing to reuse";
+    return p;
+  }
 };
 
 }  // namespace
