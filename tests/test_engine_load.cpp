@@ -9,6 +9,11 @@
 #include <fstream>
 #include <map>
 
+#include "sim/cost/cost_model.hpp"
+#include "sim/hw/gpu.hpp"
+#include "sim/model/model_spec.hpp"
+#include "sim/model/operators.hpp"
+#include "sim/serving/engine_profile.hpp"
 #include "sim/serving/workload_loader.hpp"
 #include "sim/systems/system.hpp"
 #include "sim/workload/generator.hpp"
@@ -198,4 +203,60 @@ TEST_CASE("scenario: scheduler keys are checked against the policy") {
     const auto s = bad(nlohmann::json({{"engine", e.path().string()}}).dump()).scheduler;
     CHECK(s.engine.name == e.path().stem().string());
   }
+}
+
+namespace {
+
+// An engine profile with only this "kernels" section.
+std::string kernels_file(const std::string& name, const nlohmann::json& kernels) {
+  nlohmann::json k = nlohmann::json::object();
+  for (auto& [key, v] : kernels.items()) k[key] = {{"value", v}, {"source", "test"}};
+  const auto path = std::filesystem::temp_directory_path() / ("moska-test-kernels-" + name + ".json");
+  std::ofstream(path) << nlohmann::json({{"name", name}, {"kernels", k}}).dump();
+  return path.string();
+}
+
+}  // namespace
+
+TEST_CASE("engine kernels: an FP8-KV attention the tables did not measure is answered by the roofline") {
+  const auto e = load_engine_profile(kernels_file("xqa", {{"fp8_kv_attention", "roofline"}}));
+  REQUIRE(e.fp8_kv_attention_roofline);
+  CHECK_FALSE(load_engine_profile(kernels_file("triton", {{"fp8_kv_attention", "tables"}})).fp8_kv_attention_roofline);
+  CHECK_THROWS_WITH(load_engine_profile(kernels_file("bad", {{"fp8_kv_attention", "xqa"}})),
+                    Catch::Contains("fp8_kv_attention") && Catch::Contains("roofline"));
+  // The H200 has measured FP8-KV decode attention (hw_profiles/h200/fp8/): a batch of 64 at 2K context.
+  const auto model = load_model("llama-3.1-8b");
+  const Precision fp8 = Precision::uniform(Dtype::fp8);
+  const Op op = make_decode_attention(model, fp8, 1, 64, 64 * 2048, 1);
+  CostModel tables(load_hardware("h200"), true, CostOptions{"flash2", true});
+  CostModel roof(load_hardware("h200"), true, CostOptions{"flash2", false});
+  CHECK(tables.op_cost(op).basis == CostBasis::measured);
+  const auto c = roof.op_cost(op);
+  CHECK(c.basis == CostBasis::roofline);
+  // Memory-bound: its bytes at the profile's streaming bandwidth, plus one kernel's overhead.
+  const auto& g = roof.gpu();
+  CHECK(c.seconds == Approx(op.bytes / (g.hbm_bw_bps * g.roofline.memory_eff) + g.roofline.kernel_overhead_s).epsilon(1e-9));
+  // BF16 attention keeps its tables.
+  const Op bf = make_decode_attention(model, Precision::uniform(Dtype::bf16), 1, 64, 64 * 2048, 1);
+  CHECK(roof.op_cost(bf).basis == CostBasis::measured);
+}
+
+TEST_CASE("engine kernels: fused FP8 quantisation drops the separate fp8_quant pass before each FP8 GEMM") {
+  const auto model = load_model("llama-3.1-8b");
+  Precision p = Precision::uniform(Dtype::fp8);
+  auto quant_ops = [&](const Precision& pr) {
+    std::vector<Op> ops;
+    append_dense_layer_ops(model, pr, 16, 1, model.n_layers, ops);
+    append_logit_ops(model, pr, 16, 1, ops);
+    std::int64_t n = 0;
+    for (const auto& o : ops) n += o.name == "fp8_quant" ? o.count : 0;
+    return n;
+  };
+  // Unfused: one before each of the layer's 4 GEMMs (qkv, o, gate_up, down) and one before lm_head.
+  CHECK(quant_ops(p) == 4 * model.n_layers + 1);
+  p.fused_fp8_quant = true;
+  CHECK(quant_ops(p) == 0);
+  CHECK(load_engine_profile(kernels_file("fused", {{"fused_fp8_quant", true}})).fused_fp8_quant);
+  CHECK_THROWS_WITH(load_engine_profile(kernels_file("fused-bad", {{"fused_fp8_quant", "yes"}})),
+                    Catch::Contains("fused_fp8_quant"));
 }
