@@ -121,6 +121,20 @@ inline std::string engine_file(const std::string& name, const nlohmann::json& ov
   return path.string();
 }
 
+// n requests of `in` prompt tokens and `out` output tokens, all at t = 0.
+inline std::vector<Request> identical(int n, std::int64_t in, std::int64_t out) {
+  std::vector<Request> v;
+  for (int i = 0; i < n; ++i) v.push_back(req(static_cast<std::uint64_t>(i), 0, in, out));
+  return v;
+}
+
+// A replay under vLLM V1 with an engine profile of these overheads (ample KV).
+inline Replay replay_engine(const std::string& name, const nlohmann::json& overheads, const std::vector<Request>& reqs,
+                            std::int64_t max_concurrency = 0) {
+  return replay(R"({"policy": "vllm-v1", "engine": ")" + engine_file(name, overheads) + "\"}", 100000, reqs,
+                max_concurrency);
+}
+
 // When request i's first token (or, with finish, its last) was seen.
 inline double at(const Replay& r, std::size_t i, bool finish) {
   return ns_to_seconds(finish ? r.out.requests[i].finish : r.out.requests[i].first_token);

@@ -22,16 +22,12 @@
 
 using namespace moska;
 using test::engine_file;
+using test::identical;
 using test::kStep;
 using test::req;
 
 namespace {
 
-std::vector<Request> identical(int n, std::int64_t in, std::int64_t out) {
-  std::vector<Request> v;
-  for (int i = 0; i < n; ++i) v.push_back(req(static_cast<std::uint64_t>(i), 0, in, out));
-  return v;
-}
 
 }  // namespace
 
