@@ -5,8 +5,9 @@ designated rows of published.csv, with moska-sim in the loop, and write them bac
     python3 results/serving_validation/calibrate.py [--bin build/moska-sim] [--dry-run]
 
 Only the costs no GPU measurement can give are fitted: the API server's per-request cost
-(request_s: HTTP, chat template, tokenisation), per-token cost (token_s: detokenising and streaming),
-per-finished-request cost (done_s) and the fixed latency to the client (latency_s). Each is fitted to
+(request_s: HTTP, chat template, tokenisation), per-token cost (token_s: detokenising and streaming)
+and the fixed latency to the client (latency_s); the per-finished-request cost (done_s) is a profile
+key that no engine fits today, and any cost not in CALIBRATION keeps the profile's value. Each is fitted to
 ONE published number of ONE row (CALIBRATION below), by bisection (the number is monotone in the
 cost), the others held, repeated until they settle. Every other row of published.csv is a held-out
 check; errors.md says which rows were used here.
@@ -75,7 +76,7 @@ def fit(binary, rows, engine, steps, tmp):
         if e.endswith(".json"):
             with open(os.path.join(ROOT, "hw_profiles", "engines", e)) as src, open(os.path.join(edir, e), "w") as dst:
                 dst.write(src.read())
-    # The costs not fitted here (none today) keep the profile's values.
+    # The costs not fitted here keep the profile's values.
     kept = {k: v for k, v in profile.get("overheads", {}).items() if k not in {c for c, *_ in steps}}
     values = {c: 0.0 for c, *_ in steps}
     published = {}
