@@ -171,6 +171,13 @@ TEST_CASE("plan: a model that fits no GPU within a node is refused (pipeline par
   CHECK(bad.rc == 2);
   auto price = test::run("plan plan-azure-code-70b-sample --rate 4 --price nosuchgpu=3");
   CHECK(price.rc == 2);
+  // --plots writes into --out: without it, one line and exit 2 (run and plan alike).
+  auto plots = test::run("plan plan-azure-code-70b-sample --rate 4 --plots");
+  CHECK(plots.rc == 2);
+  CHECK(plots.out.find("--plots: needs --out") != std::string::npos);
+  auto run_plots = test::run("run --plots");
+  CHECK(run_plots.rc == 2);
+  CHECK(run_plots.out.find("--plots: needs --out") != std::string::npos);
 }
 
 TEST_CASE("plan: the output is the same on one thread and on two") {
