@@ -382,8 +382,8 @@ TEST_CASE("generator: constant arrivals and constant lengths are exact, uniform 
   std::int64_t lo = 1 << 30, hi = 0;
   double in_sum = 0, out_sum = 0;
   for (const auto& r : rs) {
-    lo = std::min(lo, r.input_tokens);
-    hi = std::max(hi, r.input_tokens);
+    lo = std::min<std::int64_t>(lo, r.input_tokens);
+    hi = std::max<std::int64_t>(hi, r.input_tokens);
     in_sum += static_cast<double>(r.input_tokens);
     out_sum += static_cast<double>(r.output_tokens);
   }

@@ -437,11 +437,12 @@ void write_requests_csv(const RunResult& r, const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "w");
   if (!f) throw InputError(fmt::format("{}: cannot write file", path));
   std::fputs("id,arrival_s,ttft_s,e2e_s,tbt_s,input_tokens,output_tokens,instance,status\n", f);
-  for (const auto& q : r.requests) {
+  for (std::size_t id = 0; id < r.requests.size(); ++id) {
+    const auto& q = r.requests[id];
     const char* status = q.rejected ? "rejected" : (q.finish < 0 ? "unfinished" : "finished");
     double ttft = q.first_token >= 0 ? ns_to_seconds(q.first_token - q.arrival) : -1;
     double e2e = q.finish >= 0 ? ns_to_seconds(q.finish - q.arrival) : -1;
-    std::fprintf(f, "%llu,%.9f,%.9f,%.9f,%.9f,%lld,%lld,%d,%s\n", static_cast<unsigned long long>(q.id),
+    std::fprintf(f, "%llu,%.9f,%.9f,%.9f,%.9f,%lld,%lld,%d,%s\n", static_cast<unsigned long long>(id),
                  ns_to_seconds(q.arrival), ttft, e2e, request_mean_tbt_s(q), static_cast<long long>(q.input_tokens),
                  static_cast<long long>(q.output_tokens), q.instance, status);
   }

@@ -10,6 +10,7 @@
 
 #include "sim/engine/time.hpp"
 #include "sim/metrics/slo.hpp"
+#include "sim/workload/request.hpp"
 
 namespace moska {
 
@@ -42,13 +43,14 @@ class TokenGaps {
   double weighted_ = 0;
 };
 
+// What a run keeps of each request for its summary (40 bytes: 10^7 requests are kept): RunResult's
+// requests[i] is request i, whose id is i (the readers' and generators' guarantee, request.hpp).
 struct RequestRecord {
-  std::uint64_t id = 0;
   TimeNs arrival = 0;
   TimeNs first_token = -1;  // -1 = never (rejected or unfinished)
   TimeNs finish = -1;
-  std::int64_t input_tokens = 0;  // as wide as Request's (readers accept up to kMaxRequestTokens)
-  std::int64_t output_tokens = 0;
+  TokenCount input_tokens = 0;  // as Request's: 32 bits, read as int64
+  TokenCount output_tokens = 0;
   std::int32_t instance = -1;
   bool rejected = false;
   std::uint8_t reject_reason = 0;  // index into RunResult::reject_reasons

@@ -55,7 +55,7 @@ bool BatchingInstance::can_ever_fit(std::uint32_t r) const {
   return blocks_for(s.reserve) <= total_blocks_ && blocks_for(s.prompt) <= total_blocks_ - watermark_blocks_;
 }
 
-std::int64_t BatchingInstance::cached_prefix_tokens(const std::vector<std::uint64_t>& hashes) const {
+std::int64_t BatchingInstance::cached_prefix_tokens(std::span<const std::uint64_t> hashes) const {
   if (!cache_ || hashes.empty()) return 0;
   return cache_->peek(hashes).prefix_blocks * loop_.scenario().scheduler.block_tokens;
 }

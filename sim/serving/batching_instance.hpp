@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -63,7 +64,7 @@ class BatchingInstance {
   double last_step_s() const { return last_step_s_; }
   std::int64_t prefix_hit_tokens() const { return prefix_hit_; }
   // Prompt tokens of these prefix-block hashes its prefix cache holds now (0 without a cache).
-  std::int64_t cached_prefix_tokens(const std::vector<std::uint64_t>& hashes) const;
+  std::int64_t cached_prefix_tokens(std::span<const std::uint64_t> hashes) const;
   std::int64_t prefix_looked_up_tokens() const { return prefix_looked_up_; }
 
  private:

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -21,7 +22,7 @@ class Dispatcher {
   // The instance for the next request, whose prompt has these prefix-block hashes; `Instance` has
   // load() and cached_prefix_tokens(hashes).
   template <class Instance>
-  std::size_t pick(const std::vector<std::unique_ptr<Instance>>& instances, const std::vector<std::uint64_t>& hashes = {}) {
+  std::size_t pick(const std::vector<std::unique_ptr<Instance>>& instances, std::span<const std::uint64_t> hashes = {}) {
     if (instances.size() == 1) return 0;
     if (round_robin_) return next_++ % instances.size();
     const bool prefix = prefix_aware_ && !hashes.empty();

@@ -16,7 +16,6 @@ ServingLoop::ServingLoop(const Scenario& scenario, const std::vector<Request>& r
   for (std::size_t i = 0; i < reqs_.size(); ++i) {
     const auto& q = reqs_[i];
     auto& rec = out_.requests[i];
-    rec.id = q.id;
     rec.arrival = q.arrival_ns;
     rec.input_tokens = q.input_tokens;
     rec.output_tokens = q.output_tokens;

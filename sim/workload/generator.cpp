@@ -400,7 +400,10 @@ std::vector<Request> generate(const GeneratorSpec& spec) {
       }
     }
     if (joint) {
-      joint->draw(inputs, outputs, r.input_tokens, r.output_tokens);
+      std::int64_t in = 0, out_tokens = 0;
+      joint->draw(inputs, outputs, in, out_tokens);
+      r.input_tokens = in;
+      r.output_tokens = out_tokens;
     } else {
       r.input_tokens = in_dist(inputs);
       r.output_tokens = out_dist(outputs);

@@ -215,7 +215,7 @@ void Deployment::decide(std::uint32_t r, double& host_s, double& load_bytes) {
   const std::int64_t staged = semantic ? ref->tokens : std::llround(reused * static_cast<double>(q.input_tokens));
   if (semantic) host_s += opt_.match_s_per_pair * static_cast<double>(q.input_tokens) * static_cast<double>(ref->tokens);
   load_bytes = static_cast<double>(staged) * kv_token_bytes_;
-  const std::int64_t kept = semantic ? opt_.retain.kept_tokens(model_, q.input_tokens) : q.input_tokens;
+  const std::int64_t kept = semantic ? opt_.retain.kept_tokens(model_, q.input_tokens) : std::int64_t{q.input_tokens};
   s.prefill_plan = static_cast<std::int32_t>(r);
   s.prefix_cacheable = false;
   s.reserve += staged;
