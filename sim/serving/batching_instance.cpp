@@ -106,7 +106,7 @@ std::int64_t BatchingInstance::decode_held(std::uint32_t r) const {
 std::int64_t BatchingInstance::prefill_blocks_held(std::uint32_t r) const {
   // vllm-v0 and sarathi allocate a prompt's blocks when they admit it; the others as chunks run.
   const bool whole = policy_ == BatchPolicy::vllm_v0 || policy_ == BatchPolicy::sarathi;
-  return blocks_for(whole ? target(r) : loop_.state(r).prefilled);
+  return blocks_for(whole ? target(r) : std::int64_t{loop_.state(r).prefilled});
 }
 
 void BatchingInstance::add_chunk(std::uint32_t r, std::int64_t take) {
@@ -251,7 +251,7 @@ std::uint32_t BatchingInstance::preempt(bool decode_blocks_allocated) {
   }
   if (policy_ == BatchPolicy::vllm_v1) {
     // V1's prefix cache (on by default) keeps the freed full blocks until they are evicted.
-    const std::int64_t held = s.phase == Phase::prefilling ? s.prefilled : decode_held(r) - 1;
+    const std::int64_t held = s.phase == Phase::prefilling ? std::int64_t{s.prefilled} : decode_held(r) - 1;
     s.cache_blocks = held / B_;
     s.cache_mark = allocated_total_ + free_before;
   }
@@ -361,7 +361,7 @@ void BatchingInstance::admit_on_demand(std::int64_t& budget) {
                         !q.block_hashes.empty();
     if (lookup) hit = std::min(cache_->peek(q.block_hashes).prefix_blocks * sched.block_tokens, s.prompt - 1);
     if (s.cache_blocks > 0) {
-      const std::int64_t evicted = std::clamp(allocated_total_ - s.cache_mark, std::int64_t{0}, s.cache_blocks);
+      const std::int64_t evicted = std::clamp(allocated_total_ - s.cache_mark, std::int64_t{0}, std::int64_t{s.cache_blocks});
       hit = std::min((s.cache_blocks - evicted) * B_, tgt - 1);
     }
     const std::int64_t left = tgt - hit;
