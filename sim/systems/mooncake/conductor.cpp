@@ -28,8 +28,13 @@ void Conductor::holdings(const Request& q) {
 }
 
 double Conductor::predicted_prefill(const Request& q, int p, std::int64_t fetched) const {
-  KvLookup lk = held_[static_cast<std::size_t>(p)];
-  lk.prefix_blocks += fetched;
+  const KvLookup& held = held_[static_cast<std::size_t>(p)];
+  // Nothing cached on p and nothing fetched (every instance, for a request without hashes): the
+  // prompt's cost alone, computed once per request (the store's load time of no blocks is 0).
+  if (fetched == 0 && held.prefix_blocks == 0 && held.per_tier == KvLookup{}.per_tier) return uncached_s_;
+  KvLookup lk;  // load_time_s reads the counts per tier, not `tiers`: not copied
+  lk.prefix_blocks = held.prefix_blocks + fetched;
+  lk.per_tier = held.per_tier;
   lk.per_tier[static_cast<int>(KvTier::dram)] += fetched;
   const std::int64_t cached = cached_tokens(q, lk.prefix_blocks);
   return std::max(c_.prefill->cost(q.input_tokens - cached, cached).latency,
@@ -100,6 +105,8 @@ int Conductor::fastest_decode(const Request& q) const {
 
 Placement Conductor::place(const Request& q, TimeNs now) {
   holdings(q);
+  // = the general formula below with no blocks: cached_tokens(q, 0) = 0 and a load time of 0.
+  uncached_s_ = std::max(c_.prefill->cost(q.input_tokens, 0).latency, 0.0);
   Placement out;
   switch (c_.opt.policy) {
     case Policy::random: out.prefill = static_cast<int>(rng_.below(static_cast<std::uint64_t>(c_.P.size()))); break;

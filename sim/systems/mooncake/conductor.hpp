@@ -45,6 +45,8 @@ class Conductor {
   bool dirty_ = true;  // held_ holds an earlier request's lookups
   std::int64_t best_ = 0;
   int best_at_ = -1;
+  double uncached_s_ = 0;
+ // predicted_prefill(q, p, 0) of an instance holding none of q's prefix
 };
 
 }  // namespace moska::mooncake
