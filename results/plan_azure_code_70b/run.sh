@@ -28,7 +28,7 @@ for sub in ("", "/calibrated"):
     for label, c in (("answer", a), ("next cheaper on the frontier", front[i - 1])):
         args = shlex.split(c["run"])[1:]
         s = json.loads(subprocess.run([sim] + args + ["--json"], capture_output=True, text=True).stdout)
-        print(f"{sub or '/'} {label}: ${c['usd_per_hour']:.2f}/h {c['gpus']} x {c['hw']} {c['system']} TP{c['tp']} "
+        print(f"{'calibrated GPUs' if sub else 'all GPUs'}, {label}: ${c['usd_per_hour']:.2f}/h {c['gpus']} x {c['hw']} {c['system']} TP{c['tp']} "
               f"instances {c['instances']}: attainment {100 * s['slo']['attainment']:.1f}% "
               f"(P90 TTFT {s['ttft_s']['p90']:.3f} s) -> {'meets' if s['slo']['attainment'] >= 0.9 else 'misses'} 90%")
 PY
