@@ -19,8 +19,9 @@ namespace moska {
 
 // Ranges of scenario numbers (beyond them a value is a typo or a unit mistake, and would overflow a
 // count or the clock later). Token counts of a scenario (shared tokens, chunks, modules) are at
-// most 2^48, so that sums and products with a request's tokens (< 2^31) stay inside int64.
-inline constexpr std::int64_t kMaxTokenCount = std::int64_t{1} << 48;
+// most 2^46, so that sums and products with a request's tokens (< 2^31) stay inside int64, and a
+// request's own + shared tokens inside the 48-bit counts a request's state keeps (Count48, < 2^47).
+inline constexpr std::int64_t kMaxTokenCount = std::int64_t{1} << 46;
 inline constexpr int kMaxPoolInstances = 1 << 20;
 inline constexpr int kMaxTp = 4096;
 inline constexpr int kMaxMicroBatches = 4096;
