@@ -79,6 +79,9 @@ class BatchingInstance {
   // requests waiting for memory starts an iteration.
   void lend(std::int64_t blocks);
   void held_elsewhere(std::int64_t blocks);
+  // An idle instance with requests waiting starts an iteration at the end of this instant (a lender
+  // calls it when memory may have been freed elsewhere).
+  void wake();
 
  private:
   void start_iteration();
@@ -111,7 +114,6 @@ class BatchingInstance {
   // `blocks` more for request r (or the running decodes), borrowed from the lender if there is one.
   bool borrow(std::uint32_t r, std::int64_t blocks);
   void release_elsewhere(std::uint32_t r);  // r leaves: its blocks held elsewhere go back
-  void wake();  // an idle instance with requests waiting starts an iteration at the end of this instant
 
   // What a dispatcher reads of every instance for every request first, together (one cache line).
   DecodeSet decoding_;

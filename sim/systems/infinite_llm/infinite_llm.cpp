@@ -134,16 +134,24 @@ class InfiniteDeployment final : public ConfiguredSystem, public DecodeObserver,
   }
   void sample(ServingLoop& loop) override {
     ledger_.heartbeat();
-    // Every request has arrived, every instance is idle and nothing moves: what waits now waits for
+    // An idle instance with requests waiting for memory asks again (a creditor may have freed some
+    // since: the gManager learns it at this heartbeat). Every request has arrived, every instance
+    // is idle, nothing moves and nothing changed since the last heartbeat: what waits now waits for
     // memory that nothing will free (reported unfinished); the heartbeats stop so the run ends.
     const auto& reqs = loop.requests();
     bool idle = reqs.empty() || reqs.back().arrival_ns <= loop.now();
-    for (const auto& in : instances_) idle = idle && in->idle();
+    std::uint64_t sig = static_cast<std::uint64_t>(loop.done());
+    for (const auto& in : instances_) {
+      idle = idle && in->idle();
+      sig = sig * 1000003u + in->decode_steps() * 31u + static_cast<std::uint64_t>(in->free_kv_blocks());
+    }
     for (int m : ctx_.migrating) idle = idle && m == 0;
-    if (idle) {
+    if (idle && sig == last_sig_) {
       stuck_ = true;
       return;
     }
+    last_sig_ = idle ? sig : 0;
+    for (const auto& in : instances_) in->wake();
     if (opt_.lending != Lending::planner) return;
     const double now = ns_to_seconds(loop.now());
     if (now + 1e-12 < next_plan_s_) return;
@@ -240,7 +248,7 @@ class InfiniteDeployment final : public ConfiguredSystem, public DecodeObserver,
     ctx_.migrating_cross[d] = cross_moves_[d] > 0 ? 1 : 0;
     // Throttled to migrate_tokens_per_step tokens' KV per debtor step; the bytes cross the link.
     const double tokens = static_cast<double>(m.blocks * ledger_.block_tokens());
-    const double step_s = std::max(instances_[d]->last_step_s(), 1e-6);
+    const double step_s = std::max(m.step_s, 1e-6);  // the debtor's decode step, as the planner predicted it
     const TimeNs until = loop_->now() + seconds_to_ns(tokens / static_cast<double>(opt_.migrate_tokens_per_step) * step_s);
     const std::uint32_t epoch = loop_->state(m.r).epoch;
     auto& link = cross ? *inter_[d] : *intra_[d];
@@ -283,6 +291,7 @@ class InfiniteDeployment final : public ConfiguredSystem, public DecodeObserver,
   std::vector<int> cross_moves_;
   double next_plan_s_ = 0;
   bool stuck_ = false;
+  std::uint64_t last_sig_ = 0;
   std::int64_t moves_done_ = 0, moved_blocks_ = 0, moves_refused_ = 0, moves_dropped_ = 0;
 };
 

@@ -41,6 +41,8 @@ void Ledger::heartbeat() {
 
 std::int64_t Ledger::lendable(int j) const {
   const auto& in = *inst_[static_cast<std::size_t>(j)];
+  // An instance with requests of its own waiting for memory lends none (lending must not starve them).
+  if (in.waiting_count() > 0) return 0;
   return std::max<std::int64_t>(0, std::min(in.free_kv_blocks(), cap_[static_cast<std::size_t>(j)] - in.lent_blocks()));
 }
 

@@ -46,10 +46,14 @@ std::vector<Move> plan_moves(const StepContext& c, const Ledger& led, std::int64
     const auto& in = led.instance(d);
     const double mean_wait = static_cast<double>(in.queued()) / static_cast<double>(std::max<std::int64_t>(1, in.waiting_count()));
     const double base_d = predicted_rate(c, led, d, 0, 0, 0, 0, 0, 0);
+    if (base_d <= 0) continue;
+    const double step_s = static_cast<double>(in.running().count()) / base_d;
+    const auto per_period = static_cast<std::int64_t>(c.opt.planner_period_s / step_s *
+                                                      static_cast<double>(c.opt.migrate_tokens_per_step) / static_cast<double>(B));
     Move best;
     for (int j : creditors) {
       if (j == d || led.owed(j, d) > 0) continue;
-      const std::int64_t kmax = std::min(local - 1, room[static_cast<std::size_t>(j)]);
+      const std::int64_t kmax = std::min({local - 1, room[static_cast<std::size_t>(j)], per_period});
       if (kmax <= 0) continue;
       const double base_c = predicted_rate(c, led, j, 0, 0, 0, 0, 0, 0);
       for (const std::int64_t k : {kmax / 4, kmax / 2, kmax}) {
@@ -60,7 +64,7 @@ std::vector<Move> plan_moves(const StepContext& c, const Ledger& led, std::int64
         const auto extra_kv = static_cast<std::int64_t>(static_cast<double>(admit) * mean_wait);
         const double gain = predicted_rate(c, led, d, admit, extra_kv, j, k, 0, 0) +
                             predicted_rate(c, led, j, 0, 0, 0, 0, d, k) - base_d - base_c;
-        if (gain > best.gain) best = Move{r, d, j, k, gain};
+        if (gain > best.gain) best = Move{r, d, j, k, gain, step_s};
       }
     }
     if (best.gain > 0) {

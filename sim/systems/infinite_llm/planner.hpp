@@ -18,9 +18,11 @@ struct Move {
   std::uint32_t r = 0;
   int debtor = 0, creditor = 0;
   std::int64_t blocks = 0;
-  double gain = 0;  // predicted decodes per second, the pair's
+  double gain = 0;    // predicted decodes per second, the pair's
+  double step_s = 0;  // the debtor's decode step now (the migration moves migrate_tokens_per_step per step)
 };
 
+// A move is at most what the throttle carries in one planner period (the next round replans the rest).
 // One round over the gManager's view (its last heartbeat); each debtor at most one move, each move
 // counted against the creditor's room so later moves see it. `busy[d]`: d has a move in flight.
 std::vector<Move> plan_moves(const StepContext& c, const Ledger& led, std::int64_t max_batch, const std::vector<int>& busy);
