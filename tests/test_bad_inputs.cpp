@@ -148,3 +148,23 @@ TEST_CASE("bad input: hardware and model files") {
       {"run --set hw=" + tiny, "hbm_bandwidth_bps"},
   });
 }
+
+TEST_CASE("bad input: checks that belong to the systems, predict and cache-replay") {
+  const std::string one_corpus = tmp("one_corpus.json", R"({"system": "moska",
+    "pools": [{"hw": "h100-sxm", "instances": 1, "tp": 8}], "dtype": "fp8",
+    "shared": {"tokens": 65536, "chunk_tokens": 4096, "sparsity": 0.75},
+    "workload": {"trace": {"path": "workloads/fixtures/moska_small.jsonl", "format": "moska"}}})");
+  check_cases({
+      // Without a shared context moska (or prefix-cache, cascade, sparse) would run as vllm.
+      {"run " + kG + "colocated.json --set system=moska --set shared.tokens=0", "needs a shared context"},
+      {"run " + kG + "colocated.json --set system=cascade --set shared.tokens=0", "needs a shared context"},
+      // moska_small.jsonl names corpus 2; this scenario has one corpus (it used to be redrawn by weight).
+      {"run " + one_corpus, "attends corpus 2 but the scenario has 1 shared corpora"},
+      // 2^32 x 2^32 KV tokens wrapped to 0 GiB and fit.
+      {"predict --batch 4294967296 --ctx 4294967296", "--ctx"},
+      {"predict --batch 2147483647 --ctx 2147483647", "does not fit"},  // its KV, not a wrapped 0 GiB
+      {"predict --prefill 1e30", "--prefill"},
+      {"cache-replay " MOSKA_SOURCE_DIR "/workloads/fixtures/mooncake_small.jsonl --capacity-blocks 16 --max-requests -1",
+       "--max-requests"},
+  });
+}

@@ -20,7 +20,8 @@ using namespace moska;
 namespace {
 namespace fs = std::filesystem;
 
-// LLaMA2-7B on one A100-80GB (80e9 B), bf16: KV per token 32 layers x 2 x 32 heads x 128 x 2 B.
+// LLaMA2-7B on one A100-80GB (80 GiB of HBM), bf16: KV per token 32 layers x 2 x 32 heads x 128 x 2 B.
+constexpr double kHbmA100 = 80.0 * 1024 * 1024 * 1024;
 constexpr double kKvPerToken7b = 32.0 * 2 * 32 * 128 * 2;  // 524,288 B
 constexpr double kWeights7b = 6'738'415'616.0 * 2;           // LLaMA2-7B's parameters x 2 B
 
@@ -78,17 +79,17 @@ TEST_CASE("infinite-llm: DistAttention's query, partial and KV bytes per layer (
 TEST_CASE("infinite-llm: one instance's KV capacity is the capacity arithmetic's, and sets vLLM-multi's maximum context",
           "[infinite_llm]") {
   // floor(0.9 x (80e9 - weights) / 512 KiB) tokens, in whole blocks of 16.
-  const auto tokens = static_cast<std::int64_t>(0.9 * (80e9 - kWeights7b) / kKvPerToken7b);
+  const auto tokens = static_cast<std::int64_t>(0.9 * (kHbmA100 - kWeights7b) / kKvPerToken7b);
   const std::int64_t blocks = tokens / 16;
-  REQUIRE(blocks == 7137);
+  REQUIRE(blocks == 7770);
   TmpDir t;
   const auto fits = test::run("run " + scenario(t.path, one_request(blocks * 16 - 16, 16), R"("lending": "none")"));
   CHECK(fits.rc == 0);
   CHECK(fits.out.find("1 finished, 0 rejected") != std::string::npos);
   const auto over = test::run("run " + scenario(t.path, one_request(blocks * 16 - 16 + 1, 16), R"("lending": "none")"));
   CHECK(over.out.find("kv_never_fits 1") != std::string::npos);
-  // With lending: its own blocks + floor(0.9 x 7137) = 6423 lendable on the other instance.
-  const std::int64_t cluster = (blocks + static_cast<std::int64_t>(std::floor(0.9 * blocks))) * 16;  // 216,960
+  // With lending: its own blocks + floor(0.9 x 7770) = 6993 lendable on the other instance.
+  const std::int64_t cluster = (blocks + static_cast<std::int64_t>(std::floor(0.9 * blocks))) * 16;  // 236,208
   const auto lent = test::run("run " + scenario(t.path, one_request(cluster - 16, 16)));
   CHECK(lent.out.find("1 finished, 0 rejected") != std::string::npos);
   const auto too_long = test::run("run " + scenario(t.path, one_request(cluster - 16 + 1, 16)));
@@ -98,13 +99,13 @@ TEST_CASE("infinite-llm: one instance's KV capacity is the capacity arithmetic's
 TEST_CASE("infinite-llm: a request longer than its instance borrows exactly what it lacks from the idle creditor",
           "[infinite_llm]") {
   TmpDir t;
-  // 150,000 + 16 tokens = 9,376 blocks; the home has 7,137: 2,239 blocks on the other instance, and
-  // the other instance lends (idle, nothing waiting) within its cap of 6,423.
+  // 150,000 + 16 tokens = 9,376 blocks; the home has 7,770: 1,606 blocks on the other instance, and
+  // the other instance lends (idle, nothing waiting) within its cap of 6,993.
   const auto r = test::run("run " + scenario(t.path, one_request(150000, 16)));
   REQUIRE(r.rc == 0);
   CHECK(r.out.find("1 finished, 0 rejected") != std::string::npos);
-  CHECK(counter(r.out, "kv_blocks_borrowed") == 9376 - 7137);
-  CHECK(counter(r.out, "peak_kv_blocks_lent") == 9376 - 7137);
+  CHECK(counter(r.out, "kv_blocks_borrowed") == 9376 - 7770);
+  CHECK(counter(r.out, "peak_kv_blocks_lent") == 9376 - 7770);
   CHECK(counter(r.out, "requests_with_remote_kv") == 1);
   CHECK(counter(r.out, "kv_blocks_lent_across_nodes") == 0);  // one node of 8 GPUs
   // Without lending the same request is rejected.
@@ -114,14 +115,14 @@ TEST_CASE("infinite-llm: a request longer than its instance borrows exactly what
 
 TEST_CASE("infinite-llm: the v2 planner moves blocks of a debtor's long request to the idle creditor, throttled",
           "[infinite_llm]") {
-  // Round-robin: instance 0 gets a 110K-token request (6,875 of its 7,137 blocks) and then ten 8K
+  // Round-robin: instance 0 gets a 120K-token request (7,500 of its 7,770 blocks) and then ten 8K
   // prompts that wait for memory there (a debtor: 1 decode < 8, requests waiting); instance 1 gets
   // one-token requests (a creditor: nearly empty).
   TmpDir t;
   const fs::path trace = fs::path(t.path) / "t.jsonl";
   {
     std::ofstream f(trace);
-    f << R"({"arrival_s": 0.0, "input_tokens": 110000, "output_tokens": 3000})" << "\n";
+    f << R"({"arrival_s": 0.0, "input_tokens": 120000, "output_tokens": 3000})" << "\n";
     f << R"({"arrival_s": 0.001, "input_tokens": 16, "output_tokens": 1})" << "\n";
     double at = 0.001;
     for (int i = 0; i < 10; ++i) {

@@ -5,7 +5,9 @@
 
 #include <fmt/format.h>
 
+#include "sim/util/checked.hpp"
 #include "sim/util/error.hpp"
+#include "sim/workload/request.hpp"
 
 namespace moska {
 
@@ -40,8 +42,13 @@ PredictResult predict(const PredictRequest& req) {
   PredictResult r;
   r.req = req;
   check(req.tp >= 1 && req.tp <= 64, "--tp", "an integer in 1..64");
-  check(req.prefill_tokens >= 0, "--prefill", "a non-negative token count");
-  check(req.shared_tokens >= 0, "--shared", "a non-negative token count");
+  // One request's tokens fit what the readers accept; products of them are checked below.
+  check(req.prefill_tokens >= 0 && req.prefill_tokens <= kMaxRequestTokens, "--prefill",
+        fmt::format("a token count in 0..{}", kMaxRequestTokens));
+  check(req.shared_tokens >= 0 && req.shared_tokens <= kMaxRequestTokens, "--shared",
+        fmt::format("a token count in 0..{}", kMaxRequestTokens));
+  check(req.ctx <= kMaxRequestTokens, "--ctx", fmt::format("a token count up to {}", kMaxRequestTokens));
+  check(req.batch <= kMaxRequestTokens, "--batch", fmt::format("a request count up to {}", kMaxRequestTokens));
   check(req.sparsity >= 0.0 && req.sparsity < 1.0, "--sparsity", "a fraction in [0, 1)");
   r.model = load_model(req.model);
   Dtype w = parse_dtype(req.dtype, "--dtype");
@@ -69,14 +76,15 @@ PredictResult predict(const PredictRequest& req) {
     std::int64_t past = req.ctx < 0 ? 0 : req.ctx;
     for (std::int64_t i = 0; i < prompts; ++i) b.prefills.push_back({req.prefill_tokens, past});
     r.mode = "prefill";
-    r.memory.kv_bytes = kv_bytes_per_gpu(r.model, r.prec, req.tp, static_cast<double>(prompts * (past + req.prefill_tokens)));
+    const auto tokens = checked_mul(prompts, checked_add(past, req.prefill_tokens, "--ctx + --prefill"), "--batch x (--ctx + --prefill)");
+    r.memory.kv_bytes = kv_bytes_per_gpu(r.model, r.prec, req.tp, static_cast<double>(tokens));
   } else {
     check(req.batch >= 1, "--batch", "an integer >= 1 (requests in the decode batch), or --prefill N");
     check(req.ctx >= 1, "--ctx", "an integer >= 1 (each request's own KV tokens)");
     b.decode_requests = req.batch;
-    b.decode_kv_tokens = req.batch * req.ctx;
+    b.decode_kv_tokens = checked_mul(req.batch, req.ctx, "--batch x --ctx");
     r.mode = "decode";
-    r.memory.kv_bytes = kv_bytes_per_gpu(r.model, r.prec, req.tp, static_cast<double>(req.batch * req.ctx));
+    r.memory.kv_bytes = kv_bytes_per_gpu(r.model, r.prec, req.tp, static_cast<double>(b.decode_kv_tokens));
     if (req.shared_tokens > 0) {
       check(req.chunk_tokens >= 1, "--chunk", "an integer >= 1");
       check(req.chunk_tokens <= req.shared_tokens, "--chunk", "at most --shared");

@@ -72,6 +72,17 @@ ScalingResult scaling_analysis(const Scenario& sc, const ScalingOptions& opt) {
   return r;
 }
 
+namespace {
+// The rows' pools compared against each other (e.g. systems on H100 and B200 pools).
+std::string scaling_calibration_warning(const ScalingResult& r) {
+  std::vector<nlohmann::json> cal;
+  for (const auto& x : r.rows) {
+    for (const auto& p : x.pools) cal.push_back(p.calibration);
+  }
+  return calibration_warning(cal);
+}
+}  // namespace
+
 nlohmann::json scaling_json(const ScalingResult& r) {
   nlohmann::json j;
   j["scenario"] = r.scenario;
@@ -112,11 +123,17 @@ nlohmann::json scaling_json(const ScalingResult& r) {
       pools.push_back({{"name", p.name}, {"role", p.role}, {"hw", p.hw}, {"gpus", p.gpus}, {"flops", p.flops},
                        {"bytes", p.bytes}, {"mfu", p.mfu}, {"hbm_bw_util", p.hbm_bw_util},
                        {"hbm_capacity_util", p.hbm_capacity_util}});
+      if (p.calibration.is_object()) {
+        auto c = p.calibration;
+        c["measured_share_of_step"] = p.measured_share;
+        pools.back()["costs"] = c;
+      }
     }
     o["pools"] = pools;
     rows.push_back(o);
   }
   j["rows"] = rows;
+  if (const auto w = scaling_calibration_warning(r); !w.empty()) j["warning"] = w;
   return j;
 }
 
@@ -158,11 +175,13 @@ std::string scaling_table(const ScalingResult& r) {
   line("MFU / BW / HBM: the serve (or unique) pool's FLOPs and bytes over the step x GPUs x peak, and its HBM held;");
   line("sh.*: the same for moska-disagg's shared pool. * = batch capped by --max-batch.");
   for (const auto& n : notes) line(n);
+  if (const auto w = scaling_calibration_warning(r); !w.empty()) line(w);
   return out;
 }
 
 namespace {
-constexpr const char* kPoolFields[] = {"name", "gpus", "flops", "bytes", "mfu", "hbm_bw_util", "hbm_capacity_util"};
+constexpr const char* kPoolFields[] = {"name", "gpus", "flops", "bytes", "mfu", "hbm_bw_util", "hbm_capacity_util",
+                                       "calibrated", "measured_share"};
 // Pool column groups: every pool any row has, at least two (serve / unique, shared).
 std::size_t csv_pools(const ScalingResult& r) {
   std::size_t n = 2;
@@ -211,8 +230,9 @@ std::vector<std::vector<std::string>> scaling_csv_rows(const ScalingResult& r) {
     for (std::size_t i = 0; i < csv_pools(r); ++i) {
       if (i < x.pools.size()) {
         const auto& p = x.pools[i];
+        const std::string calibrated = p.calibration.is_object() ? (p.calibration.value("calibrated", false) ? "1" : "0") : "";
         for (const auto& v : {p.name, std::to_string(p.gpus), num(p.flops), num(p.bytes), num(p.mfu), num(p.hbm_bw_util),
-                              num(p.hbm_capacity_util)}) {
+                              num(p.hbm_capacity_util), calibrated, num(p.measured_share)}) {
           f.push_back(csv_field(v));
         }
       } else {

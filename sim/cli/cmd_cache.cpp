@@ -84,7 +84,7 @@ void add_cache_replay(CLI::App& app, int& result) {
     std::string csv;
     std::vector<int> stores{1};
     bool promote = false;
-    std::uint64_t max_requests = 0;
+    std::int64_t max_requests = 0;
     std::int64_t block_tokens = 512;
   };
   auto o = std::make_shared<Opts>();
@@ -106,7 +106,8 @@ void add_cache_replay(CLI::App& app, int& result) {
   cmd->callback([o, &result]() {
     TraceOptions topt;
     if (!o->format.empty()) topt.format = parse_trace_format(o->format);
-    topt.max_requests = o->max_requests;
+    if (o->max_requests < 0) throw InputError(fmt::format("--max-requests {}: expected an integer >= 0 (0 = all)", o->max_requests));
+    topt.max_requests = static_cast<std::uint64_t>(o->max_requests);
     topt.block_tokens = o->block_tokens;
     auto reqs = read_trace(o->trace, topt);
     std::uint64_t with_hashes = 0;

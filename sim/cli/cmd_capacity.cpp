@@ -1,20 +1,16 @@
 // `moska-sim capacity <scenario> --slo-ttft S --slo-tbt S [--attainment A] [--knob speedup|rate]`:
 // the effective request capacity, i.e. the highest load (trace speedup or generator rate) at which
-// the share of requests meeting the SLO is still >= A. Found by bracketing (halve the low end until
-// it passes, double the high end until it fails) and then bisection down to a relative tolerance.
-// Bisection assumes attainment falls monotonically with load; every probed point is printed so a
-// non-monotone curve shows. Each probe is one full, deterministic `run` of the scenario. Status:
-// "ok" (capacity found), "below_lo" (missed down to 2^-20 of the start), "below_lo_plateau" (missed,
-// and halving the load changed nothing), "above_hi" (still met after 20 doublings).
+// the share of requests meeting the SLO is still >= A (the search is sim/analysis/capacity.*). Each
+// probe is one full, deterministic `run` of the scenario with the knob set; every probe is printed
+// as it runs, so a non-monotone curve shows.
 #include <cmath>
 #include <filesystem>
 #include <iostream>
-#include <deque>
-#include <map>
 #include <optional>
 
 #include <fmt/format.h>
 
+#include "sim/analysis/capacity.hpp"
 #include "sim/cli/commands.hpp"
 #include "sim/cli/overrides.hpp"
 #include "sim/metrics/slo.hpp"
@@ -23,41 +19,6 @@
 #include "sim/util/error.hpp"
 
 namespace moska::cli {
-
-namespace {
-
-constexpr int kMaxBracketSteps = 20;  // halvings or doublings: a factor of ~10^6 either way
-// Halving stops early when this many halvings in a row change nothing (attainment, p90 TTFT, p90
-// per-request TBT all exactly equal): the misses do not come from load (prompts too long for the
-// TTFT bound alone, requests that arrive together at any speed).
-constexpr int kPlateauSteps = 3;
-
-struct Probe {
-  double knob = 0;
-  double arrival_rate = 0;  // (requests - 1) / arrival span of the replayed requests, per second
-  Summary s;
-  bool pass = false;
-};
-
-nlohmann::json probe_json(const Probe& p) {
-  return {{"knob", p.knob},
-          {"status", p.s.status},
-          {"arrival_requests_per_s", p.arrival_rate},
-          {"attainment", p.s.slo.attainment},
-          {"pass", p.pass},
-          {"goodput_requests_per_s", p.s.slo.goodput_requests_per_s},
-          {"goodput_output_tokens_per_s", p.s.slo.goodput_tokens_per_s},
-          {"ttft_p90_s", p.s.ttft_p90},
-          {"req_tbt_p90_s", p.s.req_tbt_p90},
-          {"tbt_p90_s", p.s.tbt_p90},
-          {"missed_ttft", p.s.slo.missed_ttft},
-          {"missed_tbt", p.s.slo.missed_tbt},
-          {"rejected", p.s.slo.rejected},
-          {"unfinished", p.s.slo.unfinished},
-          {"sim_seconds", p.s.sim_seconds}};
-}
-
-}  // namespace
 
 void add_capacity(CLI::App& app, int& result) {
   auto* cmd = app.add_subcommand(
@@ -132,47 +93,40 @@ void add_capacity(CLI::App& app, int& result) {
     double lo = lo_flag ? *lo_flag : (hi_flag ? std::min(current, *hi_flag / 2) : current);
     double hi = hi_flag ? *hi_flag : 2 * lo;
 
-    std::deque<Probe> probes;  // in the order they ran (a deque: references to them stay valid)
-    std::map<double, std::size_t> seen;
-    auto probe = [&](double x) -> const Probe& {
-      if (auto it = seen.find(x); it != seen.end()) return probes[it->second];
+    const CapacityCriterion criterion{slo, target, p90};
+    CapacityOptions copt;
+    copt.lo = lo;
+    copt.hi = hi;
+    copt.tol = tol;
+    auto evaluate = [&](double x) {
       auto jx = j;
       apply_override(jx, knob, fmt::format("{}", x));
       Scenario scx = parse_scenario_for_systems(jx, where, base);
       auto reqs = load_workload(scx);
-      Probe p;
-      p.knob = x;
-      if (reqs.size() >= 2) {
-        TimeNs first = reqs.front().arrival_ns, last = reqs.front().arrival_ns;
-        for (const auto& q : reqs) {
-          first = std::min(first, q.arrival_ns);
-          last = std::max(last, q.arrival_ns);
-        }
-        if (last > first) p.arrival_rate = static_cast<double>(reqs.size() - 1) / (static_cast<double>(last - first) / 1e9);
-      }
+      CapacityProbe p;
+      p.arrival_rate = arrival_rate_per_s(reqs);
       if (!(p.arrival_rate > 0)) {
         throw InputError(fmt::format("{}: the requests all arrive at once (or there are fewer than 2): "
                                      "{} {} does not change the load",
                                      where, knob, x));
       }
       p.s = summarize(simulate(scx, reqs), slo);
-      p.pass = p90 ? (slo.ttft_s <= 0 || p.s.ttft_p90 <= slo.ttft_s) && (slo.tbt_s <= 0 || p.s.tbt_p90 <= slo.tbt_s)
-                   : p.s.slo.attainment >= target;
-      if (!o->json) {
-        if (probes.empty()) {
-          std::cout << fmt::format("{:>12} {:>12} {:>11} {:>12} {:>12} {:>11} {:>12} {:>12}  {:<7} {}\n", knob, "arrivals/s",
-                                   "attainment", "goodput r/s", "goodput t/s", "p90 TTFT s", "p90 TBT/req", "p90 TBT tok",
-                                   "", "status");
-        }
-        std::cout << fmt::format("{:>12.6g} {:>12.6g} {:>10.1f}% {:>12.4g} {:>12.1f} {:>11.4g} {:>12.4g} {:>12.4g}  {:<7} {}\n", x,
-                                 p.arrival_rate, 100 * p.s.slo.attainment, p.s.slo.goodput_requests_per_s,
-                                 p.s.slo.goodput_tokens_per_s, p.s.ttft_p90, p.s.req_tbt_p90, p.s.tbt_p90,
-                                 p.pass ? "meets" : "misses", p.s.status == "ok" ? p.s.status : not_served_line(p.s));
-        std::cout.flush();
+      return p;
+    };
+    bool header = false;
+    auto print_probe = [&](const CapacityProbe& p) {
+      if (o->json) return;
+      if (!header) {
+        header = true;
+        std::cout << fmt::format("{:>12} {:>12} {:>11} {:>12} {:>12} {:>11} {:>12} {:>12}  {:<7} {}\n", knob, "arrivals/s",
+                                 "attainment", "goodput r/s", "goodput t/s", "p90 TTFT s", "p90 TBT/req", "p90 TBT tok",
+                                 "", "status");
       }
-      seen[x] = probes.size();
-      probes.push_back(std::move(p));
-      return probes.back();
+      std::cout << fmt::format("{:>12.6g} {:>12.6g} {:>10.1f}% {:>12.4g} {:>12.1f} {:>11.4g} {:>12.4g} {:>12.4g}  {:<7} {}\n", p.knob,
+                               p.arrival_rate, 100 * p.s.slo.attainment, p.s.slo.goodput_requests_per_s,
+                               p.s.slo.goodput_tokens_per_s, p.s.ttft_p90, p.s.req_tbt_p90, p.s.tbt_p90,
+                               p.pass ? "meets" : "misses", p.s.status == "ok" ? p.s.status : not_served_line(p.s));
+      std::cout.flush();
     };
 
     if (!o->json) {
@@ -181,43 +135,10 @@ void add_capacity(CLI::App& app, int& result) {
                                slo.ttft_s > 0 ? fmt::format("{:g} s", slo.ttft_s) : "unbounded",
                                slo.tbt_s > 0 ? fmt::format("{:g} s", slo.tbt_s) : "unbounded", 100 * target, knob);
     }
-    // Bracket: lo passes, hi fails.
-    std::string status = "ok";
-    bool hi_known_to_fail = false;
-    int steps = 0, unchanged = 0;
-    const Probe* previous = nullptr;
-    while (!probe(lo).pass) {
-      const Probe& p = probe(lo);
-      bool same = previous && p.s.slo.attainment == previous->s.slo.attainment &&
-                  p.s.ttft_p90 == previous->s.ttft_p90 && p.s.req_tbt_p90 == previous->s.req_tbt_p90;
-      unchanged = same ? unchanged + 1 : 0;
-      previous = &p;
-      if (++steps > kMaxBracketSteps || unchanged >= kPlateauSteps) {
-        status = unchanged >= kPlateauSteps ? "below_lo_plateau" : "below_lo";
-        break;
-      }
-      hi = lo;
-      hi_known_to_fail = true;
-      lo /= 2;
-    }
-    if (status == "ok" && !hi_known_to_fail) {
-      steps = 0;
-      while (probe(hi).pass) {
-        if (++steps > kMaxBracketSteps) {
-          status = "above_hi";
-          break;
-        }
-        lo = hi;
-        hi *= 2;
-      }
-    }
-    if (status == "ok") {
-      while (hi - lo > tol * lo) {
-        double mid = (lo + hi) / 2;
-        if (probe(mid).pass) lo = mid;
-        else hi = mid;
-      }
-    }
+    const CapacityResult res = find_capacity(criterion, copt, evaluate, print_probe);
+    const std::string& status = res.status;
+    lo = res.lo;
+    hi = res.hi;
 
     nlohmann::json out;
     out["scenario"] = sc.name;
@@ -230,10 +151,10 @@ void add_capacity(CLI::App& app, int& result) {
     out["tol"] = tol;
     out["status"] = status;
     nlohmann::json pj = nlohmann::json::array();
-    for (const auto& p : probes) pj.push_back(probe_json(p));
+    for (const auto& p : res.probes) pj.push_back(capacity_probe_json(p));
     out["probes"] = pj;
     if (status == "ok") {
-      const Probe& c = probe(lo);
+      const CapacityProbe& c = res.at(lo);
       out["capacity"] = {{"knob", lo},
                          {"requests_per_s", c.arrival_rate},
                          {"attainment", c.s.slo.attainment},
@@ -246,8 +167,8 @@ void add_capacity(CLI::App& app, int& result) {
     if (o->json) {
       std::cout << out.dump(2) << "\n";
     } else if (status == "ok") {
-      const Probe& c = probe(lo);
-      const Probe& f = probe(hi);
+      const CapacityProbe& c = res.at(lo);
+      const CapacityProbe& f = res.at(hi);
       std::cout << fmt::format(
           "\ncapacity: {} {:.6g} = {:.6g} requests/s (attainment {:.1f}%, goodput {:.4g} requests/s); "
           "{} {:.6g} ({:.6g} requests/s) misses ({:.1f}%)\n",
@@ -260,10 +181,10 @@ void add_capacity(CLI::App& app, int& result) {
       std::cout << fmt::format(
           "\nno capacity: the SLO is missed even at {} {:.6g}, and {} halvings of the load changed nothing: "
           "attainment stays at {:.1f}% as the load vanishes\n",
-          knob, lo, kPlateauSteps, 100 * probe(lo).s.slo.attainment);
+          knob, lo, copt.plateau_steps, 100 * res.at(lo).s.slo.attainment);
     } else {
       std::cout << fmt::format("\ncapacity above {} {:.6g}: the SLO is still met there after {} doublings\n", knob,
-                               hi, kMaxBracketSteps);
+                               hi, copt.max_doublings);
     }
     result = 0;
   });

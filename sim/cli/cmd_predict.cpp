@@ -18,8 +18,10 @@ namespace {
 // Token counts accept K/M/G suffixes (binary: 1M = 1,048,576), as --set does.
 std::int64_t tokens_flag(const std::string& v, const char* flag) {
   double x = 0;
-  if (!parse_scaled_number(v, x) || x != std::floor(x)) {
-    throw InputError(fmt::format("{} {}: expected a whole number of tokens, optionally with K/M/G (1M = 1048576)", flag, v));
+  // Bounded before the conversion (a double past 2^63 does not convert); predict checks the ranges.
+  if (!parse_scaled_number(v, x) || x != std::floor(x) || !(std::fabs(x) <= 9.0e15)) {
+    throw InputError(fmt::format("{} {}: expected a whole number of tokens up to 9e15, optionally with K/M/G (1M = 1048576)",
+                                 flag, v));
   }
   return static_cast<std::int64_t>(x);
 }

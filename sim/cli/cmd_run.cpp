@@ -5,10 +5,12 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <utility>
 
 #include <fmt/format.h>
 
+#include "sim/analysis/chrome_trace.hpp"
 #include "sim/cli/commands.hpp"
 #include "sim/cli/overrides.hpp"
 #include "sim/systems/system.hpp"
@@ -26,6 +28,7 @@ void add_run(CLI::App& app, int& result) {
     std::vector<std::string> sets;
     std::string out;
     std::string slo_ttft, slo_tbt;
+    std::string trace;
     bool json = false;
   };
   auto o = std::make_shared<Opts>();
@@ -34,6 +37,9 @@ void add_run(CLI::App& app, int& result) {
   cmd->add_option("--out", o->out, "Folder to write summary.json, scenario.json, requests.csv (and load_timeline.csv for mooncake) into");
   cmd->add_option("--slo-ttft", o->slo_ttft, "SLO bound on time to first token, seconds (0 = unbounded; overrides the scenario's slo.ttft_s)");
   cmd->add_option("--slo-tbt", o->slo_tbt, "SLO bound on a request's mean time between tokens, seconds (0 = unbounded; overrides slo.tbt_s)");
+  cmd->add_option("--trace", o->trace,
+                  "Write the run as a Chrome/Perfetto JSON trace (ui.perfetto.dev): iterations per instance with their "
+                  "batch, each request's queue, prefill, transfer, decode and preemption spans");
   cmd->add_flag("--json", o->json, "Print the summary as JSON instead of a table");
   cmd->callback([o, &result]() {
     std::string where;
@@ -53,7 +59,14 @@ void add_run(CLI::App& app, int& result) {
       std::filesystem::remove(probe, ec);
     }
     auto reqs = load_workload(sc);
-    RunResult r = simulate(sc, reqs);
+    std::unique_ptr<ChromeTraceWriter> trace;
+    RunOptions ropt;
+    if (!o->trace.empty()) {
+      trace = std::make_unique<ChromeTraceWriter>(o->trace, reqs.size());
+      ropt.observer = trace.get();
+    }
+    RunResult r = simulate(sc, reqs, ropt);
+    if (trace) trace->finish(r);
     Summary s = summarize(r, slo);
     auto sj = summary_json(r, s);
     if (o->json) {

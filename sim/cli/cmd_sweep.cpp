@@ -129,6 +129,7 @@ void add_sweep(CLI::App& app, int& result) {
     std::string internal_error;
     std::atomic<std::size_t> next{0}, done{0};
     std::mutex print_mu;
+    std::vector<nlohmann::json> calibrations;  // of every point's pools (under print_mu)
     // The progress bar (rank 0's share of the points when there are several ranks) is rank 0's only.
     const bool tty = ranks.rank() == 0 && isatty(fileno(stderr));
     auto worker = [&]() {
@@ -146,6 +147,10 @@ void add_sweep(CLI::App& app, int& result) {
           auto j = scenario_json_with_overrides(o->scenario, sets, where, base);
           Scenario sc = parse_scenario_for_systems(j, where, base);
           const Summary sum = summarize(simulate(sc, load_workload(sc)), sc.slo);
+          {
+            std::lock_guard<std::mutex> lock(print_mu);
+            for (const auto& p : sum.pools) calibrations.push_back(p.calibration);
+          }
           row += sum.status;  // ok, some_not_served or none_served
           for (const auto& f : summary_row(sum)) row += "," + f;
         } catch (const InputError& e) {
@@ -192,6 +197,9 @@ void add_sweep(CLI::App& app, int& result) {
       result = 3;
     }
     if (ranks.rank() != 0) return;
+    // Points on GPUs whose costs stand on different footings (a calibrated GPU against a roofline
+    // one, or different attention backends) are flagged (from this rank's points under MPI).
+    if (const auto w = calibration_warning(calibrations); !w.empty()) std::fprintf(stderr, "moska-sim sweep: %s\n", w.c_str());
     // A swept key named like a metric column ("requests", "max_batch") is written as the path it
     // sets, so that no two columns share a name.
     const auto metric_columns = summary_columns();

@@ -109,6 +109,17 @@ std::vector<int> SweepRanks::all_gather(int flag) const {
 #endif
 }
 
+std::vector<std::vector<std::string>> SweepRanks::all_gather_rows(const std::vector<std::string>& rows) const {
+  if (!mpi_) return {rows};
+#ifdef MOSKA_HAVE_MPI
+  std::vector<std::vector<std::string>> out;
+  boost::mpi::all_gather(mpi_->world, rows, out);
+  return out;
+#else
+  return {rows};
+#endif
+}
+
 std::vector<std::vector<std::string>> SweepRanks::gather_to_root(const std::vector<std::string>& rows) const {
   if (!mpi_) return {rows};
 #ifdef MOSKA_HAVE_MPI

@@ -26,6 +26,8 @@ class SweepRanks {
   int default_threads() const;
   // Collective: every rank's flag, by rank.
   std::vector<int> all_gather(int flag) const;
+  // Collective: every rank's rows by rank, on every rank.
+  std::vector<std::vector<std::string>> all_gather_rows(const std::vector<std::string>& rows) const;
   // Collective: on rank 0, every rank's rows by rank; elsewhere empty.
   std::vector<std::vector<std::string>> gather_to_root(const std::vector<std::string>& rows) const;
 

@@ -69,6 +69,8 @@ void apply_override(nlohmann::json& sc, const std::string& key, const std::strin
     else v = num;
   } else if (value == "true" || value == "false") {
     v = value == "true";
+  } else if (!value.empty() && (value.front() == '[' || value.front() == '{')) {
+    v = parse_json_text(value, fmt::format("--set {}", key));  // a JSON array or object (e.g. pools=[...])
   } else {
     v = value;
   }

@@ -26,7 +26,8 @@ std::string resolve_override_key(const std::string& key);
 // Sets `key` (a dotted path such as "shared.sparsity", or an alias: sparsity, shared_tokens, chunk,
 // hw, instances, tp, rate, requests, skew, zipf_s, max_batch, speedup, prefix_caching,
 // chunked_prefill, and those the systems add, e.g. policy, admission) to `value` (parsed as a number
-// with optional K/M/G suffix, true/false, else a string). Throws InputError on a bad path.
+// with optional K/M/G suffix, true/false, a JSON array or object when it starts with [ or {, else a
+// string). Throws InputError on a bad path.
 void apply_override(nlohmann::json& scenario, const std::string& key, const std::string& value);
 
 // The scenario `name` (workloads/<name>.json, a path, or ""/"default" for the built-in one) with

@@ -1,6 +1,7 @@
 #include "sim/cost/calibration.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <cmath>
 #include <filesystem>
@@ -424,6 +425,13 @@ struct Query {
 
 struct CalibrationTables::Index {
   std::array<std::vector<KeyTable>, kNumKernelFamilies> fam;
+  // Unique per index built in this process: find_table's cache is keyed by it, never by an address
+  // that a later index could reuse.
+  std::uint64_t serial = next_serial();
+  static std::uint64_t next_serial() {
+    static std::atomic<std::uint64_t> n{0};
+    return ++n;
+  }
 };
 
 CalibrationTables::CalibrationTables() = default;
@@ -747,7 +755,7 @@ struct Found {
   bool exact = false;
 };
 
-Found find_table(const std::vector<KeyTable>& tabs, const Query& q) {
+Found find_table_uncached(const std::vector<KeyTable>& tabs, const Query& q) {
   Found f;
   double best = 0;
   for (const auto& t : tabs) {
@@ -765,6 +773,30 @@ Found find_table(const std::vector<KeyTable>& tabs, const Query& q) {
       best = dist;
     }
   }
+  return f;
+}
+
+// The table answering a query depends only on (tables, family, dtype, key): a serving run asks the
+// same few keys millions of times (decode attention every step), and choosing the nearest table of
+// an unmeasured head layout costs four logs per table. A small per-thread cache remembers the last
+// answers (the tables never change once loaded; the cache holds no ownership).
+Found find_table(std::uint64_t serial, const std::vector<KeyTable>& tabs, const Query& q) {
+  struct Entry {
+    std::uint64_t serial = 0;
+    KernelFamily fam{};
+    Dtype dtype{};
+    std::array<std::int64_t, 4> key{};
+    Found found;
+  };
+  constexpr std::size_t kEntries = 16;
+  thread_local std::array<Entry, kEntries> cache{};
+  thread_local std::size_t next = 0;
+  for (const auto& e : cache) {
+    if (e.serial == serial && e.fam == q.fam && e.dtype == q.dtype && e.key == q.key) return e.found;
+  }
+  const Found f = find_table_uncached(tabs, q);
+  cache[next] = Entry{serial, q.fam, q.dtype, q.key, f};
+  next = (next + 1) % kEntries;
   return f;
 }
 
@@ -787,7 +819,7 @@ std::optional<double> CalibrationTables::lookup(const Op& op) const {
   if (q.fam == KernelFamily::attn_decode_lse && index_->fam[static_cast<std::size_t>(q.fam)].empty()) {
     q.fam = KernelFamily::attn_decode;
   }
-  Found f = find_table(index_->fam[static_cast<std::size_t>(q.fam)], q);
+  Found f = find_table(index_->serial, index_->fam[static_cast<std::size_t>(q.fam)], q);
   if (!f.table) return std::nullopt;
   Evaluator ev{gpu_, q.fam, f.table->dtype, f.table->key, f.table->dims, q.x};
   double t = std::exp(ev.eval(f.table->root, 0));
@@ -817,7 +849,7 @@ bool CalibrationTables::covers(const Op& op) const {
   if (q.fam == KernelFamily::attn_decode_lse && index_->fam[static_cast<std::size_t>(q.fam)].empty()) {
     q.fam = KernelFamily::attn_decode;
   }
-  Found f = find_table(index_->fam[static_cast<std::size_t>(q.fam)], q);
+  Found f = find_table(index_->serial, index_->fam[static_cast<std::size_t>(q.fam)], q);
   if (!f.table || !f.exact || q.scale_from_op) return false;
   Evaluator ev{gpu_, q.fam, f.table->dtype, f.table->key, f.table->dims, q.x};
   ev.eval(f.table->root, 0);

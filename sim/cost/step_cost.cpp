@@ -48,9 +48,11 @@ Work StepCostModel::op(const Op& op) const {
   // As CostModel::iteration adds an operator up: seconds x count; FLOPs and bytes x count, none
   // for collectives.
   const auto n = static_cast<double>(op.count);
-  const double s = cm_.op_seconds(op) * n;
-  if (op.cls == OpClass::comm) return {s, 0.0, 0.0};
-  return {s, op.flops * n, op.bytes * n};
+  const OpCost c = cm_.op_cost(op);
+  const double s = c.seconds * n;
+  const double measured = c.basis == CostBasis::measured ? s : 0.0;
+  if (op.cls == OpClass::comm) return {s, 0.0, 0.0, measured};
+  return {s, op.flops * n, op.bytes * n, measured};
 }
 
 void StepCostModel::fold_dense(std::int64_t T, std::int64_t rows, Work& acc) const {
@@ -146,7 +148,7 @@ StepCostModel::DenseCost StepCostModel::dense_cost(const BatchSpec& b) const {
     fold_dense(T, rows, d);
     const double overhead = iteration_overhead_s();
     d.seconds += overhead;
-    return DenseCost{d.seconds - overhead, d.flops, d.bytes, true};
+    return DenseCost{d.seconds - overhead, d.flops, d.bytes, d.measured, true};
   };
   if (rows != T || T < 0 || T >= kDirectMax) return sum();
   const auto i = static_cast<std::size_t>(T);
@@ -184,7 +186,7 @@ Work StepCostModel::iteration_uncached(const BatchSpec& batch) const {
   }
   c.seconds += iteration_overhead_s();
   const auto tp = static_cast<double>(tp_);
-  return {dense.seconds + c.seconds, (dense.flops + c.flops) * tp, (dense.bytes + c.bytes) * tp};
+  return {dense.seconds + c.seconds, (dense.flops + c.flops) * tp, (dense.bytes + c.bytes) * tp, dense.measured + c.measured};
 }
 
 }  // namespace moska

@@ -18,13 +18,15 @@
 namespace moska {
 
 // Time and work of some operators on one GPU of the group: seconds summed over the operators
-// (x their count); FLOPs and bytes likewise, collectives counting no FLOPs or bytes.
+// (x their count); FLOPs and bytes likewise, collectives counting no FLOPs or bytes; `measured`: the
+// part of `seconds` that measured kernel tables answered (the rest: roofline, fits, host overheads).
 struct Work {
-  double seconds = 0, flops = 0, bytes = 0;
+  double seconds = 0, flops = 0, bytes = 0, measured = 0;
   void add(const Work& w) {
     seconds += w.seconds;
     flops += w.flops;
     bytes += w.bytes;
+    measured += w.measured;
   }
 };
 
@@ -85,7 +87,7 @@ class StepCostModel {
     std::vector<char> known;
   };
   struct DenseCost {
-    double seconds = 0, flops = 0, bytes = 0;
+    double seconds = 0, flops = 0, bytes = 0, measured = 0;
     bool known = false;
   };
   DenseCost dense_cost(const BatchSpec& b) const;  // the dense part's sum, as CostModel::iteration gives it

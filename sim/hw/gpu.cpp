@@ -31,6 +31,8 @@ constexpr double kMaxBytes = 1e18;
 constexpr double kMinLatency = 1e-12;   // s
 constexpr double kMaxLatency = 1;       // s
 constexpr double kMinEfficiency = 1e-3;
+constexpr double kMinPrice = 1e-3;  // US$ per GPU-hour
+constexpr double kMaxPrice = 1e4;
 }  // namespace
 
 HardwareProfile load_hardware(const std::string& name_or_path) {
@@ -45,6 +47,10 @@ HardwareProfile parse_hardware(const nlohmann::json& j, const std::filesystem::p
   hw.gpu.name = root.string("name");
   hw.gpu.description = root.string_or("description", hw.gpu.name);
   root.string_or("notes", "");
+  if (root.has("price_usd_per_gpu_hour")) {
+    hw.price_usd_per_gpu_hour = root.sourced_in("price_usd_per_gpu_hour", kMinPrice, kMaxPrice);
+    hw.price_source = root.object("price_usd_per_gpu_hour").string("source");
+  }
 
   auto g = root.object("gpu");
   auto peaks = g.object("peak_flops");

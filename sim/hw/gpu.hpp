@@ -52,6 +52,10 @@ struct HardwareProfile {
   NodeSpec node;
   std::string path;              // file it came from
   std::string calibration_dir;   // folder of measured tables ("" if none)
+  // What one GPU of this type costs to rent per hour (US$), and where the number comes from
+  // (docs/research/gpu-prices.md); 0 when the profile has none (`plan` then needs --price).
+  double price_usd_per_gpu_hour = 0;
+  std::string price_source;
 };
 
 // Loads by name (hw_profiles/<name>.json) or path; validates every key (each number in a range).

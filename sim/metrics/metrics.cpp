@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <stdexcept>
 #include <utility>
 
@@ -36,7 +37,7 @@ void check_finite(const Summary& s) {
       {s.ttft_mean, "ttft mean"}, {s.ttft_p50, "ttft p50"}, {s.ttft_p90, "ttft p90"}, {s.ttft_p99, "ttft p99"},
       {s.tbt_mean, "tbt mean"}, {s.tbt_p50, "tbt p50"}, {s.tbt_p90, "tbt p90"}, {s.tbt_p99, "tbt p99"},
       {s.req_tbt_mean, "req_tbt mean"}, {s.req_tbt_p50, "req_tbt p50"}, {s.req_tbt_p90, "req_tbt p90"},
-      {s.req_tbt_p99, "req_tbt p99"}, {s.e2e_mean, "e2e mean"}, {s.e2e_p50, "e2e p50"}, {s.e2e_p99, "e2e p99"},
+      {s.req_tbt_p99, "req_tbt p99"}, {s.e2e_mean, "e2e mean"}, {s.e2e_p50, "e2e p50"}, {s.e2e_p90, "e2e p90"}, {s.e2e_p99, "e2e p99"},
       {s.mean_batch, "mean_batch"}, {s.slo.attainment, "slo attainment"},
       {s.slo.goodput_requests_per_s, "goodput requests/s"}, {s.slo.goodput_tokens_per_s, "goodput tokens/s"}};
   for (const auto& [x, what] : scalars) check_finite(x, what);
@@ -142,6 +143,7 @@ Summary summarize(const RunResult& r, const SloSpec& slo) {
   s.ttft_p99 = pct(ttft, 0.99);
   s.e2e_mean = mean(e2e);
   s.e2e_p50 = pct(e2e, 0.5);
+  s.e2e_p90 = pct(e2e, 0.9);
   s.e2e_p99 = pct(e2e, 0.99);
   s.req_tbt_mean = mean(req_tbt);
   s.req_tbt_p50 = pct(req_tbt, 0.5);
@@ -164,7 +166,9 @@ Summary summarize(const RunResult& r, const SloSpec& slo) {
                      p.peak_mem_fraction,
                      p.busy_s / (t * std::max(1, p.groups)),
                      p.kv_capacity_tokens,
-                     p.kv_block_tokens};
+                     p.kv_block_tokens,
+                     p.busy_s > 0 ? p.measured_s / p.busy_s : 0.0,
+                     p.calibration};
     s.pools.push_back(sp);
   }
   s.slo = evaluate_slo(r, slo);
@@ -180,6 +184,44 @@ Summary summarize(const RunResult& r, const SloSpec& slo) {
   return s;
 }
 
+std::string calibration_warning(const std::vector<nlohmann::json>& calibrations) {
+  std::string calibrated, roofline;
+  std::set<std::string> backends;
+  for (const auto& c : calibrations) {
+    if (!c.is_object() || !c.contains("gpu")) continue;
+    const auto gpu = c["gpu"].get<std::string>();
+    if (c.value("calibrated", false)) {
+      if (calibrated.find(gpu) == std::string::npos) calibrated += (calibrated.empty() ? "" : ", ") + gpu;
+      backends.insert(c.value("attention_backend", std::string()));
+    } else if (roofline.find(gpu) == std::string::npos) {
+      roofline += (roofline.empty() ? "" : ", ") + gpu;
+    }
+  }
+  if (!calibrated.empty() && !roofline.empty()) {
+    return fmt::format("warning: {} calibrated against measured kernels but {} roofline only: the comparison mixes "
+                       "measured and first-principles costs (the roofline alone is 20-40% optimistic on the calibrated GPUs)",
+                       calibrated, roofline);
+  }
+  if (backends.size() > 1) {
+    std::string list;
+    for (const auto& b : backends) list += (list.empty() ? "" : ", ") + b;
+    return fmt::format("warning: costs from different attention backends ({})", list);
+  }
+  return "";
+}
+
+std::string calibration_line(const std::string& pool, const nlohmann::json& c, double measured_share) {
+  if (!c.is_object() || !c.contains("gpu")) return "";
+  const auto gpu = c["gpu"].get<std::string>();
+  if (!c.value("calibrated", false)) {
+    return fmt::format("costs of pool {}: {} roofline only (no measured kernels: NOT calibrated)", pool, gpu);
+  }
+  return fmt::format("costs of pool {}: {} calibrated ({} attention tables), {:.1f}% of its busy time from measured kernels; "
+                     "collectives {}",
+                     pool, gpu, c.value("attention_backend", std::string()), 100 * measured_share,
+                     c.value("collectives_measured", false) ? "measured on 2 GPUs (more ranks extrapolated)" : "not measured");
+}
+
 std::string not_served_line(const Summary& s) {
   std::string why;
   for (const auto& [reason, n] : s.rejected_by_reason) why += fmt::format("{}{} {}", why.empty() ? "" : ", ", reason, n);
@@ -190,10 +232,10 @@ std::string not_served_line(const Summary& s) {
 std::vector<std::string> summary_columns() {
   return {"requests", "finished", "rejected", "unfinished", "sim_s", "output_tok_per_s", "requests_per_s",
           "ttft_mean_s", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tbt_mean_s", "tbt_p50_s", "tbt_p90_s", "tbt_p99_s",
-          "e2e_mean_s", "e2e_p99_s", "mean_batch", "max_batch", "pool0_mfu", "pool0_bw_util", "pool0_hbm_used",
+          "e2e_mean_s", "e2e_p90_s", "e2e_p99_s", "mean_batch", "max_batch", "pool0_mfu", "pool0_bw_util", "pool0_hbm_used",
           "pool1_mfu", "pool1_bw_util", "pool1_hbm_used", "req_tbt_mean_s", "req_tbt_p50_s", "req_tbt_p90_s",
           "req_tbt_p99_s", "slo_ttft_s", "slo_tbt_s", "slo_attainment", "slo_met", "goodput_req_per_s",
-          "goodput_tok_per_s"};
+          "goodput_tok_per_s", "pool0_calibrated", "pool0_measured_share", "pool1_calibrated", "pool1_measured_share"};
 }
 
 std::vector<std::string> summary_row(const Summary& s) {
@@ -201,7 +243,7 @@ std::vector<std::string> summary_row(const Summary& s) {
   std::vector<std::string> row = {std::to_string(s.requests), std::to_string(s.finished), std::to_string(s.rejected),
                                   std::to_string(s.unfinished), f(s.sim_seconds), f(s.output_tokens_per_s),
                                   f(s.requests_per_s), f(s.ttft_mean), f(s.ttft_p50), f(s.ttft_p90), f(s.ttft_p99),
-                                  f(s.tbt_mean), f(s.tbt_p50), f(s.tbt_p90), f(s.tbt_p99), f(s.e2e_mean), f(s.e2e_p99),
+                                  f(s.tbt_mean), f(s.tbt_p50), f(s.tbt_p90), f(s.tbt_p99), f(s.e2e_mean), f(s.e2e_p90), f(s.e2e_p99),
                                   f(s.mean_batch), std::to_string(s.max_batch)};
   for (std::size_t i = 0; i < 2; ++i) {
     if (i < s.pools.size()) {
@@ -218,6 +260,14 @@ std::vector<std::string> summary_row(const Summary& s) {
                            f(s.slo.goodput_requests_per_s), f(s.slo.goodput_tokens_per_s)});
   } else {
     row.insert(row.end(), {"", "", "", "", "", ""});
+  }
+  for (std::size_t i = 0; i < 2; ++i) {
+    if (i < s.pools.size() && s.pools[i].calibration.is_object()) {
+      row.push_back(s.pools[i].calibration.value("calibrated", false) ? "1" : "0");
+      row.push_back(f(s.pools[i].measured_share));
+    } else {
+      row.insert(row.end(), {"", ""});
+    }
   }
   return row;
 }
@@ -260,7 +310,7 @@ nlohmann::json summary_json(const RunResult& r, const Summary& s) {
   auto v = [&](double x) { return none ? nlohmann::json(nullptr) : nlohmann::json(x); };
   j["ttft_s"] = {{"mean", v(s.ttft_mean)}, {"p50", v(s.ttft_p50)}, {"p90", v(s.ttft_p90)}, {"p99", v(s.ttft_p99)}};
   j["tbt_s"] = {{"mean", v(s.tbt_mean)}, {"p50", v(s.tbt_p50)}, {"p90", v(s.tbt_p90)}, {"p99", v(s.tbt_p99)}};
-  j["e2e_s"] = {{"mean", v(s.e2e_mean)}, {"p50", v(s.e2e_p50)}, {"p99", v(s.e2e_p99)}};
+  j["e2e_s"] = {{"mean", v(s.e2e_mean)}, {"p50", v(s.e2e_p50)}, {"p90", v(s.e2e_p90)}, {"p99", v(s.e2e_p99)}};
   j["req_tbt_s"] = {{"mean", v(s.req_tbt_mean)}, {"p50", v(s.req_tbt_p50)}, {"p90", v(s.req_tbt_p90)}, {"p99", v(s.req_tbt_p99)}};
   if (s.slo.enabled) j["slo"] = slo_json(s.slo);
   j["batch"] = {{"mean", s.mean_batch}, {"max", s.max_batch}};
@@ -271,8 +321,16 @@ nlohmann::json summary_json(const RunResult& r, const Summary& s) {
                      {"hbm_capacity_used_peak", p.hbm_used_peak}, {"busy_fraction", p.busy},
                      {"kv_tokens_per_instance", p.kv_capacity_tokens}, {"kv_block_tokens", p.kv_block_tokens},
                      {"kv_blocks_per_instance", p.kv_block_tokens > 0 ? p.kv_capacity_tokens / p.kv_block_tokens : 0}});
+    if (p.calibration.is_object()) {
+      auto c = p.calibration;
+      c["measured_share_of_busy_time"] = p.measured_share;
+      pools.back()["costs"] = c;
+    }
   }
   j["pools"] = pools;
+  std::vector<nlohmann::json> cal;
+  for (const auto& p : s.pools) cal.push_back(p.calibration);
+  if (const auto w = calibration_warning(cal); !w.empty()) j["warning"] = w;
   if (!r.counters.empty()) {
     nlohmann::json c = nlohmann::json::object();
     for (const auto& [k, v] : r.counters) {
@@ -308,7 +366,7 @@ std::string summary_table(const RunResult& r, const Summary& s) {
     line(fmt::format("{:<22} {:>10.4f} {:>10.4f} {:>10.4f} {:>10.4f}", "  TBT", s.tbt_mean, s.tbt_p50, s.tbt_p90, s.tbt_p99));
     line(fmt::format("{:<22} {:>10.4f} {:>10.4f} {:>10.4f} {:>10.4f}", "  TBT per request", s.req_tbt_mean, s.req_tbt_p50,
                      s.req_tbt_p90, s.req_tbt_p99));
-    line(fmt::format("{:<22} {:>10.3f} {:>10.3f} {:>10} {:>10.3f}", "  end-to-end", s.e2e_mean, s.e2e_p50, "", s.e2e_p99));
+    line(fmt::format("{:<22} {:>10.3f} {:>10.3f} {:>10.3f} {:>10.3f}", "  end-to-end", s.e2e_mean, s.e2e_p50, s.e2e_p90, s.e2e_p99));
   }
   line(fmt::format("decode batch: mean {:.1f}, max {}", s.mean_batch, s.max_batch));
   if (s.slo.enabled) {
@@ -329,6 +387,12 @@ std::string summary_table(const RunResult& r, const Summary& s) {
     line(fmt::format("{:<10} {:<7} {:<10} {:>5} {:>6.1f}% {:>8.1f}% {:>9.1f}% {:>9.1f}% {:>6.1f}%", p.name, p.role, p.hw,
                      p.gpus, 100 * p.mfu, 100 * p.bw_util, 100 * p.hbm_used_mean, 100 * p.hbm_used_peak, 100 * p.busy));
   }
+  std::vector<nlohmann::json> cal;
+  for (const auto& p : s.pools) {
+    if (const auto l = calibration_line(p.name, p.calibration, p.measured_share); !l.empty()) line(l);
+    cal.push_back(p.calibration);
+  }
+  if (const auto w = calibration_warning(cal); !w.empty()) line(w);
   for (const auto& p : s.pools) {
     if (p.kv_capacity_tokens <= 0) continue;
     if (p.kv_block_tokens > 0) {

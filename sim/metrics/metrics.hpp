@@ -69,6 +69,11 @@ struct PoolStats {
   double pcie_bw_per_gpu = 0;    // host link (swaps), bytes/s per direction
   std::int64_t kv_capacity_tokens = 0;  // KV tokens one of its instances holds (0: none hold KV here)
   std::int64_t kv_block_tokens = 0;     // tokens per KV block of an on-demand scheduler; 0: reserved at admission
+  // What answers its GPUs' costs: {gpu, calibrated, attention_backend, collectives_measured,
+  // not_measured}, from its cost model; and the seconds of its busy time that measured kernel
+  // tables answered (the rest: roofline, fitted collectives, host overheads).
+  nlohmann::json calibration;
+  double measured_s = 0;
 };
 
 struct RunResult {
@@ -117,7 +122,7 @@ struct Summary {
   // Per-request mean TBT, (finish - first token) / (output tokens - 1), over the finished requests
   // with >= 2 output tokens; percentiles count each request once, whatever its length.
   double req_tbt_mean = 0, req_tbt_p50 = 0, req_tbt_p90 = 0, req_tbt_p99 = 0;
-  double e2e_mean = 0, e2e_p50 = 0, e2e_p99 = 0;
+  double e2e_mean = 0, e2e_p50 = 0, e2e_p90 = 0, e2e_p99 = 0;
   double mean_batch = 0;
   std::int64_t max_batch = 0;
   struct Pool {
@@ -125,6 +130,8 @@ struct Summary {
     int gpus;
     double mfu, bw_util, hbm_used_mean, hbm_used_peak, busy;
     std::int64_t kv_capacity_tokens, kv_block_tokens;  // per instance (PoolStats)
+    double measured_share;     // of its busy time, answered by measured kernel tables
+    nlohmann::json calibration;  // PoolStats::calibration
   };
   std::vector<Pool> pools;
   SloResult slo;  // enabled only when summarize() was given a bound
@@ -134,6 +141,11 @@ struct Summary {
 // that none can arise), so summarize() throws std::logic_error naming the metric instead of
 // printing "nan" or writing null. summary_json() checks the system's counters alike.
 Summary summarize(const RunResult& r, const SloSpec& slo = {});
+// One line when pools' costs stand on different footings (a calibrated GPU against a roofline-only
+// one, or different attention backends), else "". `calibrations`: PoolStats::calibration objects.
+std::string calibration_warning(const std::vector<nlohmann::json>& calibrations);
+// One line per pool saying what answers its costs and how much of its busy time was measured.
+std::string calibration_line(const std::string& pool, const nlohmann::json& calibration, double measured_share);
 // One line saying what was not served: "none_served: 200 of 200 requests rejected (kv_never_fits 200)".
 std::string not_served_line(const Summary& s);
 nlohmann::json summary_json(const RunResult& r, const Summary& s);  // has "slo" when s.slo.enabled

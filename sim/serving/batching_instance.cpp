@@ -69,6 +69,7 @@ void BatchingInstance::enqueue(std::uint32_t r) {
   if (!described_) describe_pool();
   waiting_.push_back(r);
   queued_ += loop_.state(r).reserve;
+  if (auto* o = loop_.observer()) [[unlikely]] o->request(r, RequestEvent::queued, loop_.now(), cfg_.pool, cfg_.id);
   // An idle instance starts at the end of this instant, when every request arriving now is queued.
   wake();
 }
@@ -145,6 +146,7 @@ void BatchingInstance::join_decode(std::uint32_t r, TimeNs gap_from) {
     ++routed_decodes_total_;
   }
   if (gap_from >= 0) gaps_.push_back({r, s.epoch, gap_from});
+  if (auto* o = loop_.observer()) [[unlikely]] o->request(r, RequestEvent::decoding, loop_.now(), cfg_.pool, cfg_.id);
 }
 
 void BatchingInstance::admit_reserving() {
@@ -167,6 +169,7 @@ void BatchingInstance::admit_reserving() {
     }
     s.phase = Phase::prefilling;
     prefilling_.push_back(r);
+    if (auto* o = loop_.observer()) [[unlikely]] o->request(r, RequestEvent::started, loop_.now(), cfg_.pool, cfg_.id);
     if (cache_ && s.prefix_cacheable && !q.block_hashes.empty()) {
       // The cached prefix is not prefilled again; at least the last token is (it makes the logits).
       const auto hit = cache_->lookup(q.block_hashes).prefix_blocks * sched.block_tokens;
@@ -205,6 +208,7 @@ std::uint32_t BatchingInstance::preempt(bool decode_blocks_allocated) {
   const auto& q = loop_.request(r);
   const TimeNs now = loop_.now();
   preempted_now_ = true;
+  if (auto* o = loop_.observer()) [[unlikely]] o->request(r, RequestEvent::preempted, now, cfg_.pool, cfg_.id);
   const std::int64_t free_before = free_blocks();
   if (s.phase == Phase::prefilling) {
     pre_blocks_ -= prefill_blocks_held(r);
@@ -394,6 +398,7 @@ void BatchingInstance::admit_on_demand(std::int64_t& budget) {
     s.prefilled = hit;
     s.phase = Phase::prefilling;
     prefilling_.push_back(r);
+    if (auto* o = loop_.observer()) [[unlikely]] o->request(r, RequestEvent::started, loop_.now(), cfg_.pool, cfg_.id);
     order_.push_back({r, s.epoch});
     pre_remaining_ += q.output_tokens - s.generated;
     pre_blocks_ += need;
@@ -532,6 +537,7 @@ void BatchingInstance::start_iteration() {
     p.flops += c.flops;
     p.bytes += c.bytes;
     p.busy_s += step * c.groups;
+    p.measured_s += c.measured_s * c.groups;
   }
   // HBM in use: the KV reserved (or held in blocks) now for this step (weights and shared KV count
   // for the whole run).
@@ -561,6 +567,11 @@ void BatchingInstance::start_iteration() {
       const auto& s = loop_.state(e.first);
       return s.epoch != e.second || (s.phase != Phase::prefilling && s.phase != Phase::decoding);
     });
+  }
+  if (auto* o = loop_.observer()) [[unlikely]] {
+    o->iteration({cfg_.pool, cfg_.id, now, end, decode_count, static_cast<std::int64_t>(chunks_.size()),
+                  b.tokens() - b.decode_requests, reserved(), on_demand_ ? total_blocks_ * B_ : cfg_.capacity_tokens,
+                  static_cast<std::int64_t>(waiting_.size())});
   }
   loop_.sim().schedule_in(seconds_to_ns(step), [this] { end_iteration(); });
 }

@@ -15,12 +15,15 @@ struct PoolCharge {
   int pool = 0;
   double flops = 0, bytes = 0;
   double groups = 1;
+  double measured_s = 0;  // of one group's step, the seconds measured kernel tables answered
 };
 
 struct IterStats {
   double seconds = 0;
   std::vector<PoolCharge> charges;  // kept by the caller between steps: refilled, not reallocated
-  void charge(int pool, double flops, double bytes, double groups = 1) { charges.push_back({pool, flops, bytes, groups}); }
+  void charge(int pool, double flops, double bytes, double groups = 1, double measured_s = 0) {
+    charges.push_back({pool, flops, bytes, groups, measured_s});
+  }
 };
 
 // How one instance's batches become time and work: the system's physics for that instance.

@@ -18,7 +18,14 @@ double kv_held_per_token(const ModelSpec& model, Dtype kv, int tp) {
 }
 
 PoolLayout make_pool(const Scenario& sc, const PoolSpec& p, const ModelSpec& model) {
-  CostModel cm(load_hardware(p.hw));
+  CostModel cm = [&] {
+    try {
+      return CostModel(load_hardware(p.hw), true, CostOptions{sc.attention_backend});
+    } catch (const InputError& e) {
+      if (sc.attention_backend == CostOptions{}.attn_backend) throw;
+      throw InputError(fmt::format("{}: key 'attention_backend' (pool '{}'): {}", sc.file, p.name, e.what()));
+    }
+  }();
   const Precision& prec = sc.precision;
   cm.gpu().peak(prec.gemm_math());  // fails early, naming the dtype, if the GPU lacks it
   if (model.n_heads % p.tp != 0) {
@@ -34,6 +41,13 @@ PoolLayout make_pool(const Scenario& sc, const PoolSpec& p, const ModelSpec& mod
   ps.hbm_bw_per_gpu = cm.gpu().hbm_bw_bps;
   ps.hbm_bytes_per_gpu = cm.gpu().hbm_bytes;
   ps.pcie_bw_per_gpu = cm.hardware().node.pcie_bw_bps;
+  {
+    // What answers this pool's costs, for every output (compact: the tables' folder is left out).
+    const auto full = calibration_json(cm.calibration_info());
+    for (const char* k : {"gpu", "calibrated", "attention_backend", "collectives_measured", "not_measured"}) {
+      ps.calibration[k] = full.at(k);
+    }
+  }
   const double group_hbm = cm.gpu().hbm_bytes * p.tp;
   return PoolLayout{&p, StepCostModel(model, prec, std::move(cm), p.tp), ps, kv_held_per_token(model, prec.kv, p.tp), group_hbm};
 }

@@ -9,6 +9,7 @@ PrefillCost PipelinePrefillModel::cost(std::int64_t n_new, std::int64_t past) co
   auto one = [&](std::int64_t n, std::int64_t p) {
     const Work w = step_.prompt(n, p);
     pc.flops += w.flops;
+    pc.measured += w.measured;
     pc.bytes += w.bytes;
     return w.seconds + overhead_s_;
   };
@@ -34,6 +35,7 @@ PrefillCost PipelinePrefillModel::cost(std::int64_t n_new, std::int64_t past) co
 void PrefillPipeline::enqueue(std::uint32_t r, double occupancy_s) {
   queue_.push_back({r, occupancy_s});
   queued_s_ += occupancy_s;
+  if (auto* o = loop_.observer()) [[unlikely]] o->request(r, RequestEvent::queued, loop_.now(), cfg_.pool, cfg_.id);
   try_start();
 }
 
@@ -68,10 +70,16 @@ void PrefillPipeline::try_start() {
   auto& pool = loop_.out().pools[static_cast<std::size_t>(cfg_.pool)];
   pool.busy_s += occ * stages;
   pool.flops += pc.flops;
+  pool.measured_s += pc.measured;
   pool.bytes += pc.bytes;
   const double kv_held = static_cast<double>(prompt) * cfg_.kv_held_per_token / stages;
   pool.mem_byte_seconds += kv_held * lat * stages;
   pool.peak_mem_fraction = std::max(pool.peak_mem_fraction, (cfg_.fixed_bytes + kv_held) / cfg_.hbm_bytes);
+  if (auto* o = loop_.observer()) [[unlikely]] {
+    o->request(r, RequestEvent::started, now, cfg_.pool, cfg_.id);
+    o->iteration({cfg_.pool, cfg_.id, now, busy_until_, 0, 1, prompt - cached, prompt, 0,
+                  static_cast<std::int64_t>(queue_.size())});
+  }
   hooks_.prefill_started(cfg_.id, r, prompt - cached, lat);
   const int me = cfg_.id;
   loop_.sim().schedule_at(now + seconds_to_ns(lat), [this, r, me] { hooks_.prefilled(me, r); });

@@ -18,6 +18,7 @@ namespace moska {
 // first token, and the work it does (whole group).
 struct PrefillCost {
   double occupancy = 0, latency = 0, flops = 0, bytes = 0;
+  double measured = 0;  // seconds (summed over the stages) that measured kernel tables answered
 };
 
 class PipelinePrefillModel {

@@ -182,6 +182,7 @@ Scenario parse_scenario(const nlohmann::json& j, const std::string& where, const
     s.precision = Precision::uniform(parse_dtype(r.string_or("dtype", "bf16"), where + ": key 'dtype'"));
   }
   s.system = r.string("system");
+  s.attention_backend = r.string_or("attention_backend", s.attention_backend);
   for (const auto& p : r.array_of_objects("pools")) {
     PoolSpec ps;
     ps.name = p.string_or("name", fmt::format("pool{}", s.pools.size()));

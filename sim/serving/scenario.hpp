@@ -114,6 +114,9 @@ struct Scenario {
   std::uint64_t seed = 1;
   std::string model = "llama-3.1-8b";
   Precision precision;
+  // Attention kernels the GPUs' measured tables are of (sim/cost: flash2, cudnn, eager, flex); an
+  // unmeasured backend on a GPU is an input error naming those it has.
+  std::string attention_backend = "flash2";
   std::string system;  // a registered system's name (sim/systems/ checks it)
   std::vector<PoolSpec> pools;
   SharedSpec shared;

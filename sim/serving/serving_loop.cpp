@@ -17,8 +17,8 @@ ServingLoop::ServingLoop(const Scenario& scenario, const std::vector<Request>& r
     auto& rec = out_.requests[i];
     rec.id = q.id;
     rec.arrival = q.arrival_ns;
-    rec.input_tokens = static_cast<std::int32_t>(q.input_tokens);
-    rec.output_tokens = static_cast<std::int32_t>(q.output_tokens);
+    rec.input_tokens = q.input_tokens;
+    rec.output_tokens = q.output_tokens;
   }
 }
 
@@ -31,9 +31,19 @@ TimeNs ServingLoop::deliver(std::int64_t tokens, std::int64_t finished) {
 }
 
 void ServingLoop::finish(std::uint32_t r, TimeNs t) {
-  out_.requests[r].finish = t;
+  auto& rec = out_.requests[r];
+  rec.finish = t;
   last_delivery_ = std::max(last_delivery_, t);
   ++done_;
+  if (observer_) [[unlikely]] observer_->request(r, RequestEvent::finished, t, -1, rec.instance);
+  if (stop_after_ >= 0) [[unlikely]] {
+    // As evaluate_slo judges it: a TTFT or mean TBT over its bound is a miss.
+    const double tbt = request_mean_tbt_s(rec);
+    if ((stop_slo_.ttft_s > 0 && request_ttft_s(rec) > stop_slo_.ttft_s) ||
+        (stop_slo_.tbt_s > 0 && tbt >= 0 && tbt > stop_slo_.tbt_s)) {
+      if (++misses_ > stop_after_) sim_.stop();
+    }
+  }
   d_->finished(r);
   release(t);
 }
@@ -49,6 +59,8 @@ void ServingLoop::reject(std::uint32_t r, const std::string& reason) {
   }
   rec.reject_reason = static_cast<std::uint8_t>(it - reasons.begin());
   ++done_;
+  if (observer_) [[unlikely]] observer_->request(r, RequestEvent::rejected, sim_.now(), -1, rec.instance);
+  if (stop_after_ >= 0 && ++misses_ > stop_after_) [[unlikely]] sim_.stop();
   release(sim_.now());
 }
 
@@ -108,9 +120,12 @@ void ServingLoop::sample() {
   }
 }
 
-RunResult ServingLoop::run(Deployment& d) {
+RunResult ServingLoop::run(Deployment& d, const RunOptions& opt) {
   const auto t0 = std::chrono::steady_clock::now();
   d_ = &d;
+  observer_ = opt.observer;
+  stop_slo_ = opt.stop_slo;
+  stop_after_ = opt.stop_slo.any() ? opt.stop_after_misses : -1;
   for (std::size_t i = 1; i < reqs_.size(); ++i) {
     if (reqs_[i].arrival_ns < reqs_[i - 1].arrival_ns) throw std::logic_error("simulate: requests must be sorted by arrival");
   }

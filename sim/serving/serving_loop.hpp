@@ -16,6 +16,7 @@
 #include "sim/engine/simulator.hpp"
 #include "sim/metrics/metrics.hpp"
 #include "sim/serving/request_state.hpp"
+#include "sim/serving/run_observer.hpp"
 #include "sim/serving/scenario.hpp"
 #include "sim/workload/request.hpp"
 
@@ -47,8 +48,11 @@ class ServingLoop {
   ServingLoop(const ServingLoop&) = delete;
   ServingLoop& operator=(const ServingLoop&) = delete;
 
-  // Runs the scenario's requests through `d` to the end (or the scenario's time limit).
-  RunResult run(Deployment& d);
+  // Runs the scenario's requests through `d` to the end (or the scenario's time limit, or the
+  // options' miss budget), telling the options' observer what happens.
+  RunResult run(Deployment& d, const RunOptions& opt = {});
+  // The attached observer, or nullptr (callers test it: one branch when none is attached).
+  RunObserver* observer() const { return observer_; }
 
   Simulator& sim() { return sim_; }
   TimeNs now() const { return sim_.now(); }
@@ -91,6 +95,10 @@ class ServingLoop {
   TimeNs last_delivery_ = 0;     // the last finish a client saw
   std::size_t next_ = 0;         // closed loop: the next request to send
   bool wakeup_ = false;          // closed loop: a wake-up at the next request's arrival is scheduled
+  RunObserver* observer_ = nullptr;
+  SloSpec stop_slo_;                  // RunOptions: the run stops once more than stop_after_ requests missed it
+  std::int64_t stop_after_ = -1;
+  std::int64_t misses_ = 0;
 };
 
 }  // namespace moska

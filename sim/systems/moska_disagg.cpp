@@ -176,8 +176,8 @@ void DisaggDeployment::cost(const BatchSpec& batch, IterStats& st) const {
   Work ca = dense;
   ca.add(attn);
   const double unique_gpus = static_cast<double>(nA * tp_unique) * M, shared_gpus = static_cast<double>(nB * tp_shared) * M;
-  st.charge(0, ca.flops * unique_gpus, ca.bytes * unique_gpus, unique_groups_);
-  st.charge(1, sw.flops * shared_gpus, sw.bytes * shared_gpus, shared_groups_);
+  st.charge(0, ca.flops * unique_gpus, ca.bytes * unique_gpus, unique_groups_, ca.measured);
+  st.charge(1, sw.flops * shared_gpus, sw.bytes * shared_gpus, shared_groups_, sw.measured);
 }
 
 class MoskaDisagg final : public DisaggSystem {

@@ -11,6 +11,16 @@ namespace moska {
 
 int SharedKvSystem::scenario_gpus(const Scenario& sc) const { return gpus_in_roles(sc, roles()); }
 
+PlanShape SharedKvSystem::plan_shape(const Scenario& sc) const {
+  PlanShape p;
+  p.roles = roles();
+  if (sc.shared.tokens <= 0 && (roles().size() > 1 || baseline_rank() != 0)) {
+    p.skip = roles().size() > 1 ? "no shared context in the scenario (shared.tokens 0): its shared pool has nothing to hold"
+                                : "no shared context in the scenario (shared.tokens 0): it serves exactly as the baseline does";
+  }
+  return p;
+}
+
 std::optional<Strategy> SharedKvSystem::strategy(const StrategyQuery& q) const {
   if (strategy_what().empty()) return std::nullopt;
   // The shared context as one corpus of the query's chunks, uniformly routed (balanced routing).
@@ -73,6 +83,11 @@ void BatchingDeployment::start(ServingLoop& loop) {
   for (std::size_t i = 0; i < reqs.size(); ++i) {
     const auto& q = reqs[i];
     auto& s = loop.state(static_cast<std::uint32_t>(i));
+    if (q.corpus >= 0 && shared_.tokens() > 0 && q.corpus >= shared_.count()) {
+      throw InputError(fmt::format("{}: request {} attends corpus {} but the scenario has {} shared corpora (key "
+                                   "'shared'; corpus indices run from 0)",
+                                   sc_.file, q.id, q.corpus, shared_.count()));
+    }
     const bool shares = shared_.tokens() > 0 && attach.uniform() < sc_.shared.attach_fraction;
     int corpus = 0;
     if (shares && shared_.count() > 1) {
@@ -234,6 +249,11 @@ ColocatedDeployment::ColocatedDeployment(const SharedKvSystem& sys, const Scenar
       pool_(make_pool(sc, serve_pool(sc, sys.name()), model_)),
       cp_(parse_context_parallel(sc, *pool_.spec, pool_.step.cost_model().hardware())),
       ring_(cp_ring(model_, sc.precision, cp_, pool_.spec->tp)) {
+  if (sys.needs_shared_context() && shared_.tokens() == 0) {
+    throw InputError(fmt::format("{}: system {} needs a shared context (key 'shared.tokens' > 0, 'shared.corpora' or "
+                                 "'shared.modules'); without one use vllm",
+                                 sc.file, sys.name()));
+  }
   check_shared_span();
   // Each TP group holds the weights and, if the system stores it once per instance, the shared KV
   // (its stripe of it under context parallelism); the rest (x kv_memory_fraction) is for requests'
@@ -257,7 +277,7 @@ void ColocatedDeployment::cost(const BatchSpec& batch, IterStats& out) const {
     const Work w = cp_step(batch);
     const double gpus = static_cast<double>(cp_.degree * pool_.spec->tp);
     out.seconds = w.seconds + sc_.scheduler.iteration_overhead_s;
-    out.charge(0, w.flops * gpus, w.bytes * gpus, cp_.degree);
+    out.charge(0, w.flops * gpus, w.bytes * gpus, cp_.degree, w.measured);
     return;
   }
   Work w = pool_.step.iteration(batch);
@@ -271,7 +291,7 @@ void ColocatedDeployment::cost(const BatchSpec& batch, IterStats& out) const {
     w.bytes += sel.bytes * tp;
   }
   out.seconds = w.seconds + sc_.scheduler.iteration_overhead_s;
-  out.charge(0, w.flops, w.bytes);
+  out.charge(0, w.flops, w.bytes, 1, w.measured);
 }
 
 Work ColocatedDeployment::cp_term(std::vector<CpTerm>& cache, std::int64_t rows, std::int64_t a, std::int64_t b,

@@ -45,12 +45,18 @@ class SharedKvSystem : public System {
   virtual SharedContext shared_context(const SharedSpec& spec, const std::string& where) const = 0;
   // What a request attending corpus c holds and reads.
   virtual SharedUse shared_use(const SharedContext& ctx, int corpus) const = 0;
+  // Whether it serves only scenarios with a shared context (everything but vllm: without one, the
+  // other systems would run as vllm under another name).
+  virtual bool needs_shared_context() const { return true; }
   // Whether each instance (or the shared pool) holds the shared KV once, vs a copy per request.
   virtual bool holds_shared_once() const { return true; }
   // Pool roles it runs on ("serve", or "unique" + "shared").
   virtual std::vector<std::string> roles() const { return {"serve"}; }
   // predict's one-line description of its way of attending the shared context ("" = no row).
   virtual std::string strategy_what() const { return ""; }
+  // Without a shared context every colocated system serves as the baseline does (one is searched),
+  // and the disaggregated ones have nothing for their shared pool.
+  PlanShape plan_shape(const Scenario& sc) const override;
 };
 
 // Continuous-batching instances over one logical pool, requests shaped by a SharedKvSystem.

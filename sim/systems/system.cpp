@@ -40,10 +40,10 @@ Scenario parse_scenario_for_systems(const nlohmann::json& j, const std::string& 
   return sc;
 }
 
-RunResult simulate(const Scenario& scenario, const std::vector<Request>& requests) {
+RunResult simulate(const Scenario& scenario, const std::vector<Request>& requests, const RunOptions& opt) {
   const auto configured = find_system(scenario.system).configure(scenario);
   ServingLoop loop(scenario, requests);
-  return loop.run(*configured);
+  return loop.run(*configured, opt);
 }
 
 ScalingRow System::scaling_row(const Scenario& base, const ScalingOptions& opt) const {
@@ -104,12 +104,15 @@ ScalingRow System::scaling_row(const Scenario& base, const ScalingOptions& opt) 
     sp.role = p.role;
     sp.hw = p.hw;
     sp.gpus = p.gpus;
-    double flops = 0, bytes = 0;
+    double flops = 0, bytes = 0, measured = 0;
     for (const auto& c : st.charges) {
       if (c.pool != static_cast<int>(i)) continue;
       flops += c.flops;
       bytes += c.bytes;
+      measured += c.measured_s;
     }
+    sp.calibration = p.calibration;
+    sp.measured_share = measured / st.seconds;
     // Pool 0's work is one logical instance's; its instances all run the same step.
     const double mult = i == 0 ? static_cast<double>(row.logical_instances) : 1.0;
     sp.flops = flops * mult;

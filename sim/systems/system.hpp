@@ -87,6 +87,8 @@ struct ScalingPool {
   double mfu = 0;                // flops / (step x GPUs x peak of the GEMM dtype)
   double hbm_bw_util = 0;        // bytes / (step x GPUs x HBM bandwidth)
   double hbm_capacity_util = 0;  // weights + shared KV + the batch's KV held, over the pool's HBM
+  nlohmann::json calibration;    // what answers its costs (PoolStats::calibration)
+  double measured_share = 0;     // of the step, the time measured kernel tables answered
 };
 
 struct ScalingRow {
@@ -108,6 +110,17 @@ struct ScalingRow {
   double normalized_deployment = 0;  // tokens/s of the whole deployment over the baseline's (its GPUs as they are)
   double batch_ratio = 0;            // batch over the baseline's
   std::vector<ScalingPool> pools;
+};
+
+// How `plan` lays out a deployment of a system when it searches configurations: the pools it
+// takes, by role (one: identical instances; two: e.g. prefill and decode, whose split is searched),
+// whether the scheduler's token budget (scheduler.max_batched_tokens) shapes its iterations, and,
+// when the scenario gives it nothing to do that another system does not already do, why it is left
+// out of a plan's default search.
+struct PlanShape {
+  std::vector<std::string> roles{"serve"};
+  bool token_budget = true;
+  std::string skip;
 };
 
 class System {
@@ -135,6 +148,9 @@ class System {
   // The steady-state decode row (fits = false with the reason when it cannot run).
   ScalingRow scaling_row(const Scenario& sc, const ScalingOptions& opt) const;
 
+  // `plan`: its layout for a search over configurations of `sc` (see PlanShape).
+  virtual PlanShape plan_shape(const Scenario& /*sc*/) const { return {}; }
+
   // `predict`: this system's way of attending a shared context for a decode batch, if it has one.
   virtual std::optional<Strategy> strategy(const StrategyQuery& /*q*/) const { return std::nullopt; }
 };
@@ -154,7 +170,8 @@ Scenario parse_scenario_for_systems(const nlohmann::json& j, const std::string& 
 // with a 1M-token shared context at 75% sparsity.
 nlohmann::json default_scenario_json();
 
-// Runs `requests` through the scenario's system. Throws InputError on a configuration that cannot run.
-RunResult simulate(const Scenario& scenario, const std::vector<Request>& requests);
+// Runs `requests` through the scenario's system (with the options' observer and miss budget, if
+// any). Throws InputError on a configuration that cannot run.
+RunResult simulate(const Scenario& scenario, const std::vector<Request>& requests, const RunOptions& opt = {});
 
 }  // namespace moska

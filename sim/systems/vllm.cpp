@@ -25,6 +25,7 @@ class Vllm final : public ColocatedSystem {
     return u;
   }
   bool holds_shared_once() const override { return false; }
+  bool needs_shared_context() const override { return false; }
   std::string strategy_what() const override { return "each request holds and reads its own copy of the shared KV"; }
 };
 }  // namespace

@@ -51,7 +51,7 @@ class DecodeModel final : public IterationModel {
     const Work w = step_.iteration(b);
     out.seconds = w.seconds + overhead_s_;
     out.charges.clear();
-    out.charge(1, w.flops, w.bytes);
+    out.charge(1, w.flops, w.bytes, 1, w.measured);
   }
   // One decode step of `count` requests holding `kv` tokens in all.
   double step_s(std::int64_t count, std::int64_t kv) const {

@@ -387,6 +387,8 @@ class Mooncake final : public System {
   }
   std::unique_ptr<ConfiguredSystem> configure(const Scenario& sc) const override { return std::make_unique<Deployment>(sc); }
   int scenario_gpus(const Scenario& sc) const override { return gpus_in_roles(sc, {"prefill", "decode"}); }
+  // Prompts are prefilled whole on the prefill pool; the decode pool's steps are decodes only.
+  PlanShape plan_shape(const Scenario&) const override { return {{"prefill", "decode"}, false, ""}; }
 };
 
 }  // namespace

@@ -293,7 +293,7 @@ void Deployment::cost(const BatchSpec& b, IterStats& out) const {
     // No reused prompt: vllm's iteration, the same bits.
     const Work w = pool_.step.iteration(b);
     out.seconds = w.seconds + sc_.scheduler.iteration_overhead_s;
-    out.charge(0, w.flops, w.bytes);
+    out.charge(0, w.flops, w.bytes, 1, w.measured);
     return;
   }
   rb_.decode_requests = b.decode_requests;
@@ -322,7 +322,7 @@ void Deployment::cost(const BatchSpec& b, IterStats& out) const {
   w.seconds += pool_.step.iteration_overhead_s();
   const auto tp = static_cast<double>(pool_.step.tp());
   out.seconds = w.seconds + sc_.scheduler.iteration_overhead_s;
-  out.charge(0, w.flops * tp, w.bytes * tp);
+  out.charge(0, w.flops * tp, w.bytes * tp, 1, w.measured);
 }
 
 void Deployment::finish_run(ServingLoop& loop) {
@@ -380,6 +380,21 @@ class SemShareKv final : public System {
   }
   std::unique_ptr<ConfiguredSystem> configure(const Scenario& sc) const override { return std::make_unique<Deployment>(sc); }
   int scenario_gpus(const Scenario& sc) const override { return gpus_in_roles(sc, {"serve"}); }
+  // Without families of similar prompts nothing is reused: it serves as the baseline does, plus its
+  // host matching cost. Families come from the generator or from our JSONL trace format.
+  PlanShape plan_shape(const Scenario& sc) const override {
+    PlanShape p;
+    const auto& w = sc.workload;
+    bool families = w.contains("generator") && w["generator"].is_object() && w["generator"].contains("families");
+    if (w.contains("trace") && w["trace"].is_object()) {
+      const auto& t = w["trace"];
+      const std::string path = t.contains("path") && t["path"].is_string() ? t["path"].get<std::string>() : "";
+      const std::string fmt = t.contains("format") && t["format"].is_string() ? t["format"].get<std::string>() : "";
+      families = fmt == "moska" || (fmt.empty() && path.size() >= 6 && path.compare(path.size() - 6, 6, ".jsonl") == 0);
+    }
+    if (!families) p.skip = "the workload has no families of similar prompts: nothing to reuse";
+    return p;
+  }
 };
 
 }  // namespace
