@@ -178,10 +178,12 @@ TEST_CASE("workload: ShareGPT-like lengths pass vLLM's filter and have the publi
 
 TEST_CASE("cli: a run that serves nothing says why, prints no latencies and exits 1; sweep rows carry the status") {
   const auto path = std::filesystem::temp_directory_path() / "moska-test-nothing-served.json";
+  // 120K-token prompts (within the model's 128K context) against ~24K tokens of KV (5% of 64 GB).
   std::ofstream(path) << R"({"name": "too long", "model": "llama-3.1-8b", "dtype": "bf16", "system": "vllm",
       "pools": [{"name": "g", "role": "serve", "hw": "h100-sxm", "instances": 1, "tp": 1}],
+      "scheduler": {"kv_memory_fraction": 0.05},
       "workload": {"generator": {"requests": 3, "arrival": {"process": "burst"},
-                   "input_tokens": {"dist": "constant", "value": 2000000}, "output_tokens": {"dist": "constant", "value": 8}}}})";
+                   "input_tokens": {"dist": "constant", "value": 120000}, "output_tokens": {"dist": "constant", "value": 8}}}})";
   auto r = test::run("run " + path.string() + " --json");
   CHECK(r.rc == 1);
   CHECK_THAT(r.out, Catch::Contains("nothing was served: none_served: 3 of 3 requests rejected (kv_never_fits 3)"));

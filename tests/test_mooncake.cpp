@@ -180,7 +180,7 @@ TEST_CASE("mooncake: admission decisions") {
   auto j = scenario(1, 1);
   SECTION("loose SLOs reject nothing in any mode") {
     j["slo"] = {{"ttft_s", 30}, {"tbt_s", 1}};
-    for (const char* a : {"none", "decode", "early", "predicted"}) {
+    for (const char* a : {"none", "decode", "baseline", "early", "predicted"}) {
       j["mooncake"]["admission"] = a;
       auto r = run(j, reqs);
       for (const auto& q : r.requests) CHECK_FALSE(q.rejected);
@@ -236,6 +236,69 @@ TEST_CASE("mooncake: prediction-based rejection admits a request whose decode sl
   auto pred = run(j, reqs);
   CHECK_FALSE(pred.requests[1].rejected);
   CHECK(pred.requests[1].finish > pred.requests[0].finish);
+}
+
+TEST_CASE("mooncake: the baseline rejects on prefill load at arrival; decode-only admission never does") {
+  // Two 1,000-token prompts at once on one prefill instance: the second's predicted TTFT is its
+  // queue (the first's prefill) + its own prefill = 2 prefills. A TTFT bound of 1.5 prefills: the
+  // baseline (arXiv v3 8.2: "rejects requests based on load before both stages start") refuses it at
+  // arrival, before any prefill; decode-only admission (rejecting only at the hand-off) serves it late.
+  Costs c;
+  const double p1 = c.prefill(1000, 0);
+  const std::vector<Request> reqs = {req(0, 0.0, 1000, 3), req(1, 0.0, 1000, 3)};
+  auto j = scenario(1, 1);
+  j["slo"] = {{"ttft_s", 1.5 * p1}, {"tbt_s", 1}};
+  j["mooncake"]["admission"] = "baseline";
+  auto base = run(j, reqs);
+  CHECK_FALSE(base.requests[0].rejected);
+  CHECK(base.requests[1].rejected);
+  CHECK(base.requests[1].first_token < 0);  // never prefilled
+  CHECK(counter(base, "rejected_at_arrival_ttft") == 1);
+  CHECK(counter(base, "prefill_tokens_computed") == 1000);
+  j["mooncake"]["admission"] = "decode";
+  auto dec = run(j, reqs);
+  CHECK_FALSE(dec.requests[1].rejected);
+  CHECK(ttft(dec.requests[1]) == Approx(2 * p1).epsilon(0.01));  // over the bound: it misses the SLO
+  CHECK(counter(dec, "prefill_tokens_computed") == 2000);
+}
+
+TEST_CASE("mooncake: prediction-based rejection judges the decode pool's mean TBT ratio, not one instance") {
+  // Roofline A100s (a step grows with the KV it reads). A and B (30,000-token prompts, 1,000 tokens
+  // out) start together on two prefill instances and decode on two decode instances, one each. C
+  // (30,000 tokens) arrives while both decode: the Conductor gives it instance 0 (tie), whose step
+  // would then be s2 = step(2 requests, 60,000 tokens) against s1 = step(1, 30,000) on instance 1.
+  // With the TBT bound 1% above (s1 + s2) / 2: early rejection sees instance 0 over the bound and
+  // refuses C; the pool-level prediction (v3 7.4: the average TBT ratio of all decoding instances)
+  // sees the mean ratio just under 1 and admits it (instance 0 then refuses it at the hand-off, as
+  // the baseline's decode check does: A is still there). With the bound 3% below the mean the
+  // prediction refuses C at arrival.
+  // (A and B run past C's arrival + prefill: fewer than 100 requests have finished, so each is
+  // expected to make the prior of 1,000 tokens.)
+  Costs c("a100-80gb");
+  const double s1 = c.decode(1, 30001), s2 = c.decode(2, 2 * 30001);
+  REQUIRE(s2 > 1.1 * s1);
+  const auto hw = load_hardware("a100-80gb");
+  const double decode_start = c.prefill(30000, 0) + 30000 * kKvTok / 32 / hw.node.nic_bw_bps + hw.node.nic_latency_s;
+  const std::vector<Request> reqs = {req(0, 0.0, 30000, 1000), req(1, 0.0, 30000, 1000),
+                                     req(2, decode_start + 5 * s1, 30000, 3)};
+  auto j = scenario(2, 2);
+  j["pools"][0]["hw"] = "a100-80gb";
+  j["pools"][1]["hw"] = "a100-80gb";
+  j["mooncake"]["predicted_output_tokens"] = 1000;
+  const double mean = (s1 + s2) / 2;
+  j["slo"] = {{"ttft_s", 30}, {"tbt_s", 1.01 * mean}};
+  j["mooncake"]["admission"] = "early";
+  auto early = run(j, reqs);
+  CHECK(early.requests[2].rejected);
+  CHECK(counter(early, "rejected_at_arrival_decode_load") == 1);
+  j["mooncake"]["admission"] = "predicted";
+  auto pred = run(j, reqs);
+  CHECK(counter(pred, "rejected_at_arrival_decode_load") == 0);
+  CHECK(counter(pred, "rejected_at_decode") == 1);
+  j["slo"]["tbt_s"] = 0.97 * mean;
+  auto tight = run(j, reqs);
+  CHECK(tight.requests[2].rejected);
+  CHECK(counter(tight, "rejected_at_arrival_decode_load") == 1);
 }
 
 TEST_CASE("mooncake: configuration errors name the key") {

@@ -3,7 +3,8 @@
 #
 #   tools/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     (default: 60 s, every target)
 #
-# Targets (tests/fuzz/): scenario (JSON + --set), model, hardware, trace_mooncake, trace_moska,
+# Targets (tests/fuzz/): scenario (JSON + --set), model, hardware, calibration (a measured-kernel
+# CSV, its name on the first line), trace_mooncake, trace_moska,
 # trace_azure, trace_burstgpt, trace_any. For each target it first replays the committed inputs
 # (tests/fuzz/corpus/<target>/ and the regression inputs tests/fuzz/regressions/<target>/, found
 # crashes kept so they stay fixed), then fuzzes from a corpus seeded with the repository's own
@@ -47,6 +48,8 @@ seed() {  # seed corpus of a target: the repository's own files of its kind
     scenario) cp workloads/*.json tests/golden/scenarios/*.json "$dir"/ ;;
     model) cp models/*.json "$dir"/ ;;
     hardware) cp hw_profiles/*.json "$dir"/ ;;
+    calibration) for f in hw_profiles/h100-sxm/*.csv hw_profiles/h200/*.csv; do  # first line: the file's name
+                   { basename "$f"; head -40 "$f"; } > "$dir/$(basename "$(dirname "$f")")-$(basename "$f")"; done ;;
     trace_mooncake) cp workloads/fixtures/mooncake_small.jsonl workloads/fixtures/mooncake_bad.jsonl "$dir"/
                     head -50 workloads/fixtures/mooncake_conversation_head500.jsonl > "$dir"/head50.jsonl ;;
     trace_moska) cp workloads/fixtures/moska_small.jsonl "$dir"/ ;;

@@ -90,7 +90,7 @@ CapacityResult find_capacity(const CapacityCriterion& criterion, const CapacityO
 }
 
 nlohmann::json capacity_probe_json(const CapacityProbe& p) {
-  return {{"knob", p.knob},
+  nlohmann::json j = {{"knob", p.knob},
           {"status", p.s.status},
           {"arrival_requests_per_s", p.arrival_rate},
           {"attainment", p.s.slo.attainment},
@@ -105,6 +105,8 @@ nlohmann::json capacity_probe_json(const CapacityProbe& p) {
           {"rejected", p.s.slo.rejected},
           {"unfinished", p.s.slo.unfinished},
           {"sim_seconds", p.s.sim_seconds}};
+  if (p.s.tbt_slowest_fraction > 0) j["req_tbt_slowest_p90_s"] = p.s.req_tbt_slow_p90;
+  return j;
 }
 
 }  // namespace moska

@@ -20,13 +20,69 @@
 
 namespace moska::cli {
 
+namespace {
+
+// `--curve`: one run, the share meeting TTFT and each TBT bound.
+int run_curve(nlohmann::json j, const std::string& where, const std::filesystem::path& base, const SloSpec& slo,
+              const std::string& bounds_text, std::optional<double> at, bool json) {
+  std::vector<double> bounds;
+  std::size_t start = 0;
+  for (;;) {
+    const auto comma = bounds_text.find(',', start);
+    const std::string item = bounds_text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    const double b = parse_flag_number("--curve", item, false, kMaxSloTbtSeconds);
+    if (!bounds.empty() && !(b > bounds.back())) throw InputError(fmt::format("--curve {}: expected increasing bounds", bounds_text));
+    bounds.push_back(b);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  Scenario sc = parse_scenario_for_systems(j, where, base);
+  const bool trace = sc.workload.contains("trace");
+  if (at) {
+    apply_override(j, trace ? "speedup" : "rate", fmt::format("{}", *at));
+    sc = parse_scenario_for_systems(j, where, base);
+  }
+  const auto reqs = load_workload(sc);
+  const RunResult r = simulate(sc, reqs);
+  const Summary s = summarize(r, slo);
+  const auto curve = slo_curve(r, slo, bounds);
+  const std::string stat = slo.tbt_slowest_fraction > 0
+                               ? fmt::format("mean of its slowest {:g}% of token gaps", 100 * slo.tbt_slowest_fraction)
+                               : "its mean token gap";
+  if (json) {
+    nlohmann::json out;
+    out["scenario"] = sc.name;
+    out["system"] = sc.system;
+    out["ttft_s"] = slo.ttft_s > 0 ? nlohmann::json(slo.ttft_s) : nlohmann::json(nullptr);
+    out["tbt_statistic"] = stat;
+    out["requests"] = s.requests;
+    out["rejected"] = s.rejected;
+    out["unfinished"] = s.unfinished;
+    nlohmann::json pts = nlohmann::json::array();
+    for (const auto& p : curve) pts.push_back({{"tbt_s", p.tbt_s}, {"attainment", p.attainment}, {"met", p.met}});
+    out["curve"] = pts;
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << fmt::format("scenario: {}   system: {}\n", sc.name, sc.system);
+  std::cout << fmt::format("effective request capacity: share of all {} requests with TTFT <= {} and TBT ({}) <= the bound\n\n",
+                           s.requests, slo.ttft_s > 0 ? fmt::format("{:g} s", slo.ttft_s) : "unbounded", stat);
+  std::cout << fmt::format("{:>10} {:>12} {:>8}\n", "TBT s", "capacity", "met");
+  for (const auto& p : curve) std::cout << fmt::format("{:>10.4g} {:>11.1f}% {:>8}\n", p.tbt_s, 100 * p.attainment, p.met);
+  if (s.status != "ok") std::cout << not_served_line(s) << "\n";
+  return 0;
+}
+
+}  // namespace
+
 void add_capacity(CLI::App& app, int& result) {
   auto* cmd = app.add_subcommand(
       "capacity", "Effective request capacity: the highest load (trace speedup or arrival rate) meeting an SLO");
   struct Opts {
     std::string scenario;
     std::vector<std::string> sets;
-    std::string slo_ttft, slo_tbt;
+    std::string slo_ttft, slo_tbt, slo_slowest;
+    std::string curve;
     std::string attainment = "0.9";
     std::string criterion = "attainment";
     std::string knob;
@@ -39,6 +95,11 @@ void add_capacity(CLI::App& app, int& result) {
   cmd->add_option("--set", o->sets, "Override a scenario key: KEY=VALUE (as in run)");
   cmd->add_option("--slo-ttft", o->slo_ttft, "SLO bound on time to first token, seconds (default: the scenario's slo.ttft_s)");
   cmd->add_option("--slo-tbt", o->slo_tbt, "SLO bound on a request's mean time between tokens, seconds (default: slo.tbt_s)");
+  cmd->add_option("--slo-tbt-slowest", o->slo_slowest,
+                  "A request's TBT is the mean of its slowest PCT% of token gaps (Mooncake FAST'25: 10); default: its mean gap");
+  cmd->add_option("--curve", o->curve,
+                  "TBT bounds in seconds, comma-separated: no search; one run at the scenario's load (or --lo), printing the "
+                  "share of all requests meeting TTFT and each TBT bound (Mooncake's Fig. 1 capacity curve)");
   cmd->add_option("--attainment", o->attainment, "Share of all requests that must meet the SLO, in (0, 1] (default 0.9)");
   cmd->add_option("--criterion", o->criterion,
                   "attainment (share of requests meeting both bounds >= --attainment) or p90 (P90 TTFT <= its bound and "
@@ -66,9 +127,13 @@ void add_capacity(CLI::App& app, int& result) {
 
     std::string where;
     std::filesystem::path base;
-    const auto j = scenario_json_with_overrides(o->scenario, o->sets, where, base);
+    const auto j = scenario_json_with_overrides(o->scenario, with_tbt_slowest(o->sets, o->slo_slowest), where, base);
     const Scenario sc = parse_scenario_for_systems(j, where, base);
     const SloSpec slo = slo_with_flags(sc, o->slo_ttft, o->slo_tbt);
+    if (!o->curve.empty()) {
+      result = run_curve(j, where, base, slo, o->curve, lo_flag, o->json);
+      return;
+    }
     if (!slo.any()) {
       throw InputError("capacity needs an SLO: --slo-ttft and/or --slo-tbt (seconds), or \"slo\" in the scenario");
     }
@@ -124,15 +189,17 @@ void add_capacity(CLI::App& app, int& result) {
       }
       std::cout << fmt::format("{:>12.6g} {:>12.6g} {:>10.1f}% {:>12.4g} {:>12.1f} {:>11.4g} {:>12.4g} {:>12.4g}  {:<7} {}\n", p.knob,
                                p.arrival_rate, 100 * p.s.slo.attainment, p.s.slo.goodput_requests_per_s,
-                               p.s.slo.goodput_tokens_per_s, p.s.ttft_p90, p.s.req_tbt_p90, p.s.tbt_p90,
+                               p.s.slo.goodput_tokens_per_s, p.s.ttft_p90,
+                               p.s.tbt_slowest_fraction > 0 ? p.s.req_tbt_slow_p90 : p.s.req_tbt_p90, p.s.tbt_p90,
                                p.pass ? "meets" : "misses", p.s.status == "ok" ? p.s.status : not_served_line(p.s));
       std::cout.flush();
     };
 
     if (!o->json) {
       std::cout << fmt::format("scenario: {}   system: {}\n", sc.name, sc.system);
-      std::cout << fmt::format("SLO: TTFT <= {}, mean TBT per request <= {}; target attainment {:g}%; knob: {}\n\n",
+      std::cout << fmt::format("SLO: TTFT <= {}, {} TBT per request <= {}; target attainment {:g}%; knob: {}\n\n",
                                slo.ttft_s > 0 ? fmt::format("{:g} s", slo.ttft_s) : "unbounded",
+                               slo.tbt_slowest_fraction > 0 ? fmt::format("slowest-{:g}%", 100 * slo.tbt_slowest_fraction) : "mean",
                                slo.tbt_s > 0 ? fmt::format("{:g} s", slo.tbt_s) : "unbounded", 100 * target, knob);
     }
     const CapacityResult res = find_capacity(criterion, copt, evaluate, print_probe);

@@ -27,7 +27,7 @@ void add_run(CLI::App& app, int& result) {
     std::string scenario;
     std::vector<std::string> sets;
     std::string out;
-    std::string slo_ttft, slo_tbt;
+    std::string slo_ttft, slo_tbt, slo_slowest;
     std::string trace;
     bool json = false;
   };
@@ -40,11 +40,13 @@ void add_run(CLI::App& app, int& result) {
   cmd->add_option("--trace", o->trace,
                   "Write the run as a Chrome/Perfetto JSON trace (ui.perfetto.dev): iterations per instance with their "
                   "batch, each request's queue, prefill, transfer, decode and preemption spans");
+  cmd->add_option("--slo-tbt-slowest", o->slo_slowest,
+                  "A request's TBT is the mean of its slowest PCT% of token gaps (Mooncake: 10; sets slo.tbt_slowest_percent)");
   cmd->add_flag("--json", o->json, "Print the summary as JSON instead of a table");
   cmd->callback([o, &result]() {
     std::string where;
     std::filesystem::path base;
-    auto j = scenario_json_with_overrides(o->scenario, o->sets, where, base);
+    auto j = scenario_json_with_overrides(o->scenario, with_tbt_slowest(o->sets, o->slo_slowest), where, base);
     Scenario sc = parse_scenario_for_systems(j, where, base);
     SloSpec slo = slo_with_flags(sc, o->slo_ttft, o->slo_tbt);
     // --out is checked before the run: a folder that cannot be written fails now, not after it.

@@ -159,6 +159,13 @@ SloSpec slo_with_flags(const Scenario& sc, const std::string& ttft, const std::s
   return slo;
 }
 
+std::vector<std::string> with_tbt_slowest(std::vector<std::string> sets, const std::string& pct) {
+  if (pct.empty()) return sets;
+  const double v = parse_flag_number("--slo-tbt-slowest", pct, false, 100);
+  sets.push_back(fmt::format("slo.tbt_slowest_percent={}", v));
+  return sets;
+}
+
 Scenario scenario_with_overrides(const std::string& name, const std::vector<std::string>& sets) {
   std::string where;
   std::filesystem::path base;

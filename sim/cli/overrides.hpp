@@ -37,6 +37,10 @@ nlohmann::json scenario_json_with_overrides(const std::string& name, const std::
 // The same, parsed and validated with the sections registered systems read.
 Scenario scenario_with_overrides(const std::string& name, const std::vector<std::string>& sets);
 
+// `sets` with slo.tbt_slowest_percent=PCT added when --slo-tbt-slowest PCT was given (a number in
+// (0, 100]; throws InputError otherwise); unchanged when `pct` is empty.
+std::vector<std::string> with_tbt_slowest(std::vector<std::string> sets, const std::string& pct);
+
 // The scenario's SLO with --slo-ttft / --slo-tbt applied (empty flag: keep the scenario's).
 SloSpec slo_with_flags(const Scenario& sc, const std::string& ttft, const std::string& tbt);
 

@@ -105,6 +105,11 @@ struct RunResult {
   std::int64_t preempted_recompute = 0, preempted_swap = 0, recomputed_tokens = 0;
   double swapped_bytes = 0;
   std::string scheduler;  // the instances' batching policy (and engine profile), for the summary
+  // With the scenario's slo.tbt_slowest_percent: each request's mean of its slowest fraction of
+  // token gaps (sim/metrics/tail_tbt.hpp), by request; -1 where it has none (fewer than 2 tokens,
+  // not finished). Empty when not tracked.
+  double tbt_slowest_fraction = 0;
+  std::vector<double> request_tbt_slowest;
 };
 
 struct Summary {
@@ -122,6 +127,10 @@ struct Summary {
   // Per-request mean TBT, (finish - first token) / (output tokens - 1), over the finished requests
   // with >= 2 output tokens; percentiles count each request once, whatever its length.
   double req_tbt_mean = 0, req_tbt_p50 = 0, req_tbt_p90 = 0, req_tbt_p99 = 0;
+  // When the run tracked it (RunResult::tbt_slowest_fraction > 0): the same over each request's mean
+  // of its slowest fraction of gaps (Mooncake's per-request TBT).
+  double tbt_slowest_fraction = 0;
+  double req_tbt_slow_mean = 0, req_tbt_slow_p50 = 0, req_tbt_slow_p90 = 0, req_tbt_slow_p99 = 0;
   double e2e_mean = 0, e2e_p50 = 0, e2e_p90 = 0, e2e_p99 = 0;
   double mean_batch = 0;
   std::int64_t max_batch = 0;

@@ -2,7 +2,9 @@
 // Service-level objectives on a run's per-request records: per-request time between tokens, SLO
 // attainment (share of all requests that meet the TTFT and TBT bounds) and goodput (finished
 // requests that meet them, per second of simulated time).
+#include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace moska {
 
@@ -14,6 +16,10 @@ struct RunResult;
 struct SloSpec {
   double ttft_s = 0;
   double tbt_s = 0;
+  // Which per-request TBT the bound applies to: 0 = its mean gap; p in (0, 1] = the mean of its
+  // slowest p of gaps (Mooncake FAST'25: p = 0.1), which the run must have tracked
+  // (RunResult::request_tbt_slowest, scenario slo.tbt_slowest_percent).
+  double tbt_slowest_fraction = 0;
   bool any() const { return ttft_s > 0 || tbt_s > 0; }
 };
 
@@ -22,6 +28,9 @@ double request_ttft_s(const RequestRecord& q);
 // Mean time between tokens of a finished request with >= 2 output tokens:
 // (finish - first_token) / (output_tokens - 1), in seconds; -1 when it has none.
 double request_mean_tbt_s(const RequestRecord& q);
+// The per-request TBT that `slo` bounds (mean, or slowest fraction) of request i; -1 when it has none.
+// Throws std::logic_error when the slowest fraction was asked for but the run did not track it.
+double request_tbt_s(const RunResult& r, std::size_t i, const SloSpec& slo);
 
 struct SloResult {
   SloSpec spec;
@@ -38,5 +47,14 @@ struct SloResult {
 };
 
 SloResult evaluate_slo(const RunResult& r, const SloSpec& slo);
+
+// Mooncake's effective request capacity curve (FAST'25 Fig. 1): at one run (one load), the share of
+// all requests meeting TTFT <= slo.ttft_s and a per-request TBT (slo's statistic) <= each bound.
+struct SloCurvePoint {
+  double tbt_s = 0;
+  double attainment = 0;
+  std::int64_t met = 0;
+};
+std::vector<SloCurvePoint> slo_curve(const RunResult& r, const SloSpec& slo, const std::vector<double>& tbt_bounds_s);
 
 }  // namespace moska

@@ -36,6 +36,7 @@ BatchingInstance::BatchingInstance(ServingLoop& loop, const InstanceConfig& cfg,
   prefill_first_ = policy_ == BatchPolicy::sglang || (policy_ == BatchPolicy::vllm_v0 && !sched.chunked_prefill);
   if (loop.out().pools.size() > static_cast<std::size_t>(cfg.pool)) describe_pool();
   ratio_ = kSglInitRatio;
+  tail_ = loop.tail_tbt();
   if (cfg.prefix_cache) {
     // vLLM's automatic prefix caching: blocks of finished prompts stay in HBM until evicted (LRU).
     // The cache is sized to the instance's whole KV capacity: vLLM keeps them in free blocks, so
@@ -52,6 +53,11 @@ bool BatchingInstance::can_ever_fit(std::uint32_t r) const {
   const auto& s = loop_.state(r);
   if (!on_demand_) return s.reserve <= cfg_.capacity_tokens;
   return blocks_for(s.reserve) <= total_blocks_ && blocks_for(s.prompt) <= total_blocks_ - watermark_blocks_;
+}
+
+std::int64_t BatchingInstance::cached_prefix_tokens(const std::vector<std::uint64_t>& hashes) const {
+  if (!cache_ || hashes.empty()) return 0;
+  return cache_->peek(hashes).prefix_blocks * loop_.scenario().scheduler.block_tokens;
 }
 
 void BatchingInstance::describe_pool() {
@@ -147,6 +153,28 @@ void BatchingInstance::join_decode(std::uint32_t r, TimeNs gap_from) {
   }
   if (gap_from >= 0) gaps_.push_back({r, s.epoch, gap_from});
   if (auto* o = loop_.observer()) [[unlikely]] o->request(r, RequestEvent::decoding, loop_.now(), cfg_.pool, cfg_.id);
+  if (tail_) tail_join(r, gap_from >= 0 ? gap_from : loop_.now());
+}
+
+void BatchingInstance::tail_join(std::uint32_t r, TimeNs from) {
+  auto& s = loop_.state(r);
+  s.stretch_from = from;
+  joins_.push_back({r, s.epoch, s.joined_step + 1});
+}
+
+void BatchingInstance::tail_step(TimeNs end) {
+  clock_.push(end);
+  if (clock_.held() < clock_trim_at_) return;
+  // Amortised O(1): forget the steps before the oldest running decode's first (joins come in step
+  // order; those that left are dropped from the front).
+  while (!joins_.empty()) {
+    const auto& j = joins_.front();
+    const auto& s = loop_.state(j.r);
+    if (s.epoch == j.epoch && s.phase == Phase::decoding) break;
+    joins_.pop_front();
+  }
+  clock_.forget_before(joins_.empty() ? clock_.last() + 1 : joins_.front().first);
+  clock_trim_at_ = std::max<std::size_t>(4096, 2 * clock_.held());
 }
 
 void BatchingInstance::admit_reserving() {
@@ -226,6 +254,7 @@ std::uint32_t BatchingInstance::preempt(bool decode_blocks_allocated) {
       --routed_decodes_total_;
     }
     if (observer_) observer_->left(cfg_.id, r);
+    if (tail_ && dstep_ > s.joined_step) tail_->stretch(r, s.stretch_from, clock_, s.joined_step + 1, dstep_, false);
     // Its last token came out at the end of the previous step (or, if it has not decoded here
     // yet, when it was last made).
     if (s.joined_step < dstep_) s.last_token = now;
@@ -585,6 +614,7 @@ void BatchingInstance::end_iteration() {
     // Every running decode appended one token to its KV; retire the finished ones.
     emitted += batch_.decode_requests;
     ++dstep_;
+    if (tail_) tail_step(loop_.now());
     decoding_.end_step(
         dstep_, [&](std::uint32_t r, std::uint32_t epoch) { return loop_.state(r).epoch == epoch; },
         [&](std::uint32_t r) {
@@ -598,6 +628,7 @@ void BatchingInstance::end_iteration() {
           s.phase = Phase::done;
           if (observer_) observer_->left(cfg_.id, r);
           release_elsewhere(r);
+          if (tail_) tail_->stretch(r, s.stretch_from, clock_, s.joined_step + 1, dstep_, true);
           finished_.push_back(r);
         });
     if (policy_ == BatchPolicy::sglang) ratio_ = std::max(kSglMinRatio, ratio_ - kSglDecay);
@@ -631,6 +662,7 @@ void BatchingInstance::end_iteration() {
       s.reserve -= s.kv_freed_after_prefill;
     } else {
       loop_.out().token_gaps.add(static_cast<float>(ns_to_seconds(loop_.now() - s.last_token)), 1u);
+      if (tail_) tail_->gap(r, ns_to_seconds(loop_.now() - s.last_token), s.generated + 1 >= q.output_tokens);
     }
     ++s.generated;
     if (s.generated >= q.output_tokens) {

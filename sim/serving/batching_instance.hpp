@@ -63,6 +63,8 @@ class BatchingInstance {
   const DecodeSet& running() const { return decoding_; }
   double last_step_s() const { return last_step_s_; }
   std::int64_t prefix_hit_tokens() const { return prefix_hit_; }
+  // Prompt tokens of these prefix-block hashes its prefix cache holds now (0 without a cache).
+  std::int64_t cached_prefix_tokens(const std::vector<std::uint64_t>& hashes) const;
   std::int64_t prefix_looked_up_tokens() const { return prefix_looked_up_; }
   std::int64_t waiting_count() const { return static_cast<std::int64_t>(waiting_.size()); }
   std::uint64_t decode_steps() const { return dstep_; }  // decode steps run so far
@@ -144,6 +146,18 @@ class BatchingInstance {
   std::vector<std::pair<std::uint32_t, std::int64_t>> chunks_;  // this iteration's prefill chunks
   std::unique_ptr<KvStore> cache_;                              // prefix cache
   std::int64_t prefix_hit_ = 0, prefix_looked_up_ = 0;
+  // Slowest-gap TBT (scenario slo.tbt_slowest_percent): decode step end times, and the decodes in
+  // join order (request, epoch, first step) so that the clock forgets what no running decode reads.
+  void tail_join(std::uint32_t r, TimeNs from);
+  void tail_step(TimeNs end);
+  TailTbtRecorder* tail_ = nullptr;
+  StepClock clock_;
+  struct Join {
+    std::uint32_t r, epoch;
+    std::uint64_t first;
+  };
+  std::deque<Join> joins_;
+  std::size_t clock_trim_at_ = 4096;
   BatchSpec batch_;  // this iteration's work (reused: no allocation per step)
   IterStats stats_;  // likewise
 

@@ -22,6 +22,7 @@ struct RequestState {
   std::uint32_t epoch = 0;       // bumped when it leaves a decode set early: its stale entries are skipped
   std::uint64_t joined_step = 0;  // the instance's decode step after which it (re)joined decoding
   TimeNs last_token = -1;        // while preempted: when its last token came out (its next gap runs from there)
+  TimeNs stretch_from = -1;      // slowest-gap TBT only: when the token before its current decode stretch came out
   // vLLM V1, preempted by recompute: its full KV blocks stay in the prefix cache (free, evictable in
   // LRU order) until `cache_mark` more blocks have been allocated; those left are not recomputed.
   std::int64_t cache_mark = 0;

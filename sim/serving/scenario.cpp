@@ -141,7 +141,9 @@ SchedulerSpec parse_scheduler(const JsonReader& sc, const std::filesystem::path&
   apply_scheduler_keys(sc, s);
   s.engine = std::move(engine);
   s.dispatch = sc.string_or("dispatch", s.dispatch);
-  if (s.dispatch != "least-loaded" && s.dispatch != "round-robin") sc.fail("dispatch", "one of least-loaded, round-robin");
+  if (s.dispatch != "least-loaded" && s.dispatch != "round-robin" && s.dispatch != "prefix-aware") {
+    sc.fail("dispatch", "one of least-loaded, round-robin, prefix-aware");
+  }
   s.iteration_overhead_s = sc.number_in_or("iteration_overhead_s", 0, kMaxOverheadSeconds, 0.0, "seconds");
   s.micro_batches = sc.int32_or("micro_batches", 1, s.micro_batches, kMaxMicroBatches);
   s.prefix_caching = sc.boolean_or("prefix_caching", false);
@@ -266,6 +268,8 @@ Scenario parse_scenario(const nlohmann::json& j, const std::string& where, const
     auto slo = r.object("slo");
     if (slo.has("ttft_s")) s.slo.ttft_s = slo_bound(slo, "ttft_s", kMaxSloTtftSeconds);
     if (slo.has("tbt_s")) s.slo.tbt_s = slo_bound(slo, "tbt_s", kMaxSloTbtSeconds);
+    // Mooncake's per-request TBT: the mean of the slowest p% of its token gaps (tracked in the run).
+    if (slo.has("tbt_slowest_percent")) s.slo.tbt_slowest_fraction = slo.number_in_or("tbt_slowest_percent", 1e-9, 100, 0) / 100;
     slo.finish();
   }
   r.finish();

@@ -88,7 +88,7 @@ struct SchedulerSpec {
   std::int64_t max_batch = 1024;           // sequences per iteration (max_num_seqs)
   std::int64_t max_batched_tokens = 8192;  // token budget per iteration (chunked prefill)
   bool chunked_prefill = true;
-  std::string dispatch = "least-loaded";   // or "round-robin"
+  std::string dispatch = "least-loaded";   // or "round-robin", "prefix-aware" (with prefix_caching)
   double iteration_overhead_s = 0.0;       // scheduler CPU time per iteration, beyond the GPU profile's
   int micro_batches = 1;                   // moska-disagg: micro-batches in flight across the two pools (each re-reads what it touches)
   double kv_memory_fraction = 0.9;         // share of HBM left after weights that KV may use (TRT-LLM's

@@ -20,6 +20,11 @@ ServingLoop::ServingLoop(const Scenario& scenario, const std::vector<Request>& r
     rec.input_tokens = q.input_tokens;
     rec.output_tokens = q.output_tokens;
   }
+  if (sc_.slo.tbt_slowest_fraction > 0) {
+    out_.tbt_slowest_fraction = sc_.slo.tbt_slowest_fraction;
+    out_.request_tbt_slowest.assign(reqs_.size(), -1.0);
+    tail_ = std::make_unique<TailTbtRecorder>(sc_.slo.tbt_slowest_fraction, out_.request_tbt_slowest);
+  }
 }
 
 TimeNs ServingLoop::deliver(std::int64_t tokens, std::int64_t finished) {
@@ -147,6 +152,7 @@ RunResult ServingLoop::run(Deployment& d, const RunOptions& opt) {
   d.finish_run(*this);
   out_.events = sim_.events_run();
   out_.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  tail_.reset();  // it refers to out_, which moves out now
   return std::move(out_);
 }
 

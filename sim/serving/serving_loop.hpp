@@ -10,11 +10,13 @@
 // A Deployment is a system configured for one scenario (sim/systems/ builds them): the loop calls
 // it and knows nothing else of the system.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "sim/engine/simulator.hpp"
 #include "sim/metrics/metrics.hpp"
+#include "sim/metrics/tail_tbt.hpp"
 #include "sim/serving/request_state.hpp"
 #include "sim/serving/run_observer.hpp"
 #include "sim/serving/scenario.hpp"
@@ -65,6 +67,8 @@ class ServingLoop {
   RunResult& out() { return out_; }
   // Requests finished or rejected so far.
   std::int64_t done() const { return done_; }
+  // Per-request slowest-fraction TBT (scenario slo.tbt_slowest_percent); nullptr when not tracked.
+  TailTbtRecorder* tail_tbt() { return tail_.get(); }
 
   // An engine step that ended now emitted `tokens` tokens and finished `finished` requests: when the
   // clients see them, after the engine's API server has streamed them (now, without an engine profile).
@@ -88,6 +92,7 @@ class ServingLoop {
   const std::vector<Request>& reqs_;
   std::vector<RequestState> state_;
   RunResult out_;
+  std::unique_ptr<TailTbtRecorder> tail_;
   Deployment* d_ = nullptr;
   std::int64_t done_ = 0;
   std::int64_t in_flight_ = 0;   // closed loop: requests sent and not yet done

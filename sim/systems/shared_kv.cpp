@@ -142,8 +142,12 @@ void BatchingDeployment::start(ServingLoop& loop) {
   }
 }
 
+namespace {
+const std::vector<std::uint64_t> kNoHashes;
+}  // namespace
+
 void BatchingDeployment::arrive(std::uint32_t r) {
-  const auto inst = dispatch_.pick(instances_);
+  const auto inst = dispatch_.pick(instances_, loop_->state(r).prefix_cacheable ? loop_->request(r).block_hashes : kNoHashes);
   loop_->record(r).instance = static_cast<std::int32_t>(inst);
   if (!instances_[inst]->can_ever_fit(r)) {
     loop_->reject(r, "kv_never_fits");  // needs more KV than the instance can ever hold

@@ -74,6 +74,7 @@ class BatchingDeployment : public ConfiguredSystem, public IterationModel {
   void decode_step(std::int64_t batch, std::int64_t read, IterStats& out) const override;
   void route(const std::vector<std::int64_t>& routed_per_corpus, SharedAttention& out) const override;
   std::string span_error(std::int64_t own_tokens) const override;
+  bool own_span_parallel() const override { return parallel_own_span(); }
 
  protected:
   // The chunk selection of a system whose requests pick their own chunks (SharedUse::selects), for

@@ -42,6 +42,21 @@ Scenario parse_scenario_for_systems(const nlohmann::json& j, const std::string& 
 
 RunResult simulate(const Scenario& scenario, const std::vector<Request>& requests, const RunOptions& opt) {
   const auto configured = find_system(scenario.system).configure(scenario);
+  // Every request's own span (prompt + output) must fit the model's context, unless the deployment
+  // serves it with context parallelism. With a shared context the system checks the whole span (its
+  // own tokens and the shared tokens it attends) and names both.
+  if (!configured->own_span_parallel() && configured->shared_tokens() == 0) {
+    const auto& m = configured->model();
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      const auto& q = requests[i];
+      if (q.input_tokens + q.output_tokens <= m.max_context) continue;
+      throw InputError(fmt::format("{}: request {} (prompt {}, output {}) spans {} tokens but {} has max_context {} "
+                                   "(models/{}.json): serve it with context parallelism (key 'context_parallel.degree' >= 2) "
+                                   "or a model whose max_context covers the workload",
+                                   scenario.file, i, q.input_tokens, q.output_tokens, q.input_tokens + q.output_tokens,
+                                   m.name, m.max_context, m.name));
+    }
+  }
   ServingLoop loop(scenario, requests);
   return loop.run(*configured, opt);
 }

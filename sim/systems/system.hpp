@@ -31,6 +31,9 @@ class ConfiguredSystem : public Deployment {
   // Why a request with `own_tokens` of its own context (attending the largest shared corpus) cannot
   // be served within the model's max_context, "" if it can (e.g. by context parallelism).
   virtual std::string span_error(std::int64_t /*own_tokens*/) const { return ""; }
+  // Whether a request's own tokens (prompt + output) may exceed the model's max_context because the
+  // deployment serves them with context parallelism (simulate() checks every request otherwise).
+  virtual bool own_span_parallel() const { return false; }
   const ModelSpec& model() const { return model_; }
   // Logical instances the loop runs (a group of TP groups run in lockstep counts once).
   virtual int logical_instances() const = 0;

@@ -2,12 +2,14 @@
 // Mooncake's cluster as its Conductor and admission control see it: prefill pipeline groups, each
 // with its KV-cache store (host DRAM, optional SSD) and RDMA NICs, decode instances with what is
 // assigned to them, and the per-request state of the prefill -> transfer -> decode path.
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
 #include "sim/hw/link.hpp"
 #include "sim/serving/batching_instance.hpp"
+#include "sim/serving/engine_profile.hpp"
 #include "sim/serving/kv_store.hpp"
 #include "sim/serving/pool_layout.hpp"
 #include "sim/serving/prefill_pipeline.hpp"
@@ -45,7 +47,8 @@ struct DecodeNode {
 // Decode-only iterations on the decode pool (pool 1 of the run).
 class DecodeModel final : public IterationModel {
  public:
-  DecodeModel(const StepCostModel& step, double overhead_s) : step_(step), overhead_s_(overhead_s) {}
+  DecodeModel(const StepCostModel& step, double overhead_s, const EngineProfile& engine)
+      : step_(step), overhead_s_(overhead_s), engine_(engine) {}
   void route(const std::vector<std::int64_t>&, SharedAttention&) const override {}
   void cost(const BatchSpec& b, IterStats& out) const override {
     const Work w = step_.iteration(b);
@@ -53,18 +56,22 @@ class DecodeModel final : public IterationModel {
     out.charges.clear();
     out.charge(1, w.flops, w.bytes, 1, w.measured);
   }
-  // One decode step of `count` requests holding `kv` tokens in all.
+  // One decode step of `count` requests holding `kv` tokens in all, with the engine's CPU time per
+  // step as the instance charges it (BatchingInstance::start_iteration).
   double step_s(std::int64_t count, std::int64_t kv) const {
     if (count == 0) return 0;
     BatchSpec b;
     b.decode_requests = count;
     b.decode_kv_tokens = kv;
-    return step_.iteration(b).seconds + overhead_s_;
+    const double gpu = step_.iteration(b).seconds + overhead_s_;
+    const double cpu = engine_.iteration_s + engine_.iteration_per_seq_s * static_cast<double>(count);
+    return engine_.overlap ? std::max(gpu, cpu) : gpu + cpu;
   }
 
  private:
   const StepCostModel& step_;
   double overhead_s_;
+  const EngineProfile& engine_;
 };
 
 struct Cluster {

@@ -77,18 +77,19 @@ int Conductor::least_queue(TimeNs now) const {
 }
 
 int Conductor::fastest_decode(const Request& q) const {
-  // The least predicted step time with this request added, among those with room for it (an
-  // instance without room only if none has it: the least reserved).
-  const std::int64_t reserve = q.input_tokens + q.output_tokens;
+  // The least predicted step time with this request added, among those with room for its prompt
+  // (outputs are not known: KV held + prompts on their way; an instance without room only if none
+  // has it: the least loaded).
   int pick = -1;
   double best = 0;
   for (int d = 0; d < static_cast<int>(c_.D.size()); ++d) {
     const auto& dn = c_.D[static_cast<std::size_t>(d)];
     const auto& di = *dn.inst;
-    const bool room = di.reserved() + di.queued() + dn.incoming_reserve + reserve <= c_.decode_capacity;
+    const std::int64_t load = di.reserved() + dn.incoming_kv;
+    const bool room = load + q.input_tokens <= c_.decode_capacity;
     const double t = c_.decode->step_s(di.running().count() + dn.incoming + 1,
                                        di.running().kv_tokens() + dn.incoming_kv + q.input_tokens + 1) +
-                     (room ? 0.0 : 1e9 + static_cast<double>(di.reserved() + di.queued() + dn.incoming_reserve));
+                     (room ? 0.0 : 1e9 + static_cast<double>(load));
     if (pick < 0 || t < best) {
       best = t;
       pick = d;

@@ -134,7 +134,7 @@ Deployment::Deployment(const Scenario& sc)
   nic_latency_s_ = ppool_.step.cost_model().hardware().node.nic_latency_s;
   c_.prefill = std::make_unique<PipelinePrefillModel>(ppool_.step, sc.scheduler.iteration_overhead_s, cpp_,
                                                       c_.opt.cpp_chunk_tokens, nic_latency_s_);
-  c_.decode = std::make_unique<DecodeModel>(dpool_.step, sc.scheduler.iteration_overhead_s);
+  c_.decode = std::make_unique<DecodeModel>(dpool_.step, sc.scheduler.iteration_overhead_s, sc.scheduler.engine);
 }
 
 void Deployment::start(ServingLoop& loop) {
@@ -167,7 +167,7 @@ void Deployment::start(ServingLoop& loop) {
     c_.P.push_back(std::make_unique<PrefillNode>(loop, pc, *c_.prefill, *this, cfg, hw.node.nic_bw_bps * gpus, hw.node.nic_latency_s));
   }
   c_.D.resize(static_cast<std::size_t>(dp.instances));
-  load_ = std::make_unique<DecodeLoad>(c_, loop.requests(), c_.opt.predicted_output_tokens, c_.opt.admission == Admission::predicted);
+  load_ = std::make_unique<DecodeLoad>(c_, loop.requests(), c_.opt.predicted_output_tokens);
   for (int i = 0; i < dp.instances; ++i) {
     InstanceConfig ic;
     ic.pool = 1;
@@ -177,7 +177,7 @@ void Deployment::start(ServingLoop& loop) {
     ic.hbm_bytes = dpool_.group_hbm_bytes;
     ic.kv_held_per_token = dpool_.kv_held_per_token;
     c_.D[static_cast<std::size_t>(i)].inst = std::make_unique<BatchingInstance>(
-        loop, ic, *c_.decode, c_.opt.admission == Admission::predicted ? load_.get() : nullptr);
+        loop, ic, *c_.decode, c_.opt.admission != Admission::none ? load_.get() : nullptr);
   }
   conductor_ = std::make_unique<Conductor>(c_, sc.seed ^ 0x6d6f6f6eULL);
 
@@ -206,16 +206,26 @@ void Deployment::arrive(std::uint32_t r) {
     return;
   }
   const Placement pl = conductor_->place(q, now);
-  // Admission at arrival: the predicted TTFT, and the chosen decode instance's load now or when the
-  // request would reach it.
-  if (c_.opt.admission == Admission::early || c_.opt.admission == Admission::predicted) {
+  // Admission at arrival: the prefill load (the predicted TTFT; every policy but decode-only), then
+  // the decode load now (early) or over the pool when the request would reach it (predicted).
+  const auto adm = c_.opt.admission;
+  if (adm == Admission::baseline || adm == Admission::early || adm == Admission::predicted) {
     if (pl.ttft_s > sc_.slo.ttft_s) {
       ++rejected_arrival_ttft_;
       reject(r, "predicted_ttft_over_slo");
       return;
     }
-    const TimeNs at = c_.opt.admission == Admission::predicted ? now + seconds_to_ns(pl.ttft_s) : -1;
-    if (load_->overloaded(pl.decode, q.input_tokens, reserve, sc_.slo.tbt_s, now, at)) {
+  }
+  if (adm == Admission::early || adm == Admission::predicted) {
+    bool over = false;
+    if (adm == Admission::early) {
+      over = load_->overloaded_now(pl.decode, q.input_tokens, sc_.slo.tbt_s, now);
+    } else {
+      bool kv_over = false;
+      over = load_->predicted_ratio(pl.decode, q.input_tokens, sc_.slo.tbt_s, now, now + seconds_to_ns(pl.ttft_s), kv_over) > 1.0 ||
+             kv_over;
+    }
+    if (over) {
       ++rejected_arrival_decode_;
       reject(r, "decode_load_over_slo");
       return;
@@ -329,8 +339,7 @@ void Deployment::kv_delivered(std::uint32_t r) {
 void Deployment::handoff(std::uint32_t r) {
   auto& s = c_.st[r];
   const auto& q = loop_->request(r);
-  if (c_.opt.admission != Admission::none &&
-      load_->overloaded(s.decode, q.input_tokens, q.input_tokens + q.output_tokens, sc_.slo.tbt_s, loop_->now(), -1)) {
+  if (c_.opt.admission != Admission::none && load_->overloaded_now(s.decode, q.input_tokens, sc_.slo.tbt_s, loop_->now())) {
     // Rejected after its prefill (Mooncake's baseline): the prefill was wasted.
     leave_decode(r);
     ++rejected_at_decode_;
@@ -341,6 +350,7 @@ void Deployment::handoff(std::uint32_t r) {
   leave_decode(r);
   auto& st = loop_->state(r);
   st.prefilled = st.prompt;  // its decode instance admits it straight into decoding
+  load_->waiting(s.decode, r);
   c_.D[static_cast<std::size_t>(s.decode)].inst->enqueue(r);
 }
 

@@ -20,9 +20,10 @@ Options parse_options(const Scenario& sc) {
   mc.admission_name = m.string_or("admission", mc.admission_name);
   if (mc.admission_name == "none") mc.admission = Admission::none;
   else if (mc.admission_name == "decode") mc.admission = Admission::decode;
+  else if (mc.admission_name == "baseline") mc.admission = Admission::baseline;
   else if (mc.admission_name == "early") mc.admission = Admission::early;
   else if (mc.admission_name == "predicted") mc.admission = Admission::predicted;
-  else m.fail("admission", "one of none, decode, early, predicted");
+  else m.fail("admission", "one of none, decode, baseline, early, predicted");
   if (m.has("dram_gib")) mc.dram_gib = m.number("dram_gib");
   if (m.has("dram_gib") && mc.dram_gib < 0) m.fail("dram_gib", "a non-negative size in GiB");
   mc.ssd_gib = m.number_or("ssd_gib", 0.0);

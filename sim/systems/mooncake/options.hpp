@@ -8,7 +8,7 @@
 namespace moska::mooncake {
 
 enum class Policy { global, local, load_balance, random };
-enum class Admission { none, decode, early, predicted };
+enum class Admission { none, decode, baseline, early, predicted };
 
 struct Options {
   Policy policy = Policy::global;
