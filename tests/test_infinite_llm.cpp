@@ -28,7 +28,7 @@ constexpr double kWeights7b = 6'738'415'616.0 * 2;           // LLaMA2-7B's para
 // `section`: the infinite_llm section's keys.
 std::string scenario(const std::string& dir, const std::string& workload, const std::string& section = R"("lending": "reactive")") {
   const fs::path p = fs::path(dir) / "s.json";
-  std::ofstream(p) << R"({"name": "t", "seed": 1, "model": "llama-2-7b", "dtype": "bf16", "system": "infinite-llm",
+  std::ofstream(p) << R"({"name": "t", "seed": 1, "model": "llama-2-7b-longctx", "dtype": "bf16", "system": "infinite-llm",
     "pools": [{"name": "g", "role": "serve", "hw": "a100-80gb", "instances": 2, "tp": 1}],
     "scheduler": {"policy": "vllm-v1", "max_batch": 64, "max_batched_tokens": 8192, "dispatch": "round-robin"},
     "infinite_llm": {)" << section << R"(},

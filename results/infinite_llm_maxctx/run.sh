@@ -17,7 +17,7 @@ status() {  # model instances tp lending cap prompt -> finished/rejected
     --set lend_cap=$5 --set input_tokens=$6 --json | python3 -c '
 import json, sys; j = json.load(sys.stdin); print("finished" if j["requests"]["finished"] == 1 else "rejected")'
 }
-for row in "llama-2-7b 32 1" "llama-2-13b 16 2" "llama-2-70b 4 8"; do
+for row in "llama-2-7b-longctx 32 1" "llama-2-13b-longctx 16 2" "llama-2-70b-longctx 4 8"; do
   set -- $row
   model=$1 n=$2 tp=$3
   blocks=$("$sim" run "$scen" --set model=$model --set pools.0.instances=$n --set pools.0.tp=$tp --set lending=none |
