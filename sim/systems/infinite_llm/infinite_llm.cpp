@@ -83,14 +83,8 @@ class InfiniteDeployment final : public ConfiguredSystem, public DecodeObserver,
     const auto& gpu = pool_.step.cost_model().gpu();
     const double tp = pool_.spec->tp;
     for (int i = 0; i < n; ++i) {
-      InstanceConfig c;
-      c.pool = 0;
-      c.id = i;
-      c.capacity_tokens = capacity_;
-      c.fixed_bytes = fixed_bytes_;
-      c.hbm_bytes = instance_hbm_bytes();
-      c.kv_held_per_token = pool_.kv_held_per_token;
-      c.prefix_cache = sc_.scheduler.prefix_caching;
+      const InstanceConfig c{0, i, capacity_, fixed_bytes_, instance_hbm_bytes(), pool_.kv_held_per_token, 1,
+                             sc_.scheduler.prefix_caching};
       models_.push_back(std::make_unique<InstanceModel>(ctx_, i));
       instances_.push_back(std::make_unique<BatchingInstance>(loop, c, *models_.back(), this, lends ? this : nullptr));
       raw.push_back(instances_.back().get());
