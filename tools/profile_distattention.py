@@ -17,11 +17,6 @@ Each point: b requests of S context tokens each, their KV spread evenly over the
   tp          head-wise TP: each rank attends H/P heads over all S tokens, outputs all-gathered
   allgather   that all-gather alone
   peer_copy   (rank 0 after the process group is closed) one-way cudaMemcpyPeer of N bytes GPU0 -> GPU1
-With --overlap (why distattn is slower than max(local, remote path) + merge), per point instead:
-  micro, distattn (as above), distattn_late (the home posts its partials' receives after its local
-  micro-attention, not before), local_in_distattn / remote_in_distattn (CUDA events around the home's
-  and the holder's micro-attention inside a distattn call), local_in_late (the same in distattn_late);
-  written to DIR/distattn_overlap.csv.
 Writes DIR/distattn_measured.csv (method,ranks,batch,ctx,n_heads,head_dim,bytes_moved,time_us,method_note)
 row by row from rank 0, and DIR/distattn_meta.json (versions, correctness checks, method). Timing:
 eager calls (NCCL inside CUDA graphs hung on the lent machine), CUDA events on each rank after a
@@ -54,7 +49,6 @@ def main():
     ap.add_argument("--batches", default="1,4,16,32")
     ap.add_argument("--ctxs", default="4096,16384,65536,262144")
     ap.add_argument("--max-tokens", type=int, default=1 << 21, help="skip points with batch*ctx above this")
-    ap.add_argument("--overlap", action="store_true", help="the overlap diagnostic only (distattn_overlap.csv)")
     a = ap.parse_args()
     t0 = time.time()
     rank = int(os.environ["RANK"])
@@ -79,7 +73,7 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     csv = None
     if rank == 0:
-        csv = open(os.path.join(a.out, "distattn_overlap.csv" if a.overlap else "distattn_measured.csv"), "w")
+        csv = open(os.path.join(a.out, "distattn_measured.csv"), "w")
         csv.write("method,ranks,batch,ctx,n_heads,head_dim,bytes_moved,time_us,method_note\n")
         csv.flush()
     checks = {}
@@ -152,7 +146,7 @@ def main():
         return torch.randn(*shape, device=dev, dtype=dt)
 
     # ------------------------------------------------------------------ one point
-    def point(b, S, check=False, overlap=False):
+    def point(b, S, check=False):
         Sp = S // P
         Hp = H // P
         if check:  # the same full KV on every rank (seeded), each rank takes its slice
@@ -222,85 +216,6 @@ def main():
         def merge_only():
             if rank == home:
                 merge(o_all, l_all, out)
-
-        def distattn_late(ev=None):
-            """As distattn, but the home posts the receives of the partials after its local micro-attention."""
-            if rank == home:
-                reqs = dist.batch_isend_irecv([dist.P2POp(dist.isend, q, j) for j in range(P) if j != home])
-                if ev: ev[0].record()
-                o, l = attn_lse(q, K, V)
-                if ev: ev[1].record()
-                o_all[home].copy_(o.reshape(b, H, D))
-                l_all[home].copy_(l.reshape(b, H, -1)[..., 0])
-                ops = []
-                for j in range(P):
-                    if j != home:
-                        ops.append(dist.P2POp(dist.irecv, o_all[j], j))
-                        ops.append(dist.P2POp(dist.irecv, l_all[j], j))
-                for r in reqs + dist.batch_isend_irecv(ops):
-                    r.wait()
-                merge(o_all, l_all, out)
-            else:
-                holder_side(ev)
-
-        def holder_side(ev=None):
-            for r in dist.batch_isend_irecv([dist.P2POp(dist.irecv, qbuf, home)]):
-                r.wait()
-            if ev: ev[0].record()
-            o, l = attn_lse(qbuf, K, V)
-            if ev: ev[1].record()
-            o_all[rank].copy_(o.reshape(b, H, D))
-            l_all[rank].copy_(l.reshape(b, H, -1)[..., 0])
-            for r in dist.batch_isend_irecv([dist.P2POp(dist.isend, o_all[rank], home),
-                                             dist.P2POp(dist.isend, l_all[rank], home)]):
-                r.wait()
-
-        def distattn_ev(ev):
-            if rank == home:
-                reqs = post_q_and_partials()
-                ev[0].record()
-                o, l = attn_lse(q, K, V)
-                ev[1].record()
-                o_all[home].copy_(o.reshape(b, H, D))
-                l_all[home].copy_(l.reshape(b, H, -1)[..., 0])
-                for r in reqs:
-                    r.wait()
-                merge(o_all, l_all, out)
-            else:
-                holder_side(ev)
-
-        def inner(fn):
-            """Median over calls of the micro-attention inside fn (events on each rank): [home, holder]."""
-            for _ in range(WARM):
-                fn([torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)])
-            sync()
-            dist.barrier()
-            evs = []
-            for _ in range(REPS * CALLS):
-                e = [torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)]
-                fn(e)
-                evs.append(e)
-            sync()
-            t = torch.zeros(2, device=dev, dtype=torch.float32)
-            t[0 if rank == home else 1] = statistics.median(e[0].elapsed_time(e[1]) * 1000.0 for e in evs)
-            dist.all_reduce(t)
-            return t[0].item(), t[1].item()
-
-        if overlap:
-            qp_rtt()
-            sync()
-            dist.barrier()
-            row("micro", b, S, 0, timed(micro), "attn with LSE over S/P tokens alone")
-            row("distattn", b, S, (P - 1) * (q_bytes + part_bytes), timed(distattn), "as in distattn_measured.csv")
-            row("distattn_late", b, S, (P - 1) * (q_bytes + part_bytes), timed(distattn_late),
-                "the home posts the partials' receives after its local micro-attention")
-            loc, rem = inner(distattn_ev)
-            row("local_in_distattn", b, S, 0, loc, "events around the home's micro-attention inside distattn")
-            row("remote_in_distattn", b, S, 0, rem, "events around the holder's micro-attention inside distattn")
-            loc, _ = inner(distattn_late)
-            row("local_in_late", b, S, 0, loc, "events around the home's micro-attention inside distattn_late")
-            del qbuf
-            return
 
         if check:
             distattn()
@@ -424,7 +339,7 @@ def main():
             if stop.item() > 0:
                 log("deadline: skipping b=%d S=%d" % (b, S))
                 continue
-            point(b, S, overlap=a.overlap)
+            point(b, S)
             done += 1
             if cuda:
                 torch.cuda.empty_cache()
@@ -432,7 +347,7 @@ def main():
     dist.destroy_process_group()
 
     # one-way peer copies GPU0 -> GPU1 inside one process (the other path a DistAttention engine may take)
-    if rank == 0 and cuda and not a.overlap and torch.cuda.device_count() > 1 and time.time() - t0 < a.deadline_s + 15:
+    if rank == 0 and cuda and torch.cuda.device_count() > 1 and time.time() - t0 < a.deadline_s + 15:
         try:
             for nbytes in [b * H * D * 2 for b in (1, 4, 16)] + [1 << 20, 16 << 20, 256 << 20]:
                 src = torch.empty(nbytes // 2, dtype=dt, device="cuda:0")
@@ -468,7 +383,7 @@ def main():
                 "checks": checks, "points": done, "elapsed_s": round(time.time() - t0, 1),
                 "method": "eager calls, CUDA events on each rank, %d warm-up, median of %d x %d calls, max over ranks"
                           % (WARM, REPS, CALLS)}
-        with open(os.path.join(a.out, "distattn_overlap_meta.json" if a.overlap else "distattn_meta.json"), "w") as f:
+        with open(os.path.join(a.out, "distattn_meta.json"), "w") as f:
             json.dump(meta, f, indent=1)
         csv.close()
 
