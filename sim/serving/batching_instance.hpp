@@ -67,6 +67,7 @@ class BatchingInstance {
   std::int64_t cached_prefix_tokens(const std::vector<std::uint64_t>& hashes) const;
   std::int64_t prefix_looked_up_tokens() const { return prefix_looked_up_; }
   std::int64_t waiting_count() const { return static_cast<std::int64_t>(waiting_.size()); }
+  std::uint32_t first_waiting() const { return waiting_.empty() ? UINT32_MAX : waiting_.front(); }
   std::uint64_t decode_steps() const { return dstep_; }  // decode steps run so far
   bool idle() const { return !busy_; }
 

@@ -41,8 +41,11 @@ void Ledger::heartbeat() {
 
 std::int64_t Ledger::lendable(int j) const {
   const auto& in = *inst_[static_cast<std::size_t>(j)];
-  // An instance with requests of its own waiting for memory lends none (lending must not starve them).
-  if (in.waiting_count() > 0) return 0;
+  // An instance whose next waiting request fits in its own memory lends none (lending must not starve
+  // it); one whose next request needs more than its memory lends (else instances that each wait for a
+  // request longer than themselves would wait for each other forever).
+  const std::uint32_t next = in.first_waiting();
+  if (next != UINT32_MAX && (loop_->state(next).reserve + B_ - 1) / B_ <= in.kv_blocks()) return 0;
   return std::max<std::int64_t>(0, std::min(in.free_kv_blocks(), cap_[static_cast<std::size_t>(j)] - in.lent_blocks()));
 }
 

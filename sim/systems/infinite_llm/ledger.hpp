@@ -50,7 +50,8 @@ class Ledger {
   // The gManager's view: every instance's free blocks now (it is this stale until the next).
   void heartbeat();
   std::int64_t seen_free(int i) const { return seen_free_[static_cast<std::size_t>(i)]; }
-  // Blocks instance j may still lend: its free blocks within its cap; none while requests of its own wait.
+  // Blocks instance j may still lend: its free blocks within its cap; none while its next waiting
+  // request fits in its own memory.
   std::int64_t lendable(int j) const;
 
   // The borrowing protocol for `blocks` blocks of request r homed on `debtor` (r = the running
