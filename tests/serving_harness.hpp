@@ -1,6 +1,8 @@
 #pragma once
 // Tests' harness for one batching instance on a hand-built trace: every iteration takes kStep
 // seconds and its batch is recorded; KV tokens are 1 MB each; the GPU's host link is 1 GB/s.
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -101,6 +103,36 @@ inline Replay replay(const std::string& scheduler_json, std::int64_t capacity, c
   Replay r{loop.run(d), {}};
   r.steps = model.steps;
   return r;
+}
+
+// Writes an engine profile with these overheads (and memory section) to a temporary file.
+inline std::string engine_file(const std::string& name, const nlohmann::json& overheads, const nlohmann::json& memory = nullptr) {
+  nlohmann::json j = {{"name", name}};
+  nlohmann::json o = nlohmann::json::object();
+  for (auto& [k, v] : overheads.items()) o[k] = {{"value", v}, {"source", "test"}};
+  j["overheads"] = o;
+  if (!memory.is_null()) {
+    nlohmann::json m = nlohmann::json::object();
+    for (auto& [k, v] : memory.items()) m[k] = {{"value", v}, {"source", "test"}};
+    j["memory"] = m;
+  }
+  const auto path = std::filesystem::temp_directory_path() / ("moska-test-engine-" + name + ".json");
+  std::ofstream(path) << j.dump();
+  return path.string();
+}
+
+// n requests of `in` prompt tokens and `out` output tokens, all at t = 0.
+inline std::vector<Request> identical(int n, std::int64_t in, std::int64_t out) {
+  std::vector<Request> v;
+  for (int i = 0; i < n; ++i) v.push_back(req(static_cast<std::uint64_t>(i), 0, in, out));
+  return v;
+}
+
+// A replay under vLLM V1 with an engine profile of these overheads (ample KV).
+inline Replay replay_engine(const std::string& name, const nlohmann::json& overheads, const std::vector<Request>& reqs,
+                            std::int64_t max_concurrency = 0) {
+  return replay(R"({"policy": "vllm-v1", "engine": ")" + engine_file(name, overheads) + "\"}", 100000, reqs,
+                max_concurrency);
 }
 
 // When request i's first token (or, with finish, its last) was seen.

@@ -57,3 +57,20 @@ TEST_CASE("costs in outputs: comparing a calibrated with an uncalibrated GPU is 
                                "colocated.json --set hw=h100-sxm,b200 --set requests=30 2>&1 >/dev/null");
   CHECK(sw.out.find("warning: h100-sxm calibrated against measured kernels but b200 roofline only") != std::string::npos);
 }
+
+TEST_CASE("costs in outputs: capacity says what answered its probes' costs (JSON and table)") {
+  const std::string base = "capacity " + kG + "colocated.json --set requests=60 --slo-ttft 5 --knob rate --lo 1 --hi 2 --tol 0.5";
+  auto r = moska::test::run(base + " --json");
+  INFO(r.out);
+  REQUIRE(r.rc == 0);
+  auto j = nlohmann::json::parse(r.out);
+  REQUIRE(j["costs"].is_array());
+  REQUIRE(j["costs"].size() == 1);
+  CHECK(j["costs"][0]["costs"]["gpu"] == "h100-sxm");
+  CHECK(j["costs"][0]["costs"]["calibrated"] == true);
+  CHECK_FALSE(j.contains("warning"));
+  auto t = moska::test::run(base + " --set hw=b200");
+  INFO(t.out);
+  REQUIRE(t.rc == 0);
+  CHECK(t.out.find("b200 roofline only (no measured kernels: NOT calibrated)") != std::string::npos);
+}

@@ -9,6 +9,11 @@
 #include <fstream>
 #include <map>
 
+#include "sim/cost/cost_model.hpp"
+#include "sim/hw/gpu.hpp"
+#include "sim/model/model_spec.hpp"
+#include "sim/model/operators.hpp"
+#include "sim/serving/engine_profile.hpp"
 #include "sim/serving/workload_loader.hpp"
 #include "sim/systems/system.hpp"
 #include "sim/workload/generator.hpp"
@@ -16,32 +21,13 @@
 #include "tests/serving_harness.hpp"
 
 using namespace moska;
+using test::engine_file;
+using test::identical;
 using test::kStep;
 using test::req;
 
 namespace {
 
-// Writes an engine profile with these overheads (and memory section) to a temporary file.
-std::string engine_file(const std::string& name, const nlohmann::json& overheads, const nlohmann::json& memory = nullptr) {
-  nlohmann::json j = {{"name", name}};
-  nlohmann::json o = nlohmann::json::object();
-  for (auto& [k, v] : overheads.items()) o[k] = {{"value", v}, {"source", "test"}};
-  j["overheads"] = o;
-  if (!memory.is_null()) {
-    nlohmann::json m = nlohmann::json::object();
-    for (auto& [k, v] : memory.items()) m[k] = {{"value", v}, {"source", "test"}};
-    j["memory"] = m;
-  }
-  const auto path = std::filesystem::temp_directory_path() / ("moska-test-engine-" + name + ".json");
-  std::ofstream(path) << j.dump();
-  return path.string();
-}
-
-std::vector<Request> identical(int n, std::int64_t in, std::int64_t out) {
-  std::vector<Request> v;
-  for (int i = 0; i < n; ++i) v.push_back(req(static_cast<std::uint64_t>(i), 0, in, out));
-  return v;
-}
 
 }  // namespace
 
@@ -85,16 +71,16 @@ TEST_CASE("closed loop: on a real deployment, throughput = clients / mean latenc
   }
 }
 
-TEST_CASE("engine: the API server takes requests and streams tokens in turn (FIFO)") {
+TEST_CASE("engine: the API server takes requests in together and streams tokens in step order") {
   // request_s 5 ms, token_s 1 ms, done_s 0.5 ms; two one-token requests of 10 prompt tokens at t = 0.
-  // r0 reaches the engine at 5 ms, is prefilled 5..15 ms; its token and finish cost the server
-  // 1.5 ms: seen at 16.5 ms. r1 reaches the engine at 10 ms (the server took r0 first), is prefilled
-  // 15..25 ms, seen at 26.5 ms.
-  const auto e = engine_file("fifo", {{"request_s", 0.005}, {"token_s", 0.001}, {"done_s", 0.0005}});
+  // Both are ingested side by side (processor sharing): each has had its 5 ms at 10 ms, when both
+  // reach the engine; one prefill iteration 10..20 ms; their tokens and finishes cost the server
+  // 2 x 1.5 ms: both seen at 23 ms. (tests/test_api_server.cpp has the rest of the server's rules.)
+  const auto e = engine_file("ps", {{"request_s", 0.005}, {"token_s", 0.001}, {"done_s", 0.0005}});
   auto r = test::replay(R"({"policy": "vllm-v1", "engine": ")" + e + "\"}", 100000, identical(2, 10, 1));
-  CHECK(test::at(r, 0, false) == Approx(0.0165));
-  CHECK(test::at(r, 1, false) == Approx(0.0265));
-  CHECK(r.out.sim_seconds == Approx(0.0265));
+  CHECK(test::at(r, 0, false) == Approx(0.023));
+  CHECK(test::at(r, 1, false) == Approx(0.023));
+  CHECK(r.out.sim_seconds == Approx(0.023));
   // latency_s shifts every token the client sees, not the engine.
   const auto l = engine_file("latency", {{"latency_s", 0.003}});
   auto d = test::replay(R"({"policy": "vllm-v1", "engine": ")" + l + "\"}", 100000, identical(1, 10, 3));
@@ -215,4 +201,60 @@ TEST_CASE("scenario: scheduler keys are checked against the policy") {
     const auto s = bad(nlohmann::json({{"engine", e.path().string()}}).dump()).scheduler;
     CHECK(s.engine.name == e.path().stem().string());
   }
+}
+
+namespace {
+
+// An engine profile with only this "kernels" section.
+std::string kernels_file(const std::string& name, const nlohmann::json& kernels) {
+  nlohmann::json k = nlohmann::json::object();
+  for (auto& [key, v] : kernels.items()) k[key] = {{"value", v}, {"source", "test"}};
+  const auto path = std::filesystem::temp_directory_path() / ("moska-test-kernels-" + name + ".json");
+  std::ofstream(path) << nlohmann::json({{"name", name}, {"kernels", k}}).dump();
+  return path.string();
+}
+
+}  // namespace
+
+TEST_CASE("engine kernels: an FP8-KV attention the tables did not measure is answered by the roofline") {
+  const auto e = load_engine_profile(kernels_file("xqa", {{"fp8_kv_attention", "roofline"}}));
+  REQUIRE(e.fp8_kv_attention_roofline);
+  CHECK_FALSE(load_engine_profile(kernels_file("triton", {{"fp8_kv_attention", "tables"}})).fp8_kv_attention_roofline);
+  CHECK_THROWS_WITH(load_engine_profile(kernels_file("bad", {{"fp8_kv_attention", "xqa"}})),
+                    Catch::Contains("fp8_kv_attention") && Catch::Contains("roofline"));
+  // The H200 has measured FP8-KV decode attention (hw_profiles/h200/fp8/): a batch of 64 at 2K context.
+  const auto model = load_model("llama-3.1-8b");
+  const Precision fp8 = Precision::uniform(Dtype::fp8);
+  const Op op = make_decode_attention(model, fp8, 1, 64, 64 * 2048, 1);
+  CostModel tables(load_hardware("h200"), true, CostOptions{"flash2", true});
+  CostModel roof(load_hardware("h200"), true, CostOptions{"flash2", false});
+  CHECK(tables.op_cost(op).basis == CostBasis::measured);
+  const auto c = roof.op_cost(op);
+  CHECK(c.basis == CostBasis::roofline);
+  // Memory-bound: its bytes at the profile's streaming bandwidth, plus one kernel's overhead.
+  const auto& g = roof.gpu();
+  CHECK(c.seconds == Approx(op.bytes / (g.hbm_bw_bps * g.roofline.memory_eff) + g.roofline.kernel_overhead_s).epsilon(1e-9));
+  // BF16 attention keeps its tables.
+  const Op bf = make_decode_attention(model, Precision::uniform(Dtype::bf16), 1, 64, 64 * 2048, 1);
+  CHECK(roof.op_cost(bf).basis == CostBasis::measured);
+}
+
+TEST_CASE("engine kernels: fused FP8 quantisation drops the separate fp8_quant pass before each FP8 GEMM") {
+  const auto model = load_model("llama-3.1-8b");
+  Precision p = Precision::uniform(Dtype::fp8);
+  auto quant_ops = [&](const Precision& pr) {
+    std::vector<Op> ops;
+    append_dense_layer_ops(model, pr, 16, 1, model.n_layers, ops);
+    append_logit_ops(model, pr, 16, 1, ops);
+    std::int64_t n = 0;
+    for (const auto& o : ops) n += o.name == "fp8_quant" ? o.count : 0;
+    return n;
+  };
+  // Unfused: one before each of the layer's 4 GEMMs (qkv, o, gate_up, down) and one before lm_head.
+  CHECK(quant_ops(p) == 4 * model.n_layers + 1);
+  p.fused_fp8_quant = true;
+  CHECK(quant_ops(p) == 0);
+  CHECK(load_engine_profile(kernels_file("fused", {{"fused_fp8_quant", true}})).fused_fp8_quant);
+  CHECK_THROWS_WITH(load_engine_profile(kernels_file("fused-bad", {{"fused_fp8_quant", "yes"}})),
+                    Catch::Contains("fused_fp8_quant"));
 }

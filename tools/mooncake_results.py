@@ -13,6 +13,7 @@ import json
 import os
 import sys
 
+ADMISSIONS = ["none", "decode", "baseline", "early", "predicted"]
 POLICIES = ["random", "load-balance", "local-cache-aware", "global-cache-aware"]
 PAPER_TTFT = {"random": 19.65, "load-balance": 5.27, "local-cache-aware": 3.58, "global-cache-aware": 3.07}
 
@@ -43,7 +44,7 @@ def policy(d, out):
 
 def overload(d, out):
     rows = []
-    for adm in ["none", "decode", "early", "predicted"]:
+    for adm in ADMISSIONS:
         path = os.path.join(d, adm + ".json")
         if not os.path.exists(path):
             continue
@@ -58,8 +59,22 @@ def overload(d, out):
             "slo_attainment": j.get("slo", {}).get("attainment", ""),
             "goodput_req_s": j.get("slo", {}).get("goodput_requests_per_s", ""),
             "ttft_p90_s": j["ttft_s"]["p90"], "req_tbt_p90_s": j["req_tbt_s"]["p90"],
+            **oscillation(os.path.join(d, adm, "load_timeline.csv")),
         })
     write(out, rows)
+
+
+def oscillation(timeline):
+    """How much the loads swing: the coefficient of variation (std / mean) of the per-instance
+    decode batch and prefill queue over the samples of the load timeline (empty without one)."""
+    if not os.path.exists(timeline):
+        return {"decode_batch_cv": "", "prefill_queue_cv": ""}
+    rows = read(timeline)
+    def cv(key):
+        xs = [float(r[key]) for r in rows]
+        m = sum(xs) / len(xs)
+        return (sum((x - m) ** 2 for x in xs) / len(xs)) ** 0.5 / m if m else 0.0
+    return {"decode_batch_cv": cv("decode_batch"), "prefill_queue_cv": cv("prefill_queue_s")}
 
 
 def write(out, rows):
@@ -93,7 +108,7 @@ def plot_policy(src, png):
     ax.set_xticklabels(POLICIES)
     ax.set_yscale("log")
     ax.set_ylabel("average TTFT (s)")
-    ax.set_title("Mooncake Conductor policies, conversation trace, 8P+8D (8xA800, LLaMA2-70B)")
+    ax.set_title("Mooncake Conductor policies, conversation trace, 8P+8D (8xA800, dummy LLaMA3-70B)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(png, dpi=120)
@@ -104,7 +119,7 @@ def plot_overload(d, png):
     sys.path.insert(0, os.path.dirname(__file__))
     from plotlib import pyplot
     plt = pyplot()
-    adms = [a for a in ["decode", "early", "predicted"] if os.path.exists(os.path.join(d, a, "load_timeline.csv"))]
+    adms = [a for a in ADMISSIONS[1:] if os.path.exists(os.path.join(d, a, "load_timeline.csv"))]
     fig, axes = plt.subplots(len(adms), 1, figsize=(9, 2.6 * len(adms)), sharex=True)
     for ax, adm in zip(axes if len(adms) > 1 else [axes], adms):
         rows = read(os.path.join(d, adm, "load_timeline.csv"))
@@ -121,11 +136,22 @@ def plot_overload(d, png):
     print(f"wrote {png}")
 
 
-def plot_capacity(src, png, xkey, title):
+def capacity_group(system):
+    """mooncake_capacity's bars: the searched configurations fold into their best."""
+    if system.startswith("mooncake-") and system != "mooncake-8P8D":
+        return "mooncake, best split"
+    if system.startswith("vllm-v1-pc-pa-"):
+        return "vllm V1 + PC + prefix-aware, best chunk"
+    return system
+
+
+def plot_capacity(src, png, xkey, title, group=lambda s: s):
     sys.path.insert(0, os.path.dirname(__file__))
     from plotlib import pyplot
     plt = pyplot()
     rows = read(src)
+    for r in rows:
+        r["system"] = group(r["system"])
     systems = list(dict.fromkeys(r["system"] for r in rows))
     xs = list(dict.fromkeys(r[xkey] for r in rows))
     fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -145,6 +171,31 @@ def plot_capacity(src, png, xkey, title):
     print(f"wrote {png}")
 
 
+def plot_curves(src, png):
+    """FAST'25 Fig. 1: share of requests meeting both SLOs over the TBT bound, one line per system."""
+    sys.path.insert(0, os.path.dirname(__file__))
+    from plotlib import pyplot
+    plt = pyplot()
+    rows = read(src)
+    speeds = list(dict.fromkeys(r["speedup"] for r in rows))
+    fig, axes = plt.subplots(1, len(speeds), figsize=(5 * len(speeds), 4.5), sharey=True, squeeze=False)
+    for ax, sp in zip(axes[0], speeds):
+        at = [r for r in rows if r["speedup"] == sp]
+        for s in dict.fromkeys(r["system"] for r in at):
+            pts = [(float(r["tbt_s"]) * 1000, 100 * float(r["capacity"])) for r in at if r["system"] == s]
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3, label=s)
+        for x in (100, 200, 300):
+            ax.axvline(x, color="grey", lw=0.5, ls="--")
+        ax.set_xscale("log")
+        ax.set_xlabel("TBT bound (ms): mean of a request's slowest 10% of gaps", fontsize=8)
+        ax.set_title(f"conversation trace at {sp}x, 16 nodes of 8xA800, TTFT <= 30 s", fontsize=8)
+    axes[0][0].set_ylabel("effective request capacity (% of requests)")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(png, dpi=120)
+    print(f"wrote {png}")
+
+
 def main(argv):
     if len(argv) < 4:
         sys.exit(__doc__)
@@ -157,10 +208,13 @@ def main(argv):
         overload(a, b)
     elif cmd == "plot-overload":
         plot_overload(a, b)
+    elif cmd == "plot-curves":
+        plot_curves(a, b)
     elif cmd == "plot-capacity":
-        plot_capacity(a, b, "tbt_slo_s", "Effective request capacity, conversation trace, TTFT <= 30 s")
+        plot_capacity(a, b, "tbt_slo_s", "Effective request capacity (>= 90% meet both SLOs), conversation trace, 16 nodes, TTFT <= 30 s",
+                      capacity_group)
     elif cmd == "plot-longctx":
-        plot_capacity(a, b, "prompt_tokens", "Capacity under SLO vs prompt length (8 nodes of 8xA800, LLaMA2-70B)")
+        plot_capacity(a, b, "prompt_tokens", "Capacity under SLO vs prompt length (4 nodes of 8xA800, dummy LLaMA3-70B)")
     else:
         sys.exit(__doc__)
 

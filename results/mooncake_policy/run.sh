@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Average TTFT by Conductor policy on the Mooncake conversation trace (8 prefill + 8 decode
-# instances of 8xA800, LLaMA2-70B), replayed at 1x, 1.5x and 2x. Writes policy_ttft.csv and
+# instances of 8xA800, the dummy LLaMA3-70B, A800 step fitted to the paper: results/mooncake_calibration), replayed at 1x, 1.5x and 2x. Writes policy_ttft.csv and
 # policy_ttft.png. Build first (tools/setup.sh); the plot needs matplotlib.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

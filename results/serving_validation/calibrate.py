@@ -5,8 +5,9 @@ designated rows of published.csv, with moska-sim in the loop, and write them bac
     python3 results/serving_validation/calibrate.py [--bin build/moska-sim] [--dry-run]
 
 Only the costs no GPU measurement can give are fitted: the API server's per-request cost
-(request_s: HTTP, chat template, tokenisation), per-token cost (token_s: detokenising and streaming),
-per-finished-request cost (done_s) and the fixed latency to the client (latency_s). Each is fitted to
+(request_s: HTTP, chat template, tokenisation), per-token cost (token_s: detokenising and streaming)
+and the fixed latency to the client (latency_s); the per-finished-request cost (done_s) is a profile
+key that no engine fits today, and any cost not in CALIBRATION keeps the profile's value. Each is fitted to
 ONE published number of ONE row (CALIBRATION below), by bisection (the number is monotone in the
 cost), the others held, repeated until they settle. Every other row of published.csv is a held-out
 check; errors.md says which rows were used here.
@@ -30,7 +31,6 @@ CALIBRATION = {
     "vllm-0.11": [
         ("latency_s", "56", "ttft", "GPUStack, Qwen3-8B on H100, ShareGPT, concurrency 1: mean TTFT"),
         ("request_s", "65", "ttft", "GPUStack, Qwen3-14B on H100, 1000 x (128 in, 4 out) at once: mean TTFT"),
-        ("done_s", "65", "throughput", "same row: output tokens/s"),
         ("token_s", "59", "throughput", "GPUStack, Qwen3-14B on H100, 1000 ShareGPT requests at once: output tokens/s"),
     ],
     "sglang-0.5": [
@@ -76,12 +76,14 @@ def fit(binary, rows, engine, steps, tmp):
         if e.endswith(".json"):
             with open(os.path.join(ROOT, "hw_profiles", "engines", e)) as src, open(os.path.join(edir, e), "w") as dst:
                 dst.write(src.read())
+    # The costs not fitted here keep the profile's values.
+    kept = {k: v for k, v in profile.get("overheads", {}).items() if k not in {c for c, *_ in steps}}
     values = {c: 0.0 for c, *_ in steps}
     published = {}
 
     def write(vals):
         p = copy.deepcopy(profile)
-        p["overheads"] = {k: {"value": v, "source": "candidate"} for k, v in vals.items()}
+        p["overheads"] = dict(kept) | {k: {"value": v, "source": "candidate"} for k, v in vals.items()}
         with open(os.path.join(edir, engine + ".json"), "w") as f:
             json.dump(p, f)
 
@@ -115,7 +117,7 @@ def fit(binary, rows, engine, steps, tmp):
                     hi = mid
             values[cost] = round((lo + hi) / 2, 7)
     write(values)
-    return profile, values, published
+    return profile, kept, values, published
 
 
 def main():
@@ -128,11 +130,11 @@ def main():
         rows = {r["id"]: r for r in csv.DictReader(f)}
     tmp = tempfile.mkdtemp(prefix="moska-calibrate-")
     for engine, steps in CALIBRATION.items():
-        profile, values, published = fit(a.bin, rows, engine, steps, tmp)
+        profile, kept, values, published = fit(a.bin, rows, engine, steps, tmp)
         print(engine, {k: v for k, v in values.items()})
         if a.dry_run:
             continue
-        overheads = {}
+        overheads = dict(kept)
         for cost, rid, metric, what in steps:
             overheads[cost] = {
                 "value": values[cost],

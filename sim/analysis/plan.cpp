@@ -215,10 +215,11 @@ PlanSearch::PlanSearch(PlanSpec spec) : spec_(std::move(spec)), impl_(std::make_
   };
 
   bool any_gpu_fits = false;
-  std::string first_calibrated, first_roofline;
+  std::string calibrated, roofline;  // GPU names, comma-separated
   for (const auto& g : spec_.gpus) {
     const auto hw = load_hardware(g.hw);
-    (hw.calibration_dir.empty() ? first_roofline : first_calibrated) = hw.gpu.name;
+    auto& list = hw.calibration_dir.empty() ? roofline : calibrated;
+    list += (list.empty() ? "" : ", ") + g.hw;
     const int limit = std::min(spec_.max_gpus, g.available > 0 ? g.available : spec_.max_gpus);
     std::vector<int> tps;
     for (int tp = 1; tp <= spec_.node_size; tp *= 2) {
@@ -353,11 +354,11 @@ PlanSearch::PlanSearch(PlanSpec spec) : spec_(std::move(spec)), impl_(std::make_
                                  "parallelism across nodes is not modelled",
                                  I.model.name, spec_.node_size, spec_.node_size));
   }
-  if (!first_calibrated.empty() && !first_roofline.empty()) {
+  if (!calibrated.empty() && !roofline.empty()) {
     I.calibration_warning = fmt::format(
-        "warning: {} is calibrated against measured kernels but {} is roofline only: costs across them mix measured "
-        "and first-principles numbers (roofline alone is typically 20-40% optimistic on the calibrated GPUs)",
-        first_calibrated, first_roofline);
+        "warning: {} calibrated against measured kernels, {} roofline only: costs across them mix measured and "
+        "first-principles numbers (roofline alone is typically 20-40% optimistic on the calibrated GPUs)",
+        calibrated, roofline);
   }
   // Search order: cost, then the capacity bound (the likelier to meet first), then as enumerated.
   std::stable_sort(I.cands.begin(), I.cands.end(), [](const PlanCandidate& a, const PlanCandidate& b) {
@@ -627,7 +628,7 @@ namespace {
 std::string layout(const PlanCandidate& c) {
   std::string s;
   for (std::size_t i = 0; i < c.roles.size(); ++i) {
-    s += fmt::format("{}{}x{} TP{}", i ? " + " : "", c.instances[i], c.roles.size() > 1 ? c.roles[i] + " " : "", c.tp);
+    s += fmt::format("{}{}x {}TP{}", i ? " + " : "", c.instances[i], c.roles.size() > 1 ? c.roles[i] + " " : "", c.tp);
   }
   return s;
 }
@@ -671,10 +672,10 @@ std::string plan_table(const PlanSearch& s, const PlanResult& r) {
     const std::string ttft = c.simulated && !c.stopped_early ? fmt::format("{:.3g}", c.at_target.ttft_p90) : "";
     const std::string tbt = c.simulated && !c.stopped_early ? fmt::format("{:.3g}", c.at_target.req_tbt_p90) : "";
     const std::string att = c.simulated ? fmt::format("{:.1f}%{}", 100 * c.at_target.slo.attainment, c.stopped_early ? "*" : "") : "";
-    return fmt::format("{:>8.2f} {:>5} {:<12} {:<10} {:<26} {:>6} {:>9} {:>8} {:>9} {:>9}", c.cost, c.gpus, c.system, c.hw, layout(c),
+    return fmt::format("{:>8.2f} {:>5} {:<12} {:<10} {:<32} {:>6} {:>9} {:>8} {:>9} {:>9}", c.cost, c.gpus, c.system, c.hw, layout(c),
                        budget_text(c), cap, att, ttft, tbt);
   };
-  const std::string header = fmt::format("{:>8} {:>5} {:<12} {:<10} {:<26} {:>6} {:>9} {:>8} {:>9} {:>9}", "$/hour", "GPUs", "system",
+  const std::string header = fmt::format("{:>8} {:>5} {:<12} {:<10} {:<32} {:>6} {:>9} {:>8} {:>9} {:>9}", "$/hour", "GPUs", "system",
                                          "GPU", "instances", "budget", "capacity", "attain.", "p90 TTFT", "p90 TBT");
   const double rate = spec.rate;
   if (r.answer >= 0) {

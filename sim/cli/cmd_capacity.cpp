@@ -13,6 +13,7 @@
 #include "sim/analysis/capacity.hpp"
 #include "sim/cli/commands.hpp"
 #include "sim/cli/overrides.hpp"
+#include "sim/metrics/metrics.hpp"
 #include "sim/metrics/slo.hpp"
 #include "sim/systems/system.hpp"
 #include "sim/serving/workload_loader.hpp"
@@ -231,6 +232,19 @@ void add_capacity(CLI::App& app, int& result) {
     } else {
       out["capacity"] = nullptr;
     }
+    // What answered the costs: the pools of the capacity's probe (else the first), as run gives them.
+    const Summary* costed = status == "ok" ? &res.at(lo).s : (res.probes.empty() ? nullptr : &res.probes.front().s);
+    std::vector<nlohmann::json> calibrations;
+    if (costed) {
+      nlohmann::json costs = nlohmann::json::array();
+      for (const auto& p : costed->pools) {
+        costs.push_back({{"pool", p.name}, {"costs", pool_costs_json(p)}});
+        calibrations.push_back(p.calibration);
+      }
+      out["costs"] = costs;
+    }
+    const std::string warning = calibration_warning(calibrations);
+    if (!warning.empty()) out["warning"] = warning;
     if (o->json) {
       std::cout << out.dump(2) << "\n";
     } else if (status == "ok") {
@@ -252,6 +266,12 @@ void add_capacity(CLI::App& app, int& result) {
     } else {
       std::cout << fmt::format("\ncapacity above {} {:.6g}: the SLO is still met there after {} doublings\n", knob,
                                hi, copt.max_doublings);
+    }
+    if (!o->json && costed) {
+      for (const auto& p : costed->pools) {
+        if (const auto l = calibration_line(p.name, p.calibration, p.measured_share); !l.empty()) std::cout << l << "\n";
+      }
+      if (!warning.empty()) std::cout << warning << "\n";
     }
     result = 0;
   });

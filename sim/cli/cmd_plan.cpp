@@ -7,7 +7,6 @@
 
 #include <atomic>
 #include <cstdio>
-#include <cstdlib>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +20,7 @@
 #include "sim/cli/commands.hpp"
 #include "sim/cli/mpi_sweep.hpp"
 #include "sim/cli/overrides.hpp"
+#include "sim/cli/plots.hpp"
 #include "sim/hw/gpu.hpp"
 #include "sim/systems/system.hpp"
 #include "sim/util/error.hpp"
@@ -108,7 +108,7 @@ void add_plan(CLI::App& app, int& result) {
   auto* jobs_opt = cmd->add_option("--jobs", o->jobs, "Threads, >= 1 (default: all cores)");
   cmd->add_flag("--json", o->json, "Print JSON instead of tables");
   cmd->add_option("--out", o->out, "Folder for plan.json, plan.csv (every candidate) and, with --plots, the figures");
-  cmd->add_flag("--plots", o->plots, "Draw the frontiers into --out with tools/plot_plan.py (python3 + matplotlib)");
+  cmd->add_flag("--plots", o->plots, "Draw the frontiers into --out (frontier.png) with tools/plot_plan.py (python3 + matplotlib)");
   cmd->callback([o, jobs_opt, &result]() {
     SweepRanks ranks;
     std::exception_ptr failure;
@@ -251,7 +251,8 @@ void add_plan(CLI::App& app, int& result) {
                      std::string(filled, '#').c_str(), std::string(width - filled, ' ').c_str(), done, total);
       }
     }
-    if (tty) std::fprintf(stderr, "\n");
+    // The capacity phase's total is an upper bound (candidates it may search): end the bar at done.
+    if (tty) std::fprintf(stderr, "\rsearch done: %zu simulations%50s\n", search->result().simulations, "");
     if (ranks.rank() != 0) {
       result = 0;
       return;
@@ -267,12 +268,7 @@ void add_plan(CLI::App& app, int& result) {
         if (!f) throw InputError(fmt::format("--out {}: cannot write {}", o->out, name + 1));
       }
       if (o->plots) {
-        const auto script = data_root() / "tools" / "plot_plan.py";
-        const std::string cmdline = fmt::format("python3 '{}' '{}'", script.string(), o->out);
-        if (std::system(cmdline.c_str()) != 0) {
-          fmt::print(stderr, "moska-sim: plan: the plots were not drawn ({}: needs python3 and matplotlib: bash tools/setup.sh --plots)\n",
-                     cmdline);
-        }
+        draw_plots("plan", "plot_plan.py", {o->out});
       }
     }
     result = res.answer >= 0 ? 0 : 1;

@@ -13,6 +13,7 @@
 #include "sim/analysis/chrome_trace.hpp"
 #include "sim/cli/commands.hpp"
 #include "sim/cli/overrides.hpp"
+#include "sim/cli/plots.hpp"
 #include "sim/systems/system.hpp"
 #include "sim/serving/workload_loader.hpp"
 #include "sim/util/error.hpp"
@@ -30,6 +31,7 @@ void add_run(CLI::App& app, int& result) {
     std::string slo_ttft, slo_tbt, slo_slowest;
     std::string trace;
     bool json = false;
+    bool plots = false;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("scenario", o->scenario, "Scenario name (workloads/<name>.json) or path; omitted: the built-in default");
@@ -43,12 +45,17 @@ void add_run(CLI::App& app, int& result) {
   cmd->add_option("--slo-tbt-slowest", o->slo_slowest,
                   "A request's TBT is the mean of its slowest PCT% of token gaps (Mooncake: 10; sets slo.tbt_slowest_percent)");
   cmd->add_flag("--json", o->json, "Print the summary as JSON instead of a table");
+  cmd->add_flag("--plots", o->plots,
+                "Draw latency CDFs, batch, KV and utilisation per pool over time into --out (run.png) with tools/plot_run.py; "
+                "writes the trace to --out/trace.json unless --trace names it");
   cmd->callback([o, &result]() {
     std::string where;
     std::filesystem::path base;
     auto j = scenario_json_with_overrides(o->scenario, with_tbt_slowest(o->sets, o->slo_slowest), where, base);
     Scenario sc = parse_scenario_for_systems(j, where, base);
     SloSpec slo = slo_with_flags(sc, o->slo_ttft, o->slo_tbt);
+    if (o->plots && o->out.empty()) throw InputError("--plots: needs --out DIR (the figures are written there)");
+    if (o->plots && o->trace.empty()) o->trace = (std::filesystem::path(o->out) / "trace.json").string();
     // --out is checked before the run: a folder that cannot be written fails now, not after it.
     if (!o->out.empty()) {
       std::error_code ec;
@@ -84,6 +91,7 @@ void add_run(CLI::App& app, int& result) {
       }
       write_requests_csv(r, o->out + "/requests.csv");
       if (!r.load_timeline.empty()) write_load_timeline_csv(r, o->out + "/load_timeline.csv");
+      if (o->plots) draw_plots("run", "plot_run.py", {o->out, o->trace});
     }
     // A run that served nothing says so and fails (its latencies are undefined, not 0).
     if (s.status == "none_served") {

@@ -198,7 +198,8 @@ OpCost CostModel::op_cost(const Op& op) const {
 }
 
 OpCost CostModel::compute(const Op& op) const {
-  if (tables_) {
+  const bool skip = !opts_.fp8_kv_attention_tables && op.math == Dtype::fp8 && is_attention_class(op.cls);
+  if (tables_ && !skip) {
     if (auto t = tables_->lookup(op)) return {*t, CostBasis::measured};
     if (opts_.attn_backend != kDefaultAttnBackend && is_attention_class(op.cls)) {
       auto fam = tables_->family_of(op);
@@ -277,7 +278,11 @@ CalibrationInfo CostModel::calibration_info() const {
         (p.folder == "fp8" ? fp8 : own) += 1;
       }
       if (own > 0) i.measured.push_back(fmt::format("{} ({}) {}", kernel_family_name(kf), opts_.attn_backend, own));
-      if (fp8 > 0) i.measured.push_back(fmt::format("{} (fp8 KV, Triton) {}", kernel_family_name(kf), fp8));
+      if (fp8 > 0 && opts_.fp8_kv_attention_tables) {
+        i.measured.push_back(fmt::format("{} (fp8 KV, Triton) {}", kernel_family_name(kf), fp8));
+      } else if (fp8 > 0) {
+        i.not_measured.push_back(fmt::format("{} (fp8 KV): roofline (the engine's kernel is not the measured one)", kernel_family_name(kf)));
+      }
     } else if (n > 0) {
       i.measured.push_back(fmt::format("{} {}", kernel_family_name(kf), n));
     } else {

@@ -58,6 +58,10 @@ struct CalibrationInfo {
 // predict's --attn-backend land here.
 struct CostOptions {
   std::string attn_backend = "flash2";  // flash2 (default), cudnn, eager, flex: a folder of measured tables
+  // false: the serving engine's FP8-KV attention is another kernel than the one measured (the fp8/
+  // tables are the profiler's Triton kernel; TensorRT-LLM runs its own XQA kernels), so the roofline
+  // answers FP8-KV attention (an engine profile's kernels.fp8_kv_attention = "roofline").
+  bool fp8_kv_attention_tables = true;
 };
 
 class CostModel {

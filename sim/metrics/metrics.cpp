@@ -300,6 +300,13 @@ nlohmann::json slo_json(const SloResult& o) {
   return j;
 }
 
+nlohmann::json pool_costs_json(const Summary::Pool& p) {
+  if (!p.calibration.is_object()) return nullptr;
+  auto c = p.calibration;
+  c["measured_share_of_busy_time"] = p.measured_share;
+  return c;
+}
+
 nlohmann::json summary_json(const RunResult& r, const Summary& s) {
   nlohmann::json j;
   j["scenario"] = r.scenario;
@@ -337,11 +344,7 @@ nlohmann::json summary_json(const RunResult& r, const Summary& s) {
                      {"hbm_capacity_used_peak", p.hbm_used_peak}, {"busy_fraction", p.busy},
                      {"kv_tokens_per_instance", p.kv_capacity_tokens}, {"kv_block_tokens", p.kv_block_tokens},
                      {"kv_blocks_per_instance", p.kv_block_tokens > 0 ? p.kv_capacity_tokens / p.kv_block_tokens : 0}});
-    if (p.calibration.is_object()) {
-      auto c = p.calibration;
-      c["measured_share_of_busy_time"] = p.measured_share;
-      pools.back()["costs"] = c;
-    }
+    if (auto c = pool_costs_json(p); !c.is_null()) pools.back()["costs"] = std::move(c);
   }
   j["pools"] = pools;
   std::vector<nlohmann::json> cal;

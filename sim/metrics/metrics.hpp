@@ -157,7 +157,10 @@ std::string calibration_warning(const std::vector<nlohmann::json>& calibrations)
 std::string calibration_line(const std::string& pool, const nlohmann::json& calibration, double measured_share);
 // One line saying what was not served: "none_served: 200 of 200 requests rejected (kv_never_fits 200)".
 std::string not_served_line(const Summary& s);
-nlohmann::json summary_json(const RunResult& r, const Summary& s);  // has "slo" when s.slo.enabled
+nlohmann::json summary_json(const RunResult& r, const Summary& s);
+// A pool's "costs" object (its cost model's calibration and the share of its busy time measured
+// tables answered), null when the pool carries none; summary_json and capacity's JSON give it.
+nlohmann::json pool_costs_json(const Summary::Pool& p);  // has "slo" when s.slo.enabled
 nlohmann::json slo_json(const SloResult& slo);  // bounds (null = unbounded), attainment, goodput, counts
 std::string summary_table(const RunResult& r, const Summary& s);
 void write_requests_csv(const RunResult& r, const std::string& path);

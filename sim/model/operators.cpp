@@ -295,7 +295,7 @@ void append_dense_layer_ops(const ModelSpec& model, const Precision& prec, std::
   const std::int64_t rope_w = (shard(model.n_heads, tp) + shard(model.n_kv_heads, tp)) * model.head_dim;
   const double act_b = dtype_bytes(prec.act);
   // FP8 GEMMs read FP8 activations: each input is quantised first (static per-tensor scale).
-  const bool q8 = prec.gemm_math() == Dtype::fp8;
+  const bool q8 = prec.gemm_math() == Dtype::fp8 && !prec.fused_fp8_quant;
   auto quant = [&](std::int64_t rows, std::int64_t width, std::int64_t count) {
     if (q8) ops.push_back(make_fp8_quant(rows, width, prec, count));
   };
@@ -346,7 +346,7 @@ void append_dense_layer_ops(const ModelSpec& model, const Precision& prec, std::
 
 void append_logit_ops(const ModelSpec& model, const Precision& prec, std::int64_t rows, int tp, std::vector<Op>& ops) {
   ops.push_back(make_elementwise("final_norm", rows, model.hidden, 1, 1, 4, prec, 1));
-  if (prec.gemm_math() == Dtype::fp8) ops.push_back(make_fp8_quant(rows, model.hidden, prec, 1));
+  if (prec.gemm_math() == Dtype::fp8 && !prec.fused_fp8_quant) ops.push_back(make_fp8_quant(rows, model.hidden, prec, 1));
   ops.push_back(make_gemm("lm_head", rows, model.vocab / tp, model.hidden, prec, 1));
 }
 

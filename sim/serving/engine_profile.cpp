@@ -58,6 +58,16 @@ EngineProfile load_engine_profile(const std::string& name_or_path) {
     if (m.has("cuda_graph_bytes")) e.cuda_graph_bytes = m.sourced("cuda_graph_bytes", true);
     m.finish();
   }
+  if (r.has("kernels")) {
+    const JsonReader k = r.object("kernels");
+    if (k.has("fp8_kv_attention")) {
+      const auto v = sourced_value(k, "fp8_kv_attention");
+      if (v != "tables" && v != "roofline") k.fail("fp8_kv_attention.value", "\"tables\" or \"roofline\"");
+      e.fp8_kv_attention_roofline = v == "roofline";
+    }
+    if (k.has("fused_fp8_quant")) e.fused_fp8_quant = sourced_bool(k, "fused_fp8_quant");
+    k.finish();
+  }
   r.finish();
   return e;
 }

@@ -11,10 +11,11 @@ namespace moska {
 struct EngineProfile {
   std::string name;  // "" = none
   std::string file;
-  // The API server is one FIFO server (a Python event loop): each request costs it request_s when it
-  // arrives (HTTP, chat template, tokenisation) before it reaches the engine's queue, and each engine
-  // step's output tokens cost it token_s each (detokenising, streaming a chunk) before the client
-  // sees them, and each finished request done_s (its last chunk, usage, closing the stream).
+  // The API server (sim/serving/api_server.hpp), one Python event loop: each request costs it
+  // request_s when it arrives (HTTP, chat template, tokenisation; the requests being taken in share
+  // it) before it reaches the engine's queue, and each engine step's output tokens cost it token_s
+  // each (detokenising, streaming a chunk) before the client sees them, and each finished request
+  // done_s (its last chunk, usage, closing the stream), in step order.
   // latency_s: a fixed delay on every token's way to the client (IPC and network hops).
   double request_s = 0;
   double token_s = 0;
@@ -32,6 +33,11 @@ struct EngineProfile {
   bool activation_reserve = false;
   double non_torch_bytes = 0;
   double cuda_graph_bytes = 0;
+  // Kernels the engine runs that differ from the measured tables: "kernels": {"fp8_kv_attention":
+  // "roofline"} when its FP8-KV attention is not the profiler's Triton kernel (TensorRT-LLM's XQA).
+  bool fp8_kv_attention_roofline = false;
+  // "kernels": {"fused_fp8_quant": true}: FP8 GEMM inputs are quantised inside the kernel before them.
+  bool fused_fp8_quant = false;
   // The profile's "scheduler" section, flattened to plain values (validated as scenario keys).
   nlohmann::json scheduler = nlohmann::json::object();
 };

@@ -20,13 +20,15 @@ double kv_held_per_token(const ModelSpec& model, Dtype kv, int tp) {
 PoolLayout make_pool(const Scenario& sc, const PoolSpec& p, const ModelSpec& model) {
   CostModel cm = [&] {
     try {
-      return CostModel(load_hardware(p.hw), true, CostOptions{sc.attention_backend});
+      return CostModel(load_hardware(p.hw), true,
+                       CostOptions{sc.attention_backend, !sc.scheduler.engine.fp8_kv_attention_roofline});
     } catch (const InputError& e) {
       if (sc.attention_backend == CostOptions{}.attn_backend) throw;
       throw InputError(fmt::format("{}: key 'attention_backend' (pool '{}'): {}", sc.file, p.name, e.what()));
     }
   }();
-  const Precision& prec = sc.precision;
+  Precision prec = sc.precision;
+  prec.fused_fp8_quant = sc.scheduler.engine.fused_fp8_quant;
   cm.gpu().peak(prec.gemm_math());  // fails early, naming the dtype, if the GPU lacks it
   if (model.n_heads % p.tp != 0) {
     throw InputError(fmt::format("{}: pool '{}': tp {} must divide the model's {} heads", sc.file, p.name, p.tp, model.n_heads));

@@ -7,7 +7,8 @@
 namespace moska {
 
 ServingLoop::ServingLoop(const Scenario& scenario, const std::vector<Request>& requests)
-    : sc_(scenario), reqs_(requests), state_(requests.size()) {
+    : sc_(scenario), reqs_(requests), state_(requests.size()),
+      api_(sim_, scenario.scheduler.engine, [this](std::uint32_t r) { d_->arrive(r); }) {
   out_.scenario = sc_.name;
   out_.scheduler = policy_name(sc_.scheduler.policy);
   if (!sc_.scheduler.engine.name.empty()) out_.scheduler += " (engine " + sc_.scheduler.engine.name + ")";
@@ -27,13 +28,7 @@ ServingLoop::ServingLoop(const Scenario& scenario, const std::vector<Request>& r
   }
 }
 
-TimeNs ServingLoop::deliver(std::int64_t tokens, std::int64_t finished) {
-  const auto& e = sc_.scheduler.engine;
-  if (e.token_s <= 0 && e.done_s <= 0 && e.latency_s <= 0) return sim_.now();
-  const double work = e.token_s * static_cast<double>(tokens) + e.done_s * static_cast<double>(finished);
-  frontend_free_ = std::max(frontend_free_, sim_.now()) + seconds_to_ns(work);
-  return frontend_free_ + seconds_to_ns(e.latency_s);
-}
+TimeNs ServingLoop::deliver(std::int64_t tokens, std::int64_t finished) { return api_.deliver(tokens, finished); }
 
 void ServingLoop::finish(std::uint32_t r, TimeNs t) {
   auto& rec = out_.requests[r];
@@ -98,12 +93,10 @@ void ServingLoop::send(std::size_t i) {
     ++in_flight_;
     out_.requests[i].arrival = sim_.now();  // latencies run from when the client sends it
   }
-  // The engine's API server takes the request (HTTP, chat template, tokeniser) in turn with the
-  // output it streams, before the request reaches the engine's queue.
-  const double cost = sc_.scheduler.engine.request_s;
-  if (cost > 0) {
-    frontend_free_ = std::max(frontend_free_, sim_.now()) + seconds_to_ns(cost);
-    sim_.schedule_at(frontend_free_, [this, r] { d_->arrive(r); });
+  // The engine's API server takes the request in (HTTP, chat template, tokeniser) before it
+  // reaches the engine's queue.
+  if (api_.ingests()) {
+    api_.receive(r);
   } else {
     d_->arrive(r);
   }

@@ -5,7 +5,8 @@
 // hand-offs and finishes back here, and the run ends with the system's accounting. One event per
 // arrival (the next is scheduled when one is handled) plus what the instances schedule. Clients may
 // be closed-loop (scenario max_concurrency: at most C requests in flight, the next sent when one is
-// done), and the engine's per-request cost (HTTP, tokenisation) delays a request's dispatch.
+// done), and the engine's API server (sim/serving/api_server.*) takes each request in before it is
+// dispatched and streams the engine's outputs to the clients.
 //
 // A Deployment is a system configured for one scenario (sim/systems/ builds them): the loop calls
 // it and knows nothing else of the system.
@@ -17,6 +18,7 @@
 #include "sim/engine/simulator.hpp"
 #include "sim/metrics/metrics.hpp"
 #include "sim/metrics/tail_tbt.hpp"
+#include "sim/serving/api_server.hpp"
 #include "sim/serving/request_state.hpp"
 #include "sim/serving/run_observer.hpp"
 #include "sim/serving/scenario.hpp"
@@ -96,7 +98,7 @@ class ServingLoop {
   Deployment* d_ = nullptr;
   std::int64_t done_ = 0;
   std::int64_t in_flight_ = 0;   // closed loop: requests sent and not yet done
-  TimeNs frontend_free_ = 0;     // when the engine's API server is done with the work it has
+  ApiServer api_;                // the engine's API server (a pass-through without an engine profile)
   TimeNs last_delivery_ = 0;     // the last finish a client saw
   std::size_t next_ = 0;         // closed loop: the next request to send
   bool wakeup_ = false;          // closed loop: a wake-up at the next request's arrival is scheduled

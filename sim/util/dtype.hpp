@@ -15,6 +15,10 @@ struct Precision {
   Dtype weights = Dtype::bf16;
   Dtype kv = Dtype::bf16;
   Dtype act = Dtype::bf16;
+  // The serving stack quantises each FP8 GEMM's input inside the kernel that produces it (fused
+  // RMSNorm + quant, SwiGLU + quant, attention writing FP8), so no separate fp8_quant pass runs
+  // (an engine profile's kernels.fused_fp8_quant; TensorRT-LLM does this).
+  bool fused_fp8_quant = false;
   // The dtype whose tensor-core peak a GEMM runs at: fp8 weights with fp8 activations use fp8 MMA.
   Dtype gemm_math() const { return weights == Dtype::fp8 ? Dtype::fp8 : act; }
   // Attention math: FP8 KV runs FP8 MMA in FlashAttention-3-style kernels, else the act dtype.
