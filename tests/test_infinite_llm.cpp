@@ -14,6 +14,9 @@
 #include "sim/model/model_spec.hpp"
 #include "sim/systems/infinite_llm/dist_attention.hpp"
 #include "sim/util/dtype.hpp"
+#include "sim/util/error.hpp"
+#include "sim/util/json_reader.hpp"
+#include "sim/workload/generator.hpp"
 
 using namespace moska;
 
@@ -171,4 +174,31 @@ TEST_CASE("infinite-llm: bad input names the key", "[infinite_llm]") {
   r = test::run("distattention --ctx 4K,x");
   CHECK(r.rc == 2);
   CHECK(r.out.find("--ctx") != std::string::npos);
+}
+
+TEST_CASE("generator: a mixture of lengths draws each part by its weight (bimodal chats + documents)", "[infinite_llm]") {
+  const auto spec = [](const std::string& parts) {
+    static nlohmann::json holder;
+    holder = nlohmann::json::parse(R"({"requests": 100000, "arrival": {"process": "poisson", "rate_per_s": 1},
+      "input_tokens": {"dist": "mixture", "parts": )" + parts + R"(},
+      "output_tokens": {"dist": "constant", "value": 1}})");
+    return parse_generator_spec(JsonReader(holder, "spec.json"));
+  };
+  // Weights 9 : 1 of 100 and 1,000,000 tokens: 10% long (binomial sd over 1e5 draws: 0.095%),
+  // mean 0.9 x 100 + 0.1 x 1e6 = 100,090.
+  const auto rs = generate(spec(R"([{"weight": 9, "tokens": {"dist": "constant", "value": 100}},
+                                    {"weight": 1, "tokens": {"dist": "constant", "value": 1000000}}])"));
+  std::int64_t long_ones = 0;
+  double sum = 0;
+  for (const auto& r : rs) {
+    REQUIRE((r.input_tokens == 100 || r.input_tokens == 1000000));
+    long_ones += r.input_tokens == 1000000;
+    sum += static_cast<double>(r.input_tokens);
+  }
+  CHECK(std::abs(static_cast<double>(long_ones) / 1e5 - 0.1) < 0.005);
+  CHECK(sum / 1e5 == Approx(100090).epsilon(0.05));
+  CHECK_THROWS_AS(spec(R"([])"), InputError);
+  CHECK_THROWS_WITH(spec(R"([{"weight": 0, "tokens": {"dist": "constant", "value": 5}}])"), Catch::Contains("weight"));
+  CHECK_THROWS_WITH(spec(R"([{"weight": 1, "tokens": {"dist": "uniform", "min": 9, "max": 2}}])"), Catch::Contains("max"));
+  CHECK_THROWS_WITH(spec(R"([{"weight": 1, "tokens": {"dist": "constant", "value": 5}, "extra": 1}])"), Catch::Contains("extra"));
 }
