@@ -11,6 +11,7 @@ void add_sweep(CLI::App& app, int& result);
 void add_scaling(CLI::App& app, int& result);
 void add_cache_replay(CLI::App& app, int& result);
 void add_capacity(CLI::App& app, int& result);
+void add_distattention(CLI::App& app, int& result);
 void add_plan(CLI::App& app, int& result);
 
 }  // namespace moska::cli

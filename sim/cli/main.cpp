@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   moska::cli::add_cache_replay(app, result);
   moska::cli::add_capacity(app, result);
   moska::cli::add_plan(app, result);
+  moska::cli::add_distattention(app, result);
   // One line whatever the message holds.
   auto one_line = [](std::string s) {
     for (auto& c : s) {
@@ -37,7 +38,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help
     // The subcommand given, if any, for its usage; else the list of commands.
-    std::string usage = "moska-sim <predict|validate|run|sweep|scaling|cache-replay|capacity|plan> [options]; "
+    std::string usage = "moska-sim <predict|validate|run|sweep|scaling|cache-replay|capacity|plan|distattention> [options]; "
                         "moska-sim <command> --help lists them";
     std::string what = one_line(e.what());
     for (const auto* sub : app.get_subcommands()) {

@@ -19,9 +19,9 @@ using Phase = RequestState::Phase;
 }  // namespace
 
 BatchingInstance::BatchingInstance(ServingLoop& loop, const InstanceConfig& cfg, const IterationModel& model,
-                                   DecodeObserver* observer)
+                                   DecodeObserver* observer, KvLender* lender)
     : decoding_(on_demand_kv(loop.scenario().scheduler.policy) ? loop.scenario().scheduler.kv_block_tokens : 0),
-      loop_(loop), cfg_(cfg), model_(model), observer_(observer),
+      loop_(loop), cfg_(cfg), model_(model), observer_(observer), lender_(lender),
       routed_decodes_(static_cast<std::size_t>(std::max(1, cfg.corpora)), 0) {
   const auto& sched = loop.scenario().scheduler;
   policy_ = sched.policy;
@@ -76,11 +76,34 @@ void BatchingInstance::enqueue(std::uint32_t r) {
   waiting_.push_back(r);
   queued_ += loop_.state(r).reserve;
   if (auto* o = loop_.observer()) [[unlikely]] o->request(r, RequestEvent::queued, loop_.now(), cfg_.pool, cfg_.id);
-  if (!busy_) {
-    // An idle instance starts at the end of this instant, when every request arriving now is queued.
-    busy_ = true;
-    loop_.sim().schedule_in(0, [this] { start_iteration(); });
-  }
+  // An idle instance starts at the end of this instant, when every request arriving now is queued.
+  wake();
+}
+
+bool BatchingInstance::borrow(std::uint32_t r, std::int64_t blocks) {
+  if (!lender_ || blocks <= 0 || !lender_->borrow(cfg_.id, r, blocks)) return false;
+  borrowed_ += blocks;
+  return true;
+}
+
+void BatchingInstance::lend(std::int64_t blocks) {
+  lent_ += blocks;
+  if (blocks < 0) wake();
+}
+
+void BatchingInstance::held_elsewhere(std::int64_t blocks) {
+  borrowed_ += blocks;
+  wake();
+}
+
+void BatchingInstance::wake() {
+  if (busy_ || (waiting_.empty() && swapped_.empty())) return;
+  busy_ = true;
+  loop_.sim().schedule_in(0, [this] { start_iteration(); });
+}
+
+void BatchingInstance::release_elsewhere(std::uint32_t r) {
+  if (lender_) borrowed_ -= lender_->release(cfg_.id, r);
 }
 
 std::int64_t BatchingInstance::target(std::uint32_t r) const {
@@ -220,6 +243,7 @@ std::uint32_t BatchingInstance::preempt(bool decode_blocks_allocated) {
     pre_remaining_ -= q.output_tokens - s.generated;
     prefilling_.erase(std::find(prefilling_.begin(), prefilling_.end(), r));
     out.recomputed_tokens += s.prefilled;
+    release_elsewhere(r);
   } else {
     const std::int64_t g = s.generated + static_cast<std::int64_t>(dstep_ - s.joined_step);
     decoding_.remove(decode_kv(r), decode_held(r), s.joined_step, q.output_tokens - s.generated, dstep_,
@@ -236,6 +260,7 @@ std::uint32_t BatchingInstance::preempt(bool decode_blocks_allocated) {
     if (s.joined_step < dstep_) s.last_token = now;
     else if (s.last_token < 0) s.last_token = loop_.record(r).first_token;
     s.generated = static_cast<std::int32_t>(g);
+    release_elsewhere(r);
     const std::int64_t held = decode_held(r) - 1;
     if (loop_.scenario().scheduler.preempt_swap) {
       ++s.epoch;
@@ -268,6 +293,7 @@ void BatchingInstance::allocate_decodes(int steps) {
   decodes_allocated_ = true;  // a decode joining after this adds its own block for this step
   if (decoding_.empty()) return;
   bool retracted = false;
+  if (lender_) borrow(KvLender::kRunningDecodes, decoding_.new_blocks(dstep_, steps) - free_blocks());
   while (decoding_.new_blocks(dstep_, steps) > free_blocks() && decoding_.count() > 1) {
     if (preempt(false) == UINT32_MAX) break;
     retracted = true;
@@ -299,6 +325,7 @@ void BatchingInstance::schedule_running_prefills(std::int64_t& budget) {
     if (take <= 0) break;
     if (policy_ == BatchPolicy::vllm_v1 || policy_ == BatchPolicy::sglang) {
       const std::int64_t need = blocks_for(s.prefilled + take) - blocks_for(s.prefilled);
+      if (need > free_blocks()) borrow(r, need - free_blocks());
       bool self = false;
       while (need > free_blocks()) {
         // vLLM V1 preempts the tail of `running` until the chunk fits, possibly this request
@@ -374,16 +401,16 @@ void BatchingInstance::admit_on_demand(std::int64_t& budget) {
       case BatchPolicy::vllm_v0:
       case BatchPolicy::sarathi:
         need = blocks_for(tgt);
-        if (need > free_blocks() - watermark_blocks_) return;
+        if (need > free_blocks() - watermark_blocks_ && !borrow(r, need - (free_blocks() - watermark_blocks_))) return;
         break;
       case BatchPolicy::sglang:
         if (!sglang_admits(r, left)) return;
         need = blocks_for(hit + take);
-        if (need > free_blocks()) return;
+        if (need > free_blocks() && !borrow(r, need - free_blocks())) return;
         break;
       default:
         need = blocks_for(hit + take);
-        if (need > free_blocks()) return;
+        if (need > free_blocks() && !borrow(r, need - free_blocks())) return;
         break;
     }
     waiting_.pop_front();
@@ -508,7 +535,9 @@ void BatchingInstance::start_iteration() {
     busy_ = false;
     if (decoding_.empty() && prefilling_.empty()) {
       ratio_ = kSglInitRatio;  // SGLang resets it when idle
-      if (used_blocks() != 0) throw std::logic_error("batching instance: KV blocks held with no request running");
+      if (pre_blocks_ + decoding_.blocks() != 0 || borrowed_ != 0) {
+        throw std::logic_error("batching instance: KV blocks held with no request running");
+      }
     }
     return;
   }
@@ -598,6 +627,7 @@ void BatchingInstance::end_iteration() {
           reserved_ -= s.reserve;
           s.phase = Phase::done;
           if (observer_) observer_->left(cfg_.id, r);
+          release_elsewhere(r);
           if (tail_) tail_->stretch(r, s.stretch_from, clock_, s.joined_step + 1, dstep_, true);
           finished_.push_back(r);
         });
@@ -638,6 +668,7 @@ void BatchingInstance::end_iteration() {
     if (s.generated >= q.output_tokens) {
       reserved_ -= s.reserve;
       s.phase = Phase::done;
+      release_elsewhere(r);
       loop_.finish(r, seen);
       continue;
     }

@@ -20,6 +20,7 @@
 
 #include "sim/serving/decode_set.hpp"
 #include "sim/serving/iteration.hpp"
+#include "sim/serving/kv_lending.hpp"
 #include "sim/serving/kv_store.hpp"
 #include "sim/serving/serving_loop.hpp"
 
@@ -47,7 +48,7 @@ class DecodeObserver {
 class BatchingInstance {
  public:
   BatchingInstance(ServingLoop& loop, const InstanceConfig& cfg, const IterationModel& model,
-                   DecodeObserver* observer = nullptr);
+                   DecodeObserver* observer = nullptr, KvLender* lender = nullptr);
 
   // Whether a request can ever run to its end in this instance's KV memory.
   bool can_ever_fit(std::uint32_t r) const;
@@ -66,6 +67,25 @@ class BatchingInstance {
   // Prompt tokens of these prefix-block hashes its prefix cache holds now (0 without a cache).
   std::int64_t cached_prefix_tokens(std::span<const std::uint64_t> hashes) const;
   std::int64_t prefix_looked_up_tokens() const { return prefix_looked_up_; }
+  std::int64_t waiting_count() const { return static_cast<std::int64_t>(waiting_.size()); }
+  std::uint32_t first_waiting() const { return waiting_.empty() ? UINT32_MAX : waiting_.front(); }
+  std::uint64_t decode_steps() const { return dstep_; }  // decode steps run so far
+  bool idle() const { return !busy_; }
+
+  // KV lending (on-demand policies; sim/serving/kv_lending.hpp). Blocks of this instance lent to (or
+  // reserved for) other instances' requests take its memory; blocks of its requests held elsewhere
+  // (borrowed, or moved out) take none.
+  std::int64_t kv_blocks() const { return total_blocks_; }
+  std::int64_t free_kv_blocks() const { return free_blocks(); }
+  std::int64_t lent_blocks() const { return lent_; }
+  std::int64_t borrowed_blocks() const { return borrowed_; }
+  // Blocks lent (< 0: returned), or of its own requests' moved to a lender: an idle instance with
+  // requests waiting for memory starts an iteration.
+  void lend(std::int64_t blocks);
+  void held_elsewhere(std::int64_t blocks);
+  // An idle instance with requests waiting starts an iteration at the end of this instant (a lender
+  // calls it when memory may have been freed elsewhere).
+  void wake();
 
  private:
   void start_iteration();
@@ -75,7 +95,7 @@ class BatchingInstance {
   // Reserving policies (trtllm, orca): admit while the sequence cap and the reservations allow.
   void admit_reserving();
   // On-demand policies.
-  std::int64_t used_blocks() const { return pre_blocks_ + decoding_.blocks(); }
+  std::int64_t used_blocks() const { return pre_blocks_ + decoding_.blocks() - borrowed_ + lent_; }
   std::int64_t free_blocks() const { return total_blocks_ - used_blocks(); }
   std::int64_t blocks_for(std::int64_t tokens) const { return (tokens + B_ - 1) / B_; }
   std::int64_t target(std::uint32_t r) const;  // tokens its (re)prefill computes
@@ -95,15 +115,20 @@ class BatchingInstance {
   void join_decode(std::uint32_t r, TimeNs gap_from);
   void add_chunk(std::uint32_t r, std::int64_t take);
   bool sglang_admits(std::uint32_t r, std::int64_t prompt_left) const;
+  // `blocks` more for request r (or the running decodes), borrowed from the lender if there is one.
+  bool borrow(std::uint32_t r, std::int64_t blocks);
+  void release_elsewhere(std::uint32_t r);  // r leaves: its blocks held elsewhere go back
 
   // What a dispatcher reads of every instance for every request first, together (one cache line).
   DecodeSet decoding_;
   std::int64_t reserved_ = 0, queued_ = 0;
   double last_step_s_ = 0;
+  std::int64_t lent_ = 0, borrowed_ = 0;  // KV lending (blocks)
   ServingLoop& loop_;
   InstanceConfig cfg_;
   const IterationModel& model_;
   DecodeObserver* observer_;
+  KvLender* lender_;
   std::deque<std::uint32_t> waiting_;
   std::deque<std::uint32_t> prefilling_;
   std::deque<std::uint32_t> swapped_;

@@ -112,7 +112,7 @@ void ServingLoop::arrivals(std::size_t i) {
 
 void ServingLoop::sample() {
   d_->sample(*this);
-  if (done_ < static_cast<std::int64_t>(reqs_.size())) {
+  if (done_ < static_cast<std::int64_t>(reqs_.size()) && d_->sample_interval_s() > 0) {
     sim_.schedule_in(seconds_to_ns(d_->sample_interval_s()), [this] { sample(); });
   }
 }

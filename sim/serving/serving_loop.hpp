@@ -38,7 +38,8 @@ class Deployment {
   virtual void arrive(std::uint32_t r) = 0;
   // Request r finished (its last token was made); the loop has recorded it.
   virtual void finished(std::uint32_t /*r*/) {}
-  // Load sampling (RunResult::load_timeline) every sample_interval_s() > 0 while requests remain.
+  // Load sampling (RunResult::load_timeline) every sample_interval_s() > 0 while requests remain
+  // (and until it returns 0).
   virtual double sample_interval_s() const { return 0; }
   virtual void sample(ServingLoop& /*loop*/) {}
   // After the last event: what the run's totals need (memory held the whole run, counters).

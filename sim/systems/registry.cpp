@@ -15,12 +15,13 @@ const System& universal_moska_system();
 const System& universal_moska_disagg_system();
 const System& mooncake_system();
 const System& semsharekv_system();
+const System& infinite_llm_system();
 
 const std::vector<const System*>& all_systems() {
   static const std::vector<const System*> systems = {
       &vllm_system(),   &prefix_cache_system(),    &cascade_system(),           &sparse_system(),   &moska_system(),
       &moska_disagg_system(), &universal_moska_system(), &universal_moska_disagg_system(), &mooncake_system(),
-      &semsharekv_system(),
+      &semsharekv_system(), &infinite_llm_system(),
   };
   return systems;
 }

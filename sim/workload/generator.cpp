@@ -28,6 +28,7 @@ constexpr double kMaxSigma = 10;
 constexpr double kMaxMeanTokens = 1e12;
 constexpr double kMaxZipfS = 100;
 constexpr double kMaxRate = 1e9;  // requests per second
+constexpr std::size_t kMaxMixtureParts = 16;
 
 // Consistency checks shared by the JSON parser (which reports key paths) and generate() (which may
 // get a spec built in C++). Returns "" when fine, else "<field>: <problem> (expected <form>)".
@@ -56,6 +57,17 @@ std::string check_dist(const TokenDist& d) {
           return fmt::format("range {}..{} is too wide (expected max - min < {})", d.min, d.max, kZipfMaxRange);
         }
         if (!(d.s >= 0 && d.s <= kMaxZipfS)) return fmt::format("s is {} (expected a number in [0, {}])", d.s, kMaxZipfS);
+      }
+      return "";
+    case K::mixture:
+      if (d.parts.empty() || d.parts.size() > kMaxMixtureParts || d.weights.size() != d.parts.size()) {
+        return fmt::format("parts has {} entries (expected 1..{}, each with a weight)", d.parts.size(), kMaxMixtureParts);
+      }
+      for (std::size_t i = 0; i < d.parts.size(); ++i) {
+        if (!(d.weights[i] > 0 && std::isfinite(d.weights[i]))) {
+          return fmt::format("parts[{}].weight is {} (expected a finite number > 0)", i, d.weights[i]);
+        }
+        if (auto e = check_dist(d.parts[i]); !e.empty()) return fmt::format("parts[{}].tokens.{}", i, e);
       }
       return "";
   }
@@ -148,6 +160,11 @@ class TokenSampler {
       zipf_ = std::make_unique<ZipfSampler>(static_cast<std::uint64_t>(d.max - d.min + 1), d.s);
     }
     if (d.kind == TokenDist::Kind::lognormal) mu_ = std::log(d.mean) - 0.5 * d.sigma * d.sigma;
+    double total = 0;
+    for (std::size_t i = 0; i < d.parts.size(); ++i) {
+      parts_.push_back(std::make_unique<TokenSampler>(d.parts[i]));
+      cumulative_.push_back(total += d.weights[i]);
+    }
   }
 
   std::int64_t operator()(Rng& rng) const {
@@ -161,6 +178,12 @@ class TokenSampler {
         return static_cast<std::int64_t>(x);
       }
       case TokenDist::Kind::zipf: return d_.min + static_cast<std::int64_t>(zipf_->sample(rng));
+      case TokenDist::Kind::mixture: {
+        const double u = rng.uniform() * cumulative_.back();
+        std::size_t i = 0;
+        while (i + 1 < cumulative_.size() && u >= cumulative_[i]) ++i;
+        return (*parts_[i])(rng);
+      }
     }
     return d_.min;
   }
@@ -169,6 +192,8 @@ class TokenSampler {
   TokenDist d_;
   double mu_ = 0;
   std::unique_ptr<ZipfSampler> zipf_;
+  std::vector<std::unique_ptr<TokenSampler>> parts_;  // mixture
+  std::vector<double> cumulative_;                    // mixture: running sums of the weights
 };
 
 }  // namespace
@@ -195,10 +220,18 @@ TokenDist parse_token_dist(const JsonReader& r) {
     d.min = r.integer_or("min", 1, 1, kMaxRequestTokens);
     d.max = r.integer("max", 1, kMaxRequestTokens);
     d.s = r.number_in_or("s", 0, kMaxZipfS, 1.0);
+  } else if (kind == "mixture") {
+    d.kind = TokenDist::Kind::mixture;
+    for (const auto& part : r.array_of_objects("parts")) {
+      d.weights.push_back(part.positive("weight"));
+      d.parts.push_back(parse_token_dist(part.object("tokens")));
+      part.finish();
+    }
+    if (d.parts.empty() || d.parts.size() > kMaxMixtureParts) r.fail("parts", fmt::format("1..{} parts", kMaxMixtureParts));
   } else {
-    r.fail("dist", fmt::format("\"constant\", \"uniform\", \"lognormal\" or \"zipf\" (got \"{}\")", kind));
+    r.fail("dist", fmt::format("\"constant\", \"uniform\", \"lognormal\", \"zipf\" or \"mixture\" (got \"{}\")", kind));
   }
-  if (d.kind != TokenDist::Kind::constant && d.max < d.min) {
+  if (d.kind != TokenDist::Kind::constant && d.kind != TokenDist::Kind::mixture && d.max < d.min) {
     r.fail("max", fmt::format("an integer >= min ({}), got {}", d.min, d.max));
   }
   if (d.kind == TokenDist::Kind::zipf && d.max - d.min >= kZipfMaxRange) {

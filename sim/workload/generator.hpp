@@ -30,6 +30,7 @@ struct TokenDist {
     uniform,    // integers in [min, max], each equally likely
     lognormal,  // "mean" (of the distribution, in tokens), "sigma" (of the log), clamped to [min, max]
     zipf,       // min + k, k in 0..max-min with P(k) ~ 1/(k+1)^s ("s", default 1): short ones most likely
+    mixture,    // "parts": [{"weight": w, "tokens": {a distribution}}, ...]: a part drawn by weight, then its length
   };
   Kind kind = Kind::constant;
   std::int64_t value = 1;           // constant
@@ -38,6 +39,8 @@ struct TokenDist {
   double mean = 0;                  // lognormal: arithmetic mean before clamping; mu = ln(mean) - sigma^2/2
   double sigma = 0;                 // lognormal
   double s = 1;                     // zipf exponent
+  std::vector<TokenDist> parts;     // mixture (e.g. short chats and very long documents: bimodal)
+  std::vector<double> weights;      // mixture, > 0 each, relative
 };
 
 struct ArrivalSpec {

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Reproduction (a): one decode layer of DistAttention vs a RingAttention-style KV exchange vs head-wise
+# TP attention, LLaMA2-13B attention shapes (40 heads x 128, bf16), batch 1-32, context 4K-256K.
+# Predicted by `moska-sim distattention` from the cost layer's kernel tables and NCCL model (H200),
+# compared with what was measured on 2x H200 over NVLink (hw_profiles/h200/distattn_measured.csv,
+# tools/profile_distattention.py) and, at 4 GPUs, with the paper's ratios. Build first.
+# Writes attention.csv (every point: measured, predicted in-graph and eager), ratios4.csv (4 GPUs:
+# Ring/DistAttention and TP/DistAttention, predicted) and attention.png.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+sim="${MOSKA_SIM:-./build/moska-sim}"
+out=results/infinite_llm_attention
+source tools/python_for_plots.sh
+"$sim" distattention --gpus 2 > "$out/pred2_graph.csv"
+# The measurement's NCCL calls are eager: each costs a launch the in-graph NCCL model lacks. Its size
+# comes from a separate measurement (hw_profiles/h200/collectives_measured.csv: eager send_recv of
+# <= 1 MiB) minus the model's in-graph time of the same message.
+eager=$("$PY" - <<'PY'
+import csv, statistics, subprocess
+rows = [r for r in csv.DictReader(open("hw_profiles/h200/collectives_measured.csv"))
+        if r["op"] == "send_recv" and int(r["bytes"]) <= 1 << 20]
+meas = statistics.median(float(r["time_us"]) for r in rows)
+pred = [l for l in open("results/infinite_llm_attention/pred2_graph.csv") if not l.startswith("#")]
+q = next(r for r in csv.DictReader(pred) if r["batch"] == "1" and r["method"] == "distattn")
+print(f"{meas - float(q['query_msg_us']):.1f}")
+PY
+)
+"$sim" distattention --gpus 2 --eager-call-us "$eager" > "$out/pred2_eager.csv"
+"$sim" distattention --gpus 4 --batch 1,4,16,32 --ctx 4K,16K,64K,256K > "$out/pred4_graph.csv"
+"$PY" "$out/compare.py" "$eager"
