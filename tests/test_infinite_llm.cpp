@@ -202,3 +202,18 @@ TEST_CASE("generator: a mixture of lengths draws each part by its weight (bimoda
   CHECK_THROWS_WITH(spec(R"([{"weight": 1, "tokens": {"dist": "uniform", "min": 9, "max": 2}}])"), Catch::Contains("max"));
   CHECK_THROWS_WITH(spec(R"([{"weight": 1, "tokens": {"dist": "constant", "value": 5}, "extra": 1}])"), Catch::Contains("extra"));
 }
+
+TEST_CASE("infinite-llm: a borrow that cannot be met wakes no creditor (the bimodal workload at 500 requests ends)",
+          "[infinite_llm]") {
+  // Before the fix a failed borrow held and returned each creditor's blocks, which woke the creditors;
+  // idle with a request they could not fit, they borrowed, failed and woke the debtor: the run never
+  // left t = 134.58 s. Every request must now finish, with either lending policy.
+  for (const char* lending : {"reactive", "planner"}) {
+    const auto r = test::run(std::string("run ") + MOSKA_SOURCE_DIR "/workloads/infinite-llm-bimodal.json" +
+                             " --set workload.generator.requests=500 --set infinite_llm.lending=" + lending);
+    INFO(lending << "\n" << r.out);
+    CHECK(r.rc == 0);
+    CHECK(r.out.find("500 finished, 0 rejected, 0 unfinished") != std::string::npos);
+    CHECK(counter(r.out, "kv_borrows_refused") > 0);  // failed borrows happened and changed nothing
+  }
+}

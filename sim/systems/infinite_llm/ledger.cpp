@@ -161,7 +161,11 @@ bool Ledger::borrow(int debtor, std::uint32_t r, std::int64_t blocks) {
     }
   }
   // Creditors in the gManager's order (its last heartbeat), same node first if configured; each
-  // checks its own free memory and cap now and lends what it can.
+  // checks its own free memory and cap now and lends what it can. Each creditor is asked once (the
+  // passes split them by node) and what it can lend depends on it alone, so nothing is held while
+  // the rest is asked for: a borrow that fails changes no instance (holding and returning blocks
+  // would wake the creditors, which, idle with a request they cannot fit, would borrow, fail and
+  // wake this one in turn, forever at one instant).
   std::int64_t left = blocks;
   for (int pass = 0; pass < 2 && left > 0; ++pass) {
     for (int j : order_) {
@@ -172,11 +176,9 @@ bool Ledger::borrow(int debtor, std::uint32_t r, std::int64_t blocks) {
       const std::int64_t give = std::min(left, lendable(j));
       if (give <= 0) continue;
       taken_.push_back({j, give});
-      inst_[static_cast<std::size_t>(j)]->lend(give);  // held while the rest is asked for
       left -= give;
     }
   }
-  for (const auto& [j, give] : taken_) inst_[static_cast<std::size_t>(j)]->lend(-give);
   if (left > 0) {
     ++c_.failed_borrows;
     return false;
