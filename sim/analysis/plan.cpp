@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -641,7 +642,15 @@ std::string plan_table(const PlanSearch& s, const PlanResult& r) {
   std::string out;
   auto line = [&](const std::string& x) { out += x + "\n"; };
   auto bound = [](double b) { return b > 0 ? fmt::format("{:g} s", b) : std::string("unbounded"); };
-  line(fmt::format("plan: {} at {:g} requests/s{}", spec.where, spec.rate,
+  // The scenario's path as the user would type it here (relative below the working directory), so
+  // that the printed plan does not depend on where the checkout lives.
+  std::string where_shown = spec.where;
+  {
+    std::error_code ec;
+    const auto rel = std::filesystem::relative(spec.where, std::filesystem::current_path(), ec);
+    if (!ec && !rel.empty() && *rel.begin() != "..") where_shown = rel.string();
+  }
+  line(fmt::format("plan: {} at {:g} requests/s{}", where_shown, spec.rate,
                    r.trace ? fmt::format(" (the trace's own rate is {:.4g}/s: speedup {:.6g})", r.natural_rate, spec.rate / r.natural_rate)
                            : ""));
   line(fmt::format("SLO: TTFT <= {}, mean TBT per request <= {}; {}", bound(crit.slo.ttft_s), bound(crit.slo.tbt_s),
