@@ -106,13 +106,9 @@ void add_sweep(CLI::App& app, int& result) {
         throw InputError(fmt::format("--out {}: cannot write file", o->out));
       }
     } catch (const InputError& e) {
-      failure = ranks.rank() == 0 ? std::current_exception()
-                                  : std::make_exception_ptr(InputError(fmt::format("rank {}: {}", ranks.rank(), e.what())));
+      failure = ranks.input_failure(e);
     }
-    auto failed = ranks.all_gather(failure ? 1 : 0);
-    auto first_failed = std::find(failed.begin(), failed.end(), 1);
-    if (first_failed != failed.end()) {
-      if (first_failed - failed.begin() == ranks.rank()) std::rethrow_exception(failure);
+    if (ranks.any_failed(failure)) {
       result = 2;
       return;
     }

@@ -135,4 +135,17 @@ std::vector<std::vector<std::string>> SweepRanks::gather_to_root(const std::vect
 #endif
 }
 
+std::exception_ptr SweepRanks::input_failure(const std::exception& e) const {
+  return rank_ == 0 ? std::current_exception()
+                    : std::make_exception_ptr(InputError(fmt::format("rank {}: {}", rank_, e.what())));
+}
+
+bool SweepRanks::any_failed(const std::exception_ptr& failure) const {
+  const auto failed = all_gather(failure ? 1 : 0);
+  const auto first = std::find(failed.begin(), failed.end(), 1);
+  if (first == failed.end()) return false;
+  if (first - failed.begin() == rank_) std::rethrow_exception(failure);
+  return true;
+}
+
 }  // namespace moska::cli

@@ -3,6 +3,7 @@
 // takes points r, r + size, ..., and rank 0 gathers the rows. Without a launcher, or in a build
 // without MPI (MOSKA_HAVE_MPI undefined), it is one rank of one and never touches MPI, so plain runs
 // never initialise MPI. Only the thread that constructed it may call its methods (MPI "funneled").
+#include <exception>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,6 +31,14 @@ class SweepRanks {
   std::vector<std::vector<std::string>> all_gather_rows(const std::vector<std::string>& rows) const;
   // Collective: on rank 0, every rank's rows by rank; elsewhere empty.
   std::vector<std::vector<std::string>> gather_to_root(const std::vector<std::string>& rows) const;
+
+  // Every rank validates the same input, so they fail alike. Inside the catch of an InputError:
+  // the error to report (other ranks' messages name their rank).
+  std::exception_ptr input_failure(const std::exception& e) const;
+  // Collective, after the validation: the flags are exchanged (a rank that cannot read a file
+  // another can read must not leave the others waiting); if any rank failed, the lowest failing
+  // rank rethrows its error and the others return true (they exit 2 without printing).
+  bool any_failed(const std::exception_ptr& failure) const;
 
  private:
   struct Mpi;
