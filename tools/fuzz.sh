@@ -18,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
-all=(scenario model hardware trace_mooncake trace_moska trace_azure trace_burstgpt trace_any)
+all=(scenario model hardware calibration trace_mooncake trace_moska trace_azure trace_burstgpt trace_any)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 jobs=${JOBS:-2}
