@@ -33,10 +33,11 @@ class Recorder final : public IterationModel {
   }
 };
 
-// One instance holding `capacity` KV tokens of 1 MB each, on one GPU with a 1 GB/s host link.
+// One instance holding `capacity` KV tokens of 1 MB each, on one GPU with a 1 GB/s host link, its
+// iterations costed by `model` (a Recorder, or a test's own).
 class OneInstance final : public Deployment {
  public:
-  OneInstance(std::int64_t capacity, const Recorder& model) : capacity_(capacity), model_(model) {}
+  OneInstance(std::int64_t capacity, const IterationModel& model) : capacity_(capacity), model_(model) {}
   void start(ServingLoop& loop) override {
     loop_ = &loop;
     PoolStats p;
@@ -66,7 +67,7 @@ class OneInstance final : public Deployment {
 
  private:
   std::int64_t capacity_;
-  const Recorder& model_;
+  const IterationModel& model_;
   ServingLoop* loop_ = nullptr;
   std::unique_ptr<BatchingInstance> inst_;
 };

@@ -28,38 +28,6 @@ class TwoSpeeds final : public IterationModel {
   }
 };
 
-class OneInstance final : public Deployment {
- public:
-  explicit OneInstance(const IterationModel& m) : m_(m) {}
-  void start(ServingLoop& loop) override {
-    loop_ = &loop;
-    PoolStats p;
-    p.name = "gpu";
-    p.gpus = 1;
-    p.hbm_bytes_per_gpu = 1e12;
-    p.pcie_bw_per_gpu = 1e9;
-    p.peak_flops_per_gpu = 1e15;
-    p.hbm_bw_per_gpu = 1e12;
-    loop.out().pools = {p};
-    for (std::uint32_t r = 0; r < loop.requests().size(); ++r) {
-      loop.state(r).prompt = loop.request(r).input_tokens;
-      loop.state(r).reserve = loop.request(r).input_tokens + loop.request(r).output_tokens;
-    }
-    InstanceConfig c;
-    c.capacity_tokens = 1 << 20;
-    c.hbm_bytes = 1e12;
-    c.kv_held_per_token = 1e6;
-    inst_ = std::make_unique<BatchingInstance>(loop, c, m_);
-  }
-  void arrive(std::uint32_t r) override { inst_->enqueue(r); }
-  void finish_run(ServingLoop&) override {}
-
- private:
-  const IterationModel& m_;
-  ServingLoop* loop_ = nullptr;
-  std::unique_ptr<BatchingInstance> inst_;
-};
-
 Request req(std::uint64_t id, TimeNs at, std::int64_t in, std::int64_t out) {
   Request r;
   r.id = id;
@@ -92,7 +60,7 @@ TEST_CASE("tail TBT: a decode stalled once by another request's prefill") {
   sc.slo.tbt_slowest_fraction = 0.1;
   const std::vector<Request> reqs = {req(0, 0, 4, 11), req(1, seconds_to_ns(kPrefillStep), 4, 2)};
   TwoSpeeds m;
-  OneInstance d(m);
+  test::OneInstance d(1 << 20, m);
   ServingLoop loop(sc, reqs);
   const RunResult r = loop.run(d);
   REQUIRE(r.request_tbt_slowest.size() == 2);
@@ -108,7 +76,7 @@ TEST_CASE("tail TBT: a decode stalled once by another request's prefill") {
   auto sc2 = sc;
   sc2.slo.tbt_slowest_fraction = 0.2;
   ServingLoop loop2(sc2, reqs);
-  OneInstance d2(m);
+  test::OneInstance d2(1 << 20, m);
   CHECK(loop2.run(d2).request_tbt_slowest[0] == Approx((kPrefillStep + kDecodeStep) / 2));
   // The capacity curve at this load: both meet a bound of 62.5 ms, only B one of 20 ms.
   const auto curve = slo_curve(r, slow, {0.020, 0.0625});
