@@ -3,6 +3,8 @@
 // accept nonsense. Each expected value is written from the rule, not copied from an output.
 #include <catch2/catch.hpp>
 
+#include "tests/error_of.hpp"
+
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -25,15 +27,7 @@
 using namespace moska;
 
 namespace {
-template <class Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 }  // namespace
 
 TEST_CASE("checked: sums, products and narrowing that do not fit are input errors naming what") {

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include "tests/error_of.hpp"
+
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -19,16 +21,7 @@ namespace {
 
 const std::string kFixtures = MOSKA_SOURCE_DIR "/workloads/fixtures/";
 
-// The message of the InputError that fn throws ("" if it throws none).
-template <class Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 std::vector<Request> parse(const std::string& text, TraceOptions opt = {}) { return parse_trace(text, "t.jsonl", opt); }
 
