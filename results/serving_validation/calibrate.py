@@ -150,8 +150,10 @@ def main():
             overheads[cost] = {
                 "value": values[cost],
                 "source": f"fitted by results/serving_validation/calibrate.py to published.csv row {rid} ({what} = "
-                          f"{published[cost]:g}), the engine's other costs held; an API-server cost on that source's "
-                          "host CPU, not a GPU measurement"}
+                          f"{published[cost]:g}), the engine's other costs held; "
+                          + ("the engine's CPU time per sequence per scheduling round (docs/research/engine-defaults.md "
+                             "5.5)" if cost.startswith("iteration") else "an API-server cost")
+                          + " on that source's host CPU, not a GPU measurement"}
         profile["overheads"] = overheads
         with open(os.path.join(ROOT, "hw_profiles", "engines", engine + ".json"), "w") as f:
             json.dump(profile, f, indent=2)
