@@ -35,6 +35,9 @@ import time
 import torch
 import torch.distributed as dist
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dist_start  # noqa: E402
+
 H = 40
 D = 128
 WARM = 3
@@ -51,21 +54,11 @@ def main():
     ap.add_argument("--max-tokens", type=int, default=1 << 21, help="skip points with batch*ctx above this")
     a = ap.parse_args()
     t0 = time.time()
-    rank = int(os.environ["RANK"])
-    world = int(os.environ["WORLD_SIZE"])
-    cuda = torch.cuda.is_available()
+    rank, world, dev, cuda = dist_start.start()
     if cuda:
-        local = int(os.environ.get("LOCAL_RANK", rank))
-        torch.cuda.set_device(local)
-        dev = torch.device("cuda", local)
-        dist.init_process_group("nccl", device_id=dev, timeout=datetime.timedelta(seconds=60))
         dt = torch.bfloat16
-        sys.path.insert(0, os.path.join(os.getcwd(), "tools"))
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         import profile_kernels as pk
     else:
-        dev = torch.device("cpu")
-        dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=60))
         dt = torch.float32
         pk = None
     P = world
