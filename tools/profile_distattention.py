@@ -11,7 +11,9 @@ Each point: b requests of S context tokens each, their KV spread evenly over the
   merge       the exact LSE merge of P partials on the home rank (Triton kernel of profile_kernels.py)
   qp_rtt      the query out to every holder and its partial (out bf16 + LSE fp32) back, no compute
   distattn    home rank 0: query to each holder, local micro-attention while the holders compute theirs,
-              partials back, merge (the whole layer, timed on the home rank)
+              partials back, merge (the whole layer, timed on the home rank). Eager, NCCL's default-priority
+              stream: the holder starts when the home's micro-attention is ~87% done (the "base" implementation
+              of profile_distattention_overlap.py timeline; hw_profiles/h200/distattn_overlap.txt)
   ring        every rank: its KV block passed around the ring (P-1 exchanges of S/P tokens' K and V,
               each overlapped with the attention on the block at hand), P partials merged
   tp          head-wise TP: each rank attends H/P heads over all S tokens, outputs all-gathered
