@@ -25,6 +25,11 @@ Options parse_options(const Scenario& sc) {
   if (m.has("inter_node_bw_gbps")) o.inter_node_bw_bps = m.number_in("inter_node_bw_gbps", 1e-3, 1e4, "GB/s") * 1e9;
   if (m.has("inter_node_latency_s")) o.inter_node_latency_s = m.number_in("inter_node_latency_s", 0, 1, "seconds");
   o.pipeline_stages = m.int32_or("pipeline_stages", 1, o.pipeline_stages, 1024);
+  o.pipeline_microbatches = m.int32_or("pipeline_microbatches", 1, o.pipeline_microbatches, 1024);
+  const std::string ps = m.string_or("pipeline_schedule", "flush");
+  if (ps == "flush") o.pipeline_schedule = PipelineSchedule::flush;
+  else if (ps == "steady") o.pipeline_schedule = PipelineSchedule::steady;
+  else m.fail("pipeline_schedule", "one of flush, steady");
   const std::string rp = m.string_or("remote_prefill", "cheaper");
   if (rp == "cheaper") o.remote_prefill = RemotePrefill::cheaper;
   else if (rp == "ship-queries") o.remote_prefill = RemotePrefill::ship_queries;

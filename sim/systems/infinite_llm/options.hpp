@@ -6,6 +6,7 @@
 #include <string>
 
 #include "sim/serving/scenario.hpp"
+#include "sim/systems/infinite_llm/pipeline.hpp"
 
 namespace moska::infinite_llm {
 
@@ -30,6 +31,8 @@ struct Options {
   double inter_node_bw_bps = 0;    // per GPU across nodes; 0: the hardware profile's NIC
   double inter_node_latency_s = -1;  // < 0: the hardware profile's NIC latency
   int pipeline_stages = 1;         // one instance over tp x stages GPUs (vLLM-single); KV of all stages
+  int pipeline_microbatches = 1;   // a step's batch cut into this many micro-batches (1: stages serial)
+  PipelineSchedule pipeline_schedule = PipelineSchedule::flush;  // pipeline.hpp: flush (GPipe) or steady
   RemotePrefill remote_prefill = RemotePrefill::cheaper;
 };
 
