@@ -1,5 +1,5 @@
 // Reproduction (c)'s mechanics against hand-derived values: vLLM-single's pipeline (the bubble
-// formula on tiny cases, the micro-batch split, the stage boundaries that cross nodes) and the
+// formula on tiny cases, the micro-batch split (prefill chunks cut in order), the stage boundaries that cross nodes) and the
 // dispatch assumption (round-robin puts a short request behind a long one on its instance's queue;
 // least-loaded or lending takes it out).
 #include <catch2/catch.hpp>
@@ -90,13 +90,22 @@ TEST_CASE("pipeline: a batch cut into micro-batches keeps every decode, KV token
   CHECK(m[1].decode_kv_tokens == 300);
   CHECK(m[2].decode_kv_tokens == 200);
   CHECK(m[3].decode_kv_tokens == 200);
-  // The two chunks go to the micro-batches with the fewest decodes: the last, then the one before.
+  // 800 prefill tokens in shares of 200, in order: the 500-token chunk as 200 + 200 + 100 (past 0,
+  // 200, 400), the 300-token chunk as 100 + 200 (past 100, 200).
+  REQUIRE(m[0].prefills.size() == 1);
+  CHECK(m[0].prefills[0].new_tokens == 200);
+  CHECK(m[0].prefills[0].past_tokens == 0);
+  REQUIRE(m[1].prefills.size() == 1);
+  CHECK(m[1].prefills[0].past_tokens == 200);
+  REQUIRE(m[2].prefills.size() == 2);
+  CHECK(m[2].prefills[0].new_tokens == 100);
+  CHECK(m[2].prefills[0].past_tokens == 400);
+  CHECK(m[2].prefills[1].new_tokens == 100);
+  CHECK(m[2].prefills[1].past_tokens == 100);
   REQUIRE(m[3].prefills.size() == 1);
-  CHECK(m[3].prefills[0].new_tokens == 500);
-  REQUIRE(m[2].prefills.size() == 1);
-  CHECK(m[2].prefills[0].new_tokens == 300);
-  CHECK(m[0].prefills.empty());
-  // Fewer sequences than micro-batches: one micro-batch a sequence.
+  CHECK(m[3].prefills[0].new_tokens == 200);
+  CHECK(m[3].prefills[0].past_tokens == 200);
+  // Fewer decodes + prefill tokens than micro-batches: one micro-batch each.
   BatchSpec two;
   two.decode_requests = 2;
   two.decode_kv_tokens = 10;

@@ -26,8 +26,9 @@ double pipeline_compute_s(std::span<const double> microbatch_s, int stages, Pipe
 // Stage boundaries (of stages - 1) that cross nodes when each node holds `stages_per_node` stages.
 int cross_node_boundaries(int stages, int stages_per_node);
 
-// Cuts `batch` into at most `m` micro-batches (fewer when it has fewer sequences): decodes evenly
-// (the first ones one more; KV tokens in proportion), prefill chunks dealt in turn. `out` is reused.
+// Cuts `batch` into at most `m` micro-batches (fewer when it has fewer decodes + prefill tokens):
+// decodes evenly (the first ones one more; KV tokens in proportion), prefill tokens in equal shares
+// in order (a chunk may be cut; its later pieces' past includes the earlier). `out` is reused.
 void split_microbatches(const BatchSpec& batch, int m, std::vector<BatchSpec>& out);
 
 }  // namespace moska::infinite_llm

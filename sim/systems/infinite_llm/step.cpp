@@ -14,7 +14,7 @@ StepResult step_cost(const StepContext& c, int i, const BatchSpec& batch, const 
   const double L = static_cast<double>(S.model().n_layers);
   const double tp = static_cast<double>(S.tp());
   StepResult r;
-  std::int64_t act_tokens = batch.tokens();  // the largest micro-batch's, for the stage-to-stage sends
+  std::int64_t act_tokens = -1;  // the largest micro-batch's, for the stage-to-stage sends (-1: the batch's)
   if (c.stages > 1 && c.opt.pipeline_microbatches > 1) {
     split_microbatches(batch, c.opt.pipeline_microbatches, c.micro);
     c.micro_s.clear();
@@ -79,6 +79,7 @@ StepResult step_cost(const StepContext& c, int i, const BatchSpec& batch, const 
   }
   if (c.stages > 1 && batch.tokens() > 0) {
     // Activations cross each stage boundary once on the critical path; past a node, over the NIC.
+    if (act_tokens < 0) act_tokens = batch.tokens();
     const double act = static_cast<double>(act_tokens * S.model().hidden) * dtype_bytes(S.precision().act);
     const int cross = cross_node_boundaries(c.stages, c.stages_per_node);
     r.seconds += static_cast<double>(c.stages - 1 - cross) * da.message_s(true, act) +
