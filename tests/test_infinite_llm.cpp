@@ -166,6 +166,12 @@ TEST_CASE("infinite-llm: bad input names the key", "[infinite_llm]") {
   r = test::run("run " + scenario(t.path, one_request(100, 10), R"("lend_cap": 1.5)"));
   CHECK(r.rc == 2);
   CHECK(r.out.find("lend_cap") != std::string::npos);
+  r = test::run("run " + scenario(t.path, one_request(100, 10), R"("planner_borrows": "always")"));
+  CHECK(r.rc == 2);
+  CHECK(r.out.find("planner_borrows") != std::string::npos);
+  r = test::run("run " + scenario(t.path, one_request(100, 10), R"("pipeline_microbatches": 0)"));
+  CHECK(r.rc == 2);
+  CHECK(r.out.find("pipeline_microbatches") != std::string::npos);
   r = test::run("run " + scenario(t.path, one_request(100, 10), R"("pipeline_stages": 3)"));
   CHECK(r.rc == 2);
   CHECK(r.out.find("pipeline_stages") != std::string::npos);

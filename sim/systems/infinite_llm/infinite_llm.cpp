@@ -179,7 +179,7 @@ class InfiniteDeployment final : public ConfiguredSystem, public DecodeObserver,
   void left(int i, std::uint32_t r) override { ledger_.left(i, r); }
 
   bool borrow(int i, std::uint32_t r, std::int64_t blocks) override {
-    if (opt_.lending == Lending::planner) {
+    if (opt_.lending == Lending::planner && !opt_.planner_borrows_any) {
       // v2 borrows at allocation only for what can never fit in its instance; the planner does the rest.
       const auto& in = *instances_[static_cast<std::size_t>(i)];
       const std::int64_t B = sc_.scheduler.kv_block_tokens;

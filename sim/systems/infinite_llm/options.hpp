@@ -28,6 +28,8 @@ struct Options {
   std::int64_t debtor_batch = 8;   // v2 beta: fewer running decodes (and requests waiting) make a debtor
   double creditor_util = 0.5;      // v2 mu: less of its KV memory in use makes a creditor
   std::int64_t migrate_tokens_per_step = 16;  // v2: KV of this many tokens moved per debtor step
+  bool planner_borrows_any = false;  // v2: also borrow at allocation for requests that fit their instance
+                                     // (planner + v1's reactive borrowing); false: only for those that never fit
   double inter_node_bw_bps = 0;    // per GPU across nodes; 0: the hardware profile's NIC
   double inter_node_latency_s = -1;  // < 0: the hardware profile's NIC latency
   int pipeline_stages = 1;         // one instance over tp x stages GPUs (vLLM-single); KV of all stages
