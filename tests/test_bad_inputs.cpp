@@ -82,6 +82,13 @@ TEST_CASE("bad input: scenario numbers (--set and files) are checked at the boun
       {"run --set system=nosuch", "unknown system 'nosuch'"},
       {"run --set pools.5.hw=x", "index 5 out of range"},
       {"run " + kG + "corpora.json --set shared.corpora.0.tokens=4611686018427387904", "shared.corpora[0].tokens"},
+      // Token counts at most 2^46 = 70368744177664 (a request's state keeps 48-bit counts of its own and
+      // shared tokens): one past it is an input error, for each way of giving a shared context (the
+      // corpora file has a third corpus of 65536: 35184372023297 + 35184372088832 + 65536 = 2^46 + 1).
+      {"run --set shared_tokens=70368744177665", "shared.tokens': expected an integer in 0..70368744177664"},
+      {"run " + kG + "corpora.json --set shared.corpora.0.tokens=70368744177665", "shared.corpora[0].tokens"},
+      {"run " + kG + "corpora.json --set shared.corpora.0.tokens=35184372023297 --set shared.corpora.1.tokens=35184372088832",
+       "corpora of at most 70368744177664 tokens in all (got 70368744177665)"},
   });
   const std::string dup = tmp("dup.json", R"({"name": "a", "pools": [{"hw": "h100-sxm", "instances": 1, "instances": 2}],
     "workload": {"generator": {"requests": 1}}})");

@@ -26,14 +26,8 @@ jobs=${JOBS:-2}
 # clang and its libFuzzer runtime: Debian 12's clang 16 (clang 14, the default, cannot capture
 # structured bindings in lambdas, which the serving code does).
 pkgs=(clang-16 libclang-rt-16-dev)
-missing=()
-for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "fuzz: installing ${missing[*]}" >&2
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+. tools/apt_install.sh
+apt_install fuzz "${pkgs[@]}"
 
 if [ "${FUZZ_SKIP_BUILD:-0}" != 1 ]; then
 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" \

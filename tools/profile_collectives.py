@@ -23,6 +23,9 @@ import time
 import torch
 import torch.distributed as dist
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dist_start  # noqa: E402
+
 WARM = 5
 REPS = 7
 CALLS = 10
@@ -35,12 +38,7 @@ def main():
     ap.add_argument("--deadline-s", type=float, default=150.0)
     a = ap.parse_args()
     t0 = time.time()
-    rank = int(os.environ["RANK"])
-    world = int(os.environ["WORLD_SIZE"])
-    local = int(os.environ.get("LOCAL_RANK", rank))
-    torch.cuda.set_device(local)
-    dev = torch.device("cuda", local)
-    dist.init_process_group("nccl", device_id=dev, timeout=datetime.timedelta(seconds=60))
+    rank, world, dev, _ = dist_start.start()
     os.makedirs(a.out, exist_ok=True)
     csv = None
     if rank == 0:

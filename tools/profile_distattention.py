@@ -11,7 +11,9 @@ Each point: b requests of S context tokens each, their KV spread evenly over the
   merge       the exact LSE merge of P partials on the home rank (Triton kernel of profile_kernels.py)
   qp_rtt      the query out to every holder and its partial (out bf16 + LSE fp32) back, no compute
   distattn    home rank 0: query to each holder, local micro-attention while the holders compute theirs,
-              partials back, merge (the whole layer, timed on the home rank)
+              partials back, merge (the whole layer, timed on the home rank). Eager, NCCL's default-priority
+              stream: the holder starts when the home's micro-attention is ~87% done (the "base" implementation
+              of profile_distattention_overlap.py timeline; hw_profiles/h200/distattn_overlap.txt)
   ring        every rank: its KV block passed around the ring (P-1 exchanges of S/P tokens' K and V,
               each overlapped with the attention on the block at hand), P partials merged
   tp          head-wise TP: each rank attends H/P heads over all S tokens, outputs all-gathered
@@ -35,6 +37,9 @@ import time
 import torch
 import torch.distributed as dist
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dist_start  # noqa: E402
+
 H = 40
 D = 128
 WARM = 3
@@ -51,21 +56,11 @@ def main():
     ap.add_argument("--max-tokens", type=int, default=1 << 21, help="skip points with batch*ctx above this")
     a = ap.parse_args()
     t0 = time.time()
-    rank = int(os.environ["RANK"])
-    world = int(os.environ["WORLD_SIZE"])
-    cuda = torch.cuda.is_available()
+    rank, world, dev, cuda = dist_start.start()
     if cuda:
-        local = int(os.environ.get("LOCAL_RANK", rank))
-        torch.cuda.set_device(local)
-        dev = torch.device("cuda", local)
-        dist.init_process_group("nccl", device_id=dev, timeout=datetime.timedelta(seconds=60))
         dt = torch.bfloat16
-        sys.path.insert(0, os.path.join(os.getcwd(), "tools"))
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         import profile_kernels as pk
     else:
-        dev = torch.device("cpu")
-        dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=60))
         dt = torch.float32
         pk = None
     P = world

@@ -3,9 +3,14 @@
 # TP attention, LLaMA2-13B attention shapes (40 heads x 128, bf16), batch 1-32, context 4K-256K.
 # Predicted by `moska-sim distattention` from the cost layer's kernel tables and NCCL model (H200),
 # compared with what was measured on 2x H200 over NVLink (hw_profiles/h200/distattn_measured.csv,
-# tools/profile_distattention.py) and, at 4 GPUs, with the paper's ratios. Build first.
-# Writes attention.csv (every point: measured, predicted in-graph and eager), ratios4.csv (4 GPUs:
-# Ring/DistAttention and TP/DistAttention, predicted) and attention.png.
+# tools/profile_distattention.py; a rerun in distattn_measured_rerun.csv) and, at 4 GPUs, with the
+# paper's ratios. Build first.
+# DistAttention as the measured eager implementation runs it: the holder's micro-attention starts late
+# behind the home's (overlap), at the speed measured in the layer (micro scale), the layer no shorter
+# than the host's time to issue it (host floor); the three come from a separate timeline run
+# (impl_params.py, hw_profiles/h200/distattn_timeline.csv). Also predicted: the ideal (full overlap).
+# Writes attention.csv (every point: measured, predicted), ratios4.csv (4 GPUs: Ring/DistAttention and
+# TP/DistAttention, ideal in-graph and as measured) and attention.png.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 sim="${MOSKA_SIM:-./build/moska-sim}"
@@ -25,6 +30,13 @@ q = next(r for r in csv.DictReader(pred) if r["batch"] == "1" and r["method"] ==
 print(f"{meas - float(q['query_msg_us']):.1f}")
 PY
 )
-"$sim" distattention --gpus 2 --eager-call-us "$eager" > "$out/pred2_eager.csv"
+read -r overlap scale floor < <("$PY" "$out/impl_params.py" "$out/pred2_graph.csv")
+impl=(--overlap "$overlap" --micro-scale "$scale" --host-floor-us "$floor")
+"$sim" distattention --gpus 2 --eager-call-us "$eager" > "$out/pred2_ideal.csv"
+"$sim" distattention --gpus 2 --eager-call-us "$eager" "${impl[@]}" > "$out/pred2_eager.csv"
+"$sim" distattention --gpus 2 --eager-call-us "$eager" --micro-scale "$scale" --host-floor-us "$floor" \
+  > "$out/pred2_qfirst.csv"
 "$sim" distattention --gpus 4 --batch 1,4,16,32 --ctx 4K,16K,64K,256K > "$out/pred4_graph.csv"
-"$PY" "$out/compare.py" "$eager"
+"$sim" distattention --gpus 4 --batch 1,4,16,32 --ctx 4K,16K,64K,256K --eager-call-us "$eager" "${impl[@]}" \
+  > "$out/pred4_eager.csv"
+"$PY" "$out/compare.py" "$eager" "$overlap" "$scale" "$floor"

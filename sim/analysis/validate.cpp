@@ -93,6 +93,16 @@ std::string composite_label(const CompositeCheck& c) {
   return fmt::format("moska{} b={} shared={} sp={:g}", tag, c.batch, c.shared, c.sparsity);
 }
 
+// The step's shape, six columns from `first`: batch, ctx, prefill, shared, chunk, sparsity.
+void read_step_shape(const CsvRow& row, std::size_t first, const std::string& path, CompositeCheck& c) {
+  c.batch = csv_int(row, first, path, "batch", 1);
+  c.ctx = csv_int(row, first + 1, path, "ctx", 0);
+  c.prefill = csv_int(row, first + 2, path, "prefill", 0);
+  c.shared = csv_int(row, first + 3, path, "shared", 0);
+  c.chunk = csv_int(row, first + 4, path, "chunk", 0);
+  c.sparsity = csv_number(row, first + 5, path, "sparsity", false);
+}
+
 // The family a composite is reported in: its kind, then what differs from Llama-3.1-8B bf16 flash2.
 std::string composite_group(const CompositeCheck& c) {
   std::string g = c.kind;
@@ -290,12 +300,7 @@ ValidationReport validate(const std::string& hw_name) {
                                        c.kind));
         }
         c.model = r.composite_model;
-        c.batch = csv_int(row, 1, cpath, "batch", 1);
-        c.ctx = csv_int(row, 2, cpath, "ctx", 0);
-        c.prefill = csv_int(row, 3, cpath, "prefill", 0);
-        c.shared = csv_int(row, 4, cpath, "shared", 0);
-        c.chunk = csv_int(row, 5, cpath, "chunk", 0);
-        c.sparsity = csv_number(row, 6, cpath, "sparsity", false);
+        read_step_shape(row, 1, cpath, c);
         c.dtype = c.kv_dtype = row.fields[7];
         c.merge = "reference";  // composite.csv's MoSKA iterations ran the unfused PyTorch merge
         c.measured_s = csv_number(row, 8, cpath, "time_us", true) * 1e-6;
@@ -321,12 +326,7 @@ ValidationReport validate(const std::string& hw_name) {
         c.dtype = row.fields[3];
         c.kv_dtype = row.fields[4];
         c.tp = static_cast<int>(csv_int(row, 5, xpath, "tp", 1));
-        c.batch = csv_int(row, 6, xpath, "batch", 1);
-        c.ctx = csv_int(row, 7, xpath, "ctx", 0);
-        c.prefill = csv_int(row, 8, xpath, "prefill", 0);
-        c.shared = csv_int(row, 9, xpath, "shared", 0);
-        c.chunk = csv_int(row, 10, xpath, "chunk", 0);
-        c.sparsity = csv_number(row, 11, xpath, "sparsity", false);
+        read_step_shape(row, 6, xpath, c);
         c.recompute = csv_number(row, 12, xpath, "recompute", false);
         c.merge = row.fields[13] == "-" ? "fast" : row.fields[13];
         c.measured_s = csv_number(row, 14, xpath, "time_us", true) * 1e-6;

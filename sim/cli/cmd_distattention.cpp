@@ -44,7 +44,7 @@ void add_distattention(CLI::App& app, int& result) {
     std::string model = "llama-2-13b", hw = "h200", dtype = "bf16", batch = "1,4,16,32",
                 ctx = "4K,16K,64K,256K";
     int gpus = 4;
-    double eager_call_us = 0;
+    double eager_call_us = 0, overlap = 1, micro_scale = 1, host_floor_us = 0;
     bool no_calibration = false;
   };
   auto o = std::make_shared<Opts>();
@@ -58,12 +58,32 @@ void add_distattention(CLI::App& app, int& result) {
   cmd->add_option("--eager-call-us", o->eager_call_us,
                   "Added to each NCCL call (a launch cost the collectives tables lack; 0 when they were measured eager)")
       ->capture_default_str();
+  cmd->add_option("--overlap", o->overlap,
+                  "DistAttention: fraction of the holders' micro-attention overlapping the home's (1: the paper's ideal; "
+                  "an eager implementation measures less: hw_profiles/h200/distattn_overlap.txt)")
+      ->capture_default_str();
+  cmd->add_option("--micro-scale", o->micro_scale,
+                  "DistAttention: its micro-attentions' time relative to the kernel table (measured in the layer)")
+      ->capture_default_str();
+  cmd->add_option("--host-floor-us", o->host_floor_us,
+                  "DistAttention: the host's time to issue one layer eagerly; the layer takes at least this (0: a graph)")
+      ->capture_default_str();
   cmd->add_flag("--no-calibration", o->no_calibration, "Roofline even where measured tables exist");
   cmd->callback([o, &result]() {
     if (o->gpus < 2 || o->gpus > 8) throw InputError(fmt::format("--gpus {}: expected an integer in 2..8", o->gpus));
     if (!(o->eager_call_us >= 0 && o->eager_call_us < 1e6)) {
       throw InputError(fmt::format("--eager-call-us {}: expected a number in [0, 1e6)", o->eager_call_us));
     }
+    if (!(o->overlap >= 0 && o->overlap <= 1)) {
+      throw InputError(fmt::format("--overlap {}: expected a number in [0, 1]", o->overlap));
+    }
+    if (!(o->micro_scale > 0 && o->micro_scale <= 10)) {
+      throw InputError(fmt::format("--micro-scale {}: expected a number in (0, 10]", o->micro_scale));
+    }
+    if (!(o->host_floor_us >= 0 && o->host_floor_us < 1e6)) {
+      throw InputError(fmt::format("--host-floor-us {}: expected a number in [0, 1e6)", o->host_floor_us));
+    }
+    const infinite_llm::BenchImpl impl{o->eager_call_us * 1e-6, o->overlap, o->micro_scale, o->host_floor_us * 1e-6};
     const auto batches = token_list(o->batch, "--batch");
     const auto ctxs = token_list(o->ctx, "--ctx");
     const ModelSpec model = load_model(o->model);
@@ -75,11 +95,14 @@ void add_distattention(CLI::App& app, int& result) {
     std::cout << fmt::format("# {} attention shapes ({} q heads, {} kv heads, d {}), {} on {}; {}\n", model.name,
                              model.n_heads, model.n_kv_heads, model.head_dim, o->dtype, o->hw,
                              step.cost_model().describe());
+    std::cout << fmt::format("# DistAttention implementation: overlap {}, micro-scale {}, host floor {} us, eager NCCL "
+                             "call {} us (measured parameters: results/infinite_llm_attention/note.md)\n",
+                             o->overlap, o->micro_scale, o->host_floor_us, o->eager_call_us);
     std::cout << "gpus,batch,ctx,method,time_us,micro_us,merge_us,query_msg_us,partial_msg_us,kv_block_msg_us,"
                  "tp_attention_us,all_gather_us,bytes_moved\n";
     for (const auto b : batches) {
       for (const auto c : ctxs) {
-        const auto a = infinite_llm::attention_bench(step, b, c, o->gpus, o->eager_call_us * 1e-6);
+        const auto a = infinite_llm::attention_bench(step, b, c, o->gpus, impl);
         const auto row = [&](const char* method, double t, double bytes) {
           std::cout << fmt::format("{},{},{},{},{:.3f},{:.3f},{:.3f},{:.3f},{:.3f},{:.3f},{:.3f},{:.3f},{:.0f}\n", o->gpus,
                                    b, c, method, t * 1e6, a.micro_s * 1e6, a.merge_s * 1e6, a.query_msg_s * 1e6,

@@ -28,8 +28,6 @@ std::int64_t BatchSpec::tokens() const {
 
 namespace {
 double d(std::int64_t x) { return static_cast<double>(x); }
-// Heads per GPU under tensor parallelism; KV heads are replicated when fewer than ranks.
-std::int64_t shard(std::int64_t heads, int tp) { return std::max<std::int64_t>(1, heads / tp); }
 }  // namespace
 
 Op make_gemm(std::string_view name, std::int64_t m, std::int64_t n, std::int64_t k, const Precision& prec,
@@ -49,16 +47,21 @@ Op make_gemm(std::string_view name, std::int64_t m, std::int64_t n, std::int64_t
   return op;
 }
 
+Op make_head_op(OpClass cls, std::string_view name, const ModelSpec& model, int tp, Dtype math, std::int64_t count) {
+  Op op;
+  op.cls = cls;
+  op.name = name;
+  op.count = count;
+  op.heads = heads_per_rank(model.n_heads, tp);
+  op.kv_heads = heads_per_rank(model.n_kv_heads, tp);
+  op.head_dim = model.head_dim;
+  op.math = math;
+  return op;
+}
+
 Op make_decode_attention(const ModelSpec& model, const Precision& prec, int tp, std::int64_t batch,
                          std::int64_t kv_tokens_total, std::int64_t count) {
-  Op op;
-  op.cls = OpClass::attn_decode;
-  op.name = "attn_decode";
-  op.count = count;
-  op.heads = shard(model.n_heads, tp);
-  op.kv_heads = shard(model.n_kv_heads, tp);
-  op.head_dim = model.head_dim;
-  op.math = prec.attn_math();
+  Op op = make_head_op(OpClass::attn_decode, "attn_decode", model, tp, prec.attn_math(), count);
   set_decode_batch(op, prec, batch, kv_tokens_total);
   return op;
 }
@@ -76,15 +79,8 @@ void set_decode_batch(Op& op, const Precision& prec, std::int64_t batch, std::in
 
 Op make_prefill_attention(const ModelSpec& model, const Precision& prec, int tp, std::int64_t new_tokens,
                           std::int64_t past_tokens, std::int64_t count) {
-  Op op;
-  op.cls = OpClass::attn_prefill;
-  op.name = "attn_prefill";
-  op.count = count;
+  Op op = make_head_op(OpClass::attn_prefill, "attn_prefill", model, tp, prec.attn_math(), count);
   op.batch = 1;
-  op.heads = shard(model.n_heads, tp);
-  op.kv_heads = shard(model.n_kv_heads, tp);
-  op.head_dim = model.head_dim;
-  op.math = prec.attn_math();
   set_prefill_chunk(op, prec, new_tokens, past_tokens);
   return op;
 }
@@ -102,17 +98,10 @@ void set_prefill_chunk(Op& op, const Precision& prec, std::int64_t new_tokens, s
 
 Op make_shared_attention(const ModelSpec& model, const Precision& prec, int tp, const SharedChunkGroup& g,
                          std::int64_t count) {
-  Op op;
-  op.cls = OpClass::attn_shared;
-  op.name = "attn_shared";
-  op.count = count;
+  Op op = make_head_op(OpClass::attn_shared, "attn_shared", model, tp, prec.attn_math(), count);
   op.n_chunks = g.n_chunks;
   op.chunk = g.chunk_tokens;
   op.queries = g.queries;
-  op.heads = shard(model.n_heads, tp);
-  op.kv_heads = shard(model.n_kv_heads, tp);
-  op.head_dim = model.head_dim;
-  op.math = prec.attn_math();
   // Per chunk and KV head: Q[(queries*group) x d] K^T[d x chunk], then P V: 4*q*Hq*d*chunk FLOPs.
   op.flops = 4.0 * d(g.n_chunks) * d(g.queries) * d(op.heads) * d(op.head_dim) * d(g.chunk_tokens);
   // The chunk's K and V are read once for all its queries; queries in, outputs and LSE out.
@@ -125,17 +114,10 @@ Op make_shared_attention(const ModelSpec& model, const Precision& prec, int tp, 
 
 Op make_router(const ModelSpec& model, const Precision& prec, int tp, std::int64_t batch, std::int64_t n_chunks,
                std::int64_t top_k, std::int64_t count) {
-  Op op;
-  op.cls = OpClass::router;
-  op.name = "router";
-  op.count = count;
+  Op op = make_head_op(OpClass::router, "router", model, tp, prec.act, count);
   op.batch = batch;
   op.n_chunks = n_chunks;
   op.k = top_k;
-  op.heads = shard(model.n_heads, tp);
-  op.kv_heads = shard(model.n_kv_heads, tp);
-  op.head_dim = model.head_dim;
-  op.math = prec.act;
   // MoBA-style: each query head scores each chunk's mean key (its KV head's), scores summed over heads.
   op.flops = 2.0 * d(batch) * d(op.heads) * d(op.head_dim) * d(n_chunks) + d(batch) * d(n_chunks) * std::log2(d(std::max<std::int64_t>(top_k, 2)));
   op.bytes = d(n_chunks) * d(op.kv_heads) * d(op.head_dim) * dtype_bytes(prec.kv) +
@@ -151,7 +133,7 @@ Op make_merge(const ModelSpec& model, const Precision& prec, int tp, std::int64_
   op.count = count;
   op.batch = batch;
   op.k = parts;
-  op.heads = shard(model.n_heads, tp);
+  op.heads = heads_per_rank(model.n_heads, tp);
   op.head_dim = model.head_dim;
   op.math = Dtype::fp32;
   // m = max lse; w_i = exp(lse_i - m); o = sum w_i o_i / sum w_i.
@@ -202,17 +184,10 @@ Op make_micro_attention(const ModelSpec& model, const Precision& prec, int tp, s
 
 Op make_partial_attention(const ModelSpec& model, const Precision& prec, int tp, std::int64_t queries,
                           std::int64_t keys, std::int64_t count) {
-  Op op;
-  op.cls = OpClass::attn_prefill;
-  op.name = "attn_partial";
-  op.count = count;
+  Op op = make_head_op(OpClass::attn_prefill, "attn_partial", model, tp, prec.attn_math(), count);
   op.batch = 1;
   op.m = queries;
   op.ctx = keys;
-  op.heads = shard(model.n_heads, tp);
-  op.kv_heads = shard(model.n_kv_heads, tp);
-  op.head_dim = model.head_dim;
-  op.math = prec.attn_math();
   // Every query against every key (the flash kernel takes no per-position mask; the eager one
   // masks a materialised score matrix, which costs the same).
   op.flops = 4.0 * d(queries) * d(keys) * d(op.heads) * d(op.head_dim);
@@ -225,7 +200,7 @@ Op make_kv_gather(const ModelSpec& model, const Precision& prec, int tp, std::in
   Precision kvp = prec;
   kvp.act = prec.kv;
   // K and V: each read and written once.
-  return make_elementwise("kv_gather", tokens, shard(model.n_kv_heads, tp) * model.head_dim, 2, 2, 0, kvp, count);
+  return make_elementwise("kv_gather", tokens, heads_per_rank(model.n_kv_heads, tp) * model.head_dim, 2, 2, 0, kvp, count);
 }
 
 Op make_fp8_quant(std::int64_t tokens, std::int64_t width, const Precision& prec, std::int64_t count) {
@@ -278,7 +253,7 @@ Op make_grouped_gemm(std::string_view name, std::int64_t tokens, std::int64_t n,
 Op make_kv_append(const ModelSpec& model, const Precision& prec, int tp, std::int64_t appended, std::int64_t layers) {
   Precision kvp = prec;
   kvp.act = prec.kv;
-  return make_elementwise("kv_append", appended, shard(model.n_kv_heads, tp) * model.head_dim, 1, 1, 0, kvp,
+  return make_elementwise("kv_append", appended, heads_per_rank(model.n_kv_heads, tp) * model.head_dim, 1, 1, 0, kvp,
                           2 * (layers < 0 ? model.n_layers : layers));
 }
 
@@ -291,8 +266,8 @@ void append_dense_token_ops(const ModelSpec& model, const Precision& prec, std::
 void append_dense_layer_ops(const ModelSpec& model, const Precision& prec, std::int64_t T, int tp, std::int64_t L,
                             std::vector<Op>& ops, int ep) {
   const std::int64_t H = model.hidden;
-  const std::int64_t qkv_n = (shard(model.n_heads, tp) + 2 * shard(model.n_kv_heads, tp)) * model.head_dim;
-  const std::int64_t rope_w = (shard(model.n_heads, tp) + shard(model.n_kv_heads, tp)) * model.head_dim;
+  const std::int64_t qkv_n = (heads_per_rank(model.n_heads, tp) + 2 * heads_per_rank(model.n_kv_heads, tp)) * model.head_dim;
+  const std::int64_t rope_w = (heads_per_rank(model.n_heads, tp) + heads_per_rank(model.n_kv_heads, tp)) * model.head_dim;
   const double act_b = dtype_bytes(prec.act);
   // FP8 GEMMs read FP8 activations: each input is quantised first (static per-tensor scale).
   const bool q8 = prec.gemm_math() == Dtype::fp8 && !prec.fused_fp8_quant;
@@ -391,7 +366,7 @@ void append_shared_ops(const ModelSpec& model, const Precision& prec, const Shar
   // reference also makes layout-only copies (permute -> reshape) that a fused kernel would not;
   // those are not modelled.
   // Queries and partials move once per (request, chunk), or once per (request, segment).
-  const std::int64_t hq = shard(model.n_heads, tp);
+  const std::int64_t hq = heads_per_rank(model.n_heads, tp);
   std::int64_t routed = s.requests * s.segments;
   if (s.segments == 0) {
     for (const auto& g : s.groups) routed += g.n_chunks * g.queries;

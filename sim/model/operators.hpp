@@ -1,6 +1,7 @@
 #pragma once
 // One iteration of a model as a list of operators, each with its shape, FLOPs and bytes moved.
 // This is where "a batch of requests" becomes "work for a GPU"; cost/ turns work into time.
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -136,6 +137,10 @@ Op make_kv_append(const ModelSpec& model, const Precision& prec, int tp, std::in
 // Single-operator constructors (used by the op builder, calibration and tests).
 Op make_gemm(std::string_view name, std::int64_t m, std::int64_t n, std::int64_t k, const Precision& prec,
              std::int64_t count);
+// Heads per GPU under tensor parallelism; KV heads are replicated when fewer than ranks.
+inline std::int64_t heads_per_rank(std::int64_t heads, int tp) { return std::max<std::int64_t>(1, heads / tp); }
+// An operator over the attention heads of one TP rank (heads, KV heads, head_dim set).
+Op make_head_op(OpClass cls, std::string_view name, const ModelSpec& model, int tp, Dtype math, std::int64_t count);
 Op make_decode_attention(const ModelSpec& model, const Precision& prec, int tp, std::int64_t batch,
                          std::int64_t kv_tokens_total, std::int64_t count);
 // Re-targets a decode-attention op (made by make_decode_attention with the same precision) to

@@ -6,7 +6,6 @@ namespace moska {
 
 namespace {
 double d(std::int64_t x) { return static_cast<double>(x); }
-std::int64_t shard(std::int64_t heads, int tp) { return std::max<std::int64_t>(1, heads / tp); }
 
 // Rows of chunk c in layer l, and whether that layer computes every position.
 bool full_layer(const ReusePrefill& c, std::int64_t l) { return l < c.full_layers; }
@@ -28,24 +27,17 @@ bool is_eager_op(const Op& op) { return op.name.rfind("eager_", 0) == 0; }
 void append_eager_attention(const ModelSpec& model, const Precision& prec, int tp, std::int64_t queries,
                             std::int64_t kv_tokens, std::int64_t pairs, bool masked, std::int64_t count,
                             std::vector<Op>& out) {
-  const std::int64_t hq = shard(model.n_heads, tp);
-  const std::int64_t hkv = shard(model.n_kv_heads, tp);
+  const std::int64_t hq = heads_per_rank(model.n_heads, tp);
+  const std::int64_t hkv = heads_per_rank(model.n_kv_heads, tp);
   const double dh = d(model.head_dim);
   const double act = dtype_bytes(prec.act);
   const double kvb = dtype_bytes(prec.kv);
   const double scores = d(hq) * d(pairs);  // score elements per layer
   auto add = [&](std::string_view name, OpClass cls, double flops, double bytes) {
-    Op op;
-    op.cls = cls;
-    op.name = name;
-    op.count = count;
+    Op op = make_head_op(cls, name, model, tp, cls == OpClass::gemm ? prec.attn_math() : Dtype::fp32, count);
     op.m = queries;
     op.k = kv_tokens;
     op.n = pairs;
-    op.heads = hq;
-    op.kv_heads = hkv;
-    op.head_dim = model.head_dim;
-    op.math = cls == OpClass::gemm ? prec.attn_math() : Dtype::fp32;
     op.flops = flops;
     op.bytes = bytes;
     out.push_back(op);

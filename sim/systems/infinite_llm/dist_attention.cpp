@@ -70,7 +70,7 @@ double DistAttention::prefill_pull_s(bool same_node, std::int64_t remote) const 
   return message_s(same_node, d(remote) * kv_tl_);
 }
 
-AttentionBench attention_bench(const StepCostModel& step, std::int64_t batch, std::int64_t ctx, int gpus, double eager_call_s) {
+AttentionBench attention_bench(const StepCostModel& step, std::int64_t batch, std::int64_t ctx, int gpus, const BenchImpl& impl) {
   const auto& m = step.model();
   const auto& p = step.precision();
   AttentionBench a;
@@ -82,22 +82,25 @@ AttentionBench attention_bench(const StepCostModel& step, std::int64_t batch, st
   a.kv_block_bytes = d(batch) * d(block) * da.kv_bytes_per_token_layer();
   a.gathered_bytes = d(batch) * d(m.n_heads * m.head_dim) * act;
   const auto msg = [&](double bytes) {
-    return step.op(make_collective("send_recv", static_cast<std::int64_t>(bytes), 2, 1)).seconds + eager_call_s;
+    return step.op(make_collective("send_recv", static_cast<std::int64_t>(bytes), 2, 1)).seconds + impl.eager_call_s;
   };
   a.micro_s = da.micro_s(batch, batch * block);
   a.merge_s = da.merge_s(batch, gpus);
   a.query_msg_s = msg(a.query_bytes);
   a.partial_msg_s = msg(a.partial_bytes);
   a.kv_block_msg_s = msg(a.kv_block_bytes);
-  // DistAttention: the home's query goes to the gpus - 1 holders (sent together), each computes its
-  // micro-attention while the home computes its own; their partials come back; one merge.
-  a.distattention_s = std::max(a.micro_s, a.query_msg_s + a.micro_s + a.partial_msg_s) + a.merge_s;
+  // DistAttention: the home's query goes to the gpus - 1 holders (sent together) once (1 - overlap)
+  // of the home's own micro-attention has run; each holder computes its micro-attention; their
+  // partials come back; one merge. The host issues the layer in no less than its floor.
+  const double micro = impl.micro_scale * a.micro_s;
+  const double holder_start = (1 - impl.overlap) * micro + a.query_msg_s;
+  a.distattention_s = std::max(impl.host_floor_s, std::max(micro, holder_start + micro + a.partial_msg_s) + a.merge_s);
   // RingAttention: gpus steps of attention on the block at hand, the first gpus - 1 overlapped with
   // passing that block on; the partials merged.
   a.ring_s = d(gpus - 1) * std::max(a.micro_s, a.kv_block_msg_s) + a.micro_s + a.merge_s;
   // Head-wise TP: each GPU attends H/gpus heads over all ctx tokens; the outputs all-gathered.
   a.tp_attention_s = step.op(make_decode_attention(m, p, gpus, batch, batch * ctx, 1)).seconds;
-  a.all_gather_s = step.op(make_collective("all_gather", static_cast<std::int64_t>(a.gathered_bytes), gpus, 1)).seconds + eager_call_s;
+  a.all_gather_s = step.op(make_collective("all_gather", static_cast<std::int64_t>(a.gathered_bytes), gpus, 1)).seconds + impl.eager_call_s;
   a.tp_s = a.tp_attention_s + a.all_gather_s;
   a.single_s = da.micro_s(batch, batch * ctx);
   return a;

@@ -62,8 +62,24 @@ class DistAttention {
 
 // The paper's attention microbenchmark (seed-systems.md A.3.7, A.5 rows 7-8): one layer's decode
 // attention of `batch` requests of `ctx` tokens each over `gpus` GPUs of one node, per method.
+// How the measured implementation runs a DistAttention layer (hw_profiles/h200/distattn_overlap.txt).
+struct BenchImpl {
+  double eager_call_s = 0;  // added to each NCCL call (0 inside CUDA graphs; the eager launch otherwise)
+  // Fraction of the holders' micro-attention that overlaps the home's. 1: full overlap (the paper's
+  // ideal; measured when the home's micro-attention waits for the query's send to complete). Eager
+  // NCCL on default-priority streams: the query's send kernel gets no SM until the home's
+  // micro-attention has dispatched its CTAs, so the holders start when the home's is (1 - overlap) done.
+  double overlap = 1;
+  // The home's and holders' micro-attention relative to the kernel table (measured in the layer).
+  double micro_scale = 1;
+  // The host's time to issue one layer (eager launches); the layer takes at least this. 0: in a graph.
+  double host_floor_s = 0;
+};
+
 struct AttentionBench {
-  double distattention_s = 0;  // home: local micro || (query out, remote micro, partials back); merge of gpus parts
+  // home: local micro || (query out after (1 - overlap) of the local micro, remote micro, partials back);
+  // merge of gpus parts; at least the host floor
+  double distattention_s = 0;
   double ring_s = 0;           // gpus - 1 KV exchanges, each overlapped with attention on the block at hand; merge
   double tp_s = 0;             // H/gpus heads over ctx tokens, then all-gather of the outputs
   double single_s = 0;         // one GPU, all heads, all tokens (reference)
@@ -72,9 +88,8 @@ struct AttentionBench {
          tp_attention_s = 0;
   double kv_block_bytes = 0, query_bytes = 0, partial_bytes = 0, gathered_bytes = 0;
 };
-// `step` is a TP-1 group of the GPU. `eager_call_s`: added to each NCCL call (0 inside CUDA graphs;
-// the eager launch of a measurement otherwise).
+// `step` is a TP-1 group of the GPU. The default `impl` is the in-graph, fully overlapped ideal.
 AttentionBench attention_bench(const StepCostModel& step, std::int64_t batch, std::int64_t ctx, int gpus,
-                               double eager_call_s = 0);
+                               const BenchImpl& impl = {});
 
 }  // namespace moska::infinite_llm

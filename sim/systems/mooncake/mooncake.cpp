@@ -12,6 +12,7 @@
 
 #include "sim/systems/mooncake/admission.hpp"
 #include "sim/systems/mooncake/conductor.hpp"
+#include "sim/systems/private_kv.hpp"
 #include "sim/systems/system.hpp"
 #include "sim/util/error.hpp"
 
@@ -36,7 +37,7 @@ const PoolSpec& find_pool(const Scenario& sc, const std::string& role) {
   return *found;
 }
 
-class Deployment final : public ConfiguredSystem, public PrefillHooks {
+class Deployment final : public PrivateKvSystem, public PrefillHooks {
  public:
   explicit Deployment(const Scenario& sc);
 
@@ -44,19 +45,10 @@ class Deployment final : public ConfiguredSystem, public PrefillHooks {
     return "system mooncake serves no shared context: its steady-state decode is vllm's (use run or capacity)";
   }
   int logical_instances() const override { return static_cast<int>(c_.D.size()); }
-  int kv_groups() const override { return 1; }
   std::int64_t capacity_tokens() const override { return c_.decode_capacity; }
   double fixed_bytes() const override { return decode_fixed_; }
   double instance_hbm_bytes() const override { return dpool_.group_hbm_bytes; }
-  std::int64_t shared_tokens() const override { return 0; }
-  std::int64_t tokens_per_request(std::int64_t ctx) const override { return ctx; }
-  std::int64_t read_per_request(std::int64_t ctx) const override { return ctx; }
-  void decode_step(std::int64_t batch, std::int64_t read, IterStats& out) const override {
-    BatchSpec b;
-    b.decode_requests = batch;
-    b.decode_kv_tokens = batch * read;
-    c_.decode->cost(b, out);
-  }
+  void decode_cost(const BatchSpec& b, IterStats& out) const override { c_.decode->cost(b, out); }
   std::vector<PoolStats> pool_stats() const override { return {ppool_.stats, dpool_.stats}; }
 
   void start(ServingLoop& loop) override;
@@ -106,7 +98,7 @@ PrefillNode::PrefillNode(ServingLoop& loop, const PrefillPipelineConfig& pc, con
 namespace {
 
 Deployment::Deployment(const Scenario& sc)
-    : ConfiguredSystem(load_model(sc.model)), sc_(sc),
+    : PrivateKvSystem(load_model(sc.model)), sc_(sc),
       ppool_(make_pool(sc, find_pool(sc, "prefill"), model_)), prefill_capacity_(group_kv_capacity(sc, ppool_, model_, 0.0)),
       dpool_(make_pool(sc, find_pool(sc, "decode"), model_)), decode_capacity_(group_kv_capacity(sc, dpool_, model_, 0.0)) {
   // Each pool's instances hold the weights; the rest of their HBM is KV.

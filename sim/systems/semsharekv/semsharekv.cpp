@@ -23,6 +23,7 @@
 #include "sim/serving/prefix_cache_counters.hpp"
 #include "sim/systems/semsharekv/options.hpp"
 #include "sim/systems/semsharekv/store.hpp"
+#include "sim/systems/private_kv.hpp"
 #include "sim/systems/system.hpp"
 #include "sim/util/error.hpp"
 
@@ -46,7 +47,7 @@ const PoolSpec& serve_pool_of(const Scenario& sc) {
 // Why a request was not a reuse hit.
 enum class Outcome : std::uint8_t { hit, no_family, no_reference, below_threshold, nothing_reusable, off };
 
-class Deployment final : public ConfiguredSystem, public IterationModel, public DecodeObserver {
+class Deployment final : public PrivateKvSystem, public IterationModel, public DecodeObserver {
  public:
   explicit Deployment(const Scenario& sc);
 
@@ -54,19 +55,10 @@ class Deployment final : public ConfiguredSystem, public IterationModel, public 
     return "system semsharekv: its KV per request depends on which requests reuse a reference (use run)";
   }
   int logical_instances() const override { return pool_.spec->instances; }
-  int kv_groups() const override { return 1; }
   std::int64_t capacity_tokens() const override { return capacity_; }
   double fixed_bytes() const override { return fixed_bytes_; }
   double instance_hbm_bytes() const override { return pool_.group_hbm_bytes; }
-  std::int64_t shared_tokens() const override { return 0; }
-  std::int64_t tokens_per_request(std::int64_t ctx) const override { return ctx; }
-  std::int64_t read_per_request(std::int64_t ctx) const override { return ctx; }
-  void decode_step(std::int64_t batch, std::int64_t read, IterStats& out) const override {
-    BatchSpec b;
-    b.decode_requests = batch;
-    b.decode_kv_tokens = batch * read;
-    cost(b, out);
-  }
+  void decode_cost(const BatchSpec& b, IterStats& out) const override { cost(b, out); }
   std::vector<PoolStats> pool_stats() const override { return {pool_.stats}; }
 
   void start(ServingLoop& loop) override;
@@ -121,7 +113,7 @@ class Deployment final : public ConfiguredSystem, public IterationModel, public 
 };
 
 Deployment::Deployment(const Scenario& sc)
-    : ConfiguredSystem(load_model(sc.model)), sc_(sc), pool_(make_pool(sc, serve_pool_of(sc), model_)),
+    : PrivateKvSystem(load_model(sc.model)), sc_(sc), pool_(make_pool(sc, serve_pool_of(sc), model_)),
       capacity_(group_kv_capacity(sc, pool_, model_, 0.0)), opt_(parse_options(sc)), dispatch_(sc.scheduler.dispatch),
       store_(opt_.store_bytes) {
   if (sc.shared.tokens > 0) {
