@@ -9,6 +9,7 @@
 #include <regex>
 
 #include "cli_run.hpp"
+#include "tmp_dir.hpp"
 #include "sim/cost/step_cost.hpp"
 #include "sim/hw/gpu.hpp"
 #include "sim/model/model_spec.hpp"
@@ -48,15 +49,7 @@ double counter(const std::string& out, const std::string& name) {
   if (!std::regex_search(out, m, std::regex(name + R"(\s+([0-9.eE+-]+))"))) return -1;
   return std::stod(m[1]);
 }
-struct TmpDir {
-  std::string path;
-  TmpDir() {
-    path = (fs::temp_directory_path() / ("moska_infinite_" + std::to_string(::getpid()) + "_" +
-                                         std::to_string(reinterpret_cast<std::uintptr_t>(this)))).string();
-    fs::create_directories(path);
-  }
-  ~TmpDir() { fs::remove_all(path); }
-};
+using TmpDir = test::TmpDir;
 }  // namespace
 
 TEST_CASE("infinite-llm: DistAttention's query, partial and KV bytes per layer (LLaMA2-13B, bf16)", "[infinite_llm]") {

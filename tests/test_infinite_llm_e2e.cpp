@@ -4,14 +4,13 @@
 // least-loaded or lending takes it out).
 #include <catch2/catch.hpp>
 
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <vector>
 
 #include "cli_run.hpp"
+#include "tmp_dir.hpp"
 #include "sim/systems/infinite_llm/pipeline.hpp"
 
 using namespace moska;
@@ -20,15 +19,7 @@ using namespace moska::infinite_llm;
 namespace {
 namespace fs = std::filesystem;
 
-struct Dir {
-  std::string path;
-  Dir() {
-    path = (fs::temp_directory_path() / ("moska_infe2e_" + std::to_string(::getpid()) + "_" +
-                                         std::to_string(reinterpret_cast<std::uintptr_t>(this)))).string();
-    fs::create_directories(path);
-  }
-  ~Dir() { fs::remove_all(path); }
-};
+using Dir = test::TmpDir;
 
 struct Row {
   double arrival = 0, ttft = 0, e2e = 0;
