@@ -102,6 +102,26 @@ TEST_CASE("engine: per-round CPU time, serial or overlapped with the GPU step, o
   CHECK(test::at(c, 0, true) == Approx(2 * (kStep + 0.003) + kStep));
 }
 
+TEST_CASE("engine: per-sequence CPU time per round grows with the batch, and multi-step amortises it") {
+  // vLLM V0 (hw_profiles/engines/vllm-0.6.json, iteration_per_seq_s; Lambda's v0.6.0 rows 101-104 of
+  // results/serving_validation). 2 identical requests of 10 prompt and 5 output tokens, 1 ms of CPU
+  // per sequence per scheduling round. Their prefill-only step: 10 + 2 x 1 = 12 ms, first tokens at 12 ms.
+  const auto e = engine_file("per_seq", {{"iteration_per_seq_s", 0.001}});
+  const auto tpot = [](const test::Replay& r, std::size_t i) {
+    return (test::at(r, i, true) - test::at(r, i, false)) / 4.0;
+  };
+  // One step per round: 4 decode steps of 10 + 2 = 12 ms; TPOT 12 ms.
+  auto one = test::replay(R"({"policy": "vllm-v0", "multi_step": 1, "engine": ")" + e + "\"}", 100000, identical(2, 10, 5));
+  // One round of 4 steps: its first step pays the 2 ms, the next 3 are 10 ms: 42 / 4 = 10.5 ms.
+  auto four = test::replay(R"({"policy": "vllm-v0", "multi_step": 4, "engine": ")" + e + "\"}", 100000, identical(2, 10, 5));
+  for (std::size_t i = 0; i < 2; ++i) {
+    CHECK(test::at(one, i, false) == Approx(0.012));
+    CHECK(tpot(one, i) == Approx(0.012));
+    CHECK(test::at(four, i, false) == Approx(0.012));
+    CHECK(tpot(four, i) == Approx(0.0105));
+  }
+}
+
 TEST_CASE("engine memory: gpu_memory_utilization of total HBM minus weights, activations at the budget, CUDA context") {
   // Llama-3.1-8B (config.json): 32 layers, hidden 4096, 32 heads, 8 KV heads of 128, FFN 14336,
   // vocabulary 128256, untied: 8,030,261,248 parameters, bf16 weights 16,060,522,496 bytes.

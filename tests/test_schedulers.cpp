@@ -145,6 +145,20 @@ TEST_CASE("schedulers: each policy's batches on a hand-built trace") {
         {{0, 0, {{100, 0}}}, {0, 0, {{200, 0}}}, {2, 302, {}}, {1, 102, {}}, {0, 0, {{50, 0}}}});
 }
 
+TEST_CASE("schedulers: a burst's first iteration takes every request that arrived at that instant") {
+  // 8 prompts of 10 tokens at t = 0, one output token each, an 8192-token budget: one prefill
+  // iteration of all 8 under every policy (the instance starts at the end of the instant).
+  for (const char* p : {"vllm-v1", "vllm-v0", "sglang", "sarathi", "orca", "trtllm"}) {
+    INFO(p);
+    std::vector<Request> eight;
+    for (int i = 0; i < 8; ++i) eight.push_back(req(static_cast<std::uint64_t>(i), 0, 10, 1));
+    auto r = replay(std::string(R"({"policy": ")") + p + "\"}", 100000, eight);
+    REQUIRE(!r.steps.empty());
+    CHECK(r.steps.at(0).prefills.size() == 8);
+    CHECK(r.steps.size() == 1);
+  }
+}
+
 TEST_CASE("schedulers: SGLang admits a prompt only if new_token_ratio x the remaining outputs fit beside it") {
   // 2000 KV tokens. At t = 0 the ratio is 0.7. r0 (100 + 1500 out) needs 100 + 0.7 x 1500 = 1150 of
   // 2000: admitted; its chunk takes 100 tokens. r1 (100 + out) then has 1900 - 0.7 x 1500 = 850:

@@ -2,11 +2,13 @@
 """Fit each engine profile's API-server costs (hw_profiles/engines/<engine>.json, "overheads") to a few
 designated rows of published.csv, with moska-sim in the loop, and write them back with their source.
 
-    python3 results/serving_validation/calibrate.py [--bin build/moska-sim] [--dry-run]
+    python3 results/serving_validation/calibrate.py [--bin build/moska-sim] [--dry-run] [--only ENGINE,...]
 
 Only the costs no GPU measurement can give are fitted: the API server's per-request cost
 (request_s: HTTP, chat template, tokenisation), per-token cost (token_s: detokenising and streaming)
-and the fixed latency to the client (latency_s); the per-finished-request cost (done_s) is a profile
+and the fixed latency to the client (latency_s); for vLLM V0 also the engine's CPU time per sequence per
+scheduling round (iteration_per_seq_s: scheduler, input preparation, sampling and output processing,
+which multi-step scheduling amortises over its N steps); the per-finished-request cost (done_s) is a profile
 key that no engine fits today, and any cost not in CALIBRATION keeps the profile's value. Each is fitted to
 ONE published number of ONE row (CALIBRATION below), by bisection (the number is monotone in the
 cost), the others held, repeated until they settle. Every other row of published.csv is a held-out
@@ -30,8 +32,12 @@ import reproduce  # noqa: E402
 CALIBRATION = {
     "vllm-0.11": [
         ("latency_s", "56", "ttft", "GPUStack, Qwen3-8B on H100, ShareGPT, concurrency 1: mean TTFT"),
-        ("request_s", "65", "ttft", "GPUStack, Qwen3-14B on H100, 1000 x (128 in, 4 out) at once: mean TTFT"),
-        ("token_s", "59", "throughput", "GPUStack, Qwen3-14B on H100, 1000 ShareGPT requests at once: output tokens/s"),
+        # Not the Qwen3-14B page's burst rows (59, 65) any more: that host's GPU steps are ~1.5x slower
+        # than an H100 SXM's at batch 1 (note.md), and costs fitted there carried that into every other
+        # host (rows 105-107: throughput -45%, TTFT +250%).
+        ("request_s", "105", "ttft", "GPUStack quantisation page, vLLM 0.9.2, Qwen3-8B BF16 on H100, 1000 ShareGPT "
+                                     "requests at once: mean TTFT"),
+        ("token_s", "105", "throughput", "same row: total tokens/s"),
     ],
     "sglang-0.5": [
         ("latency_s", "54", "ttft", "GPUStack, Qwen3-8B on H100, ShareGPT, concurrency 4: mean TTFT"),
@@ -45,7 +51,9 @@ CALIBRATION = {
     ],
     "vllm-0.6": [
         ("latency_s", "6", "ttft", "SGLang's v0.3 comparison, Llama-3.1-70B on 4 x H100, ShareGPT at 4 req/s: median TTFT"),
-        ("token_s", "12", "throughput", "same source, 5000 ShareGPT requests at once: output tokens/s"),
+        ("token_s", "102", "throughput", "Lambda, Llama-3.1-8B on 1 x H100 SXM, 5000 ShareGPT requests at once, "
+                                          "--num-scheduler-steps 10: output tokens/s"),
+        ("iteration_per_seq_s", "101", "throughput", "same source and setup, --num-scheduler-steps 1: output tokens/s"),
     ],
     "sglang-0.3": [
         ("latency_s", "5", "ttft", "SGLang's v0.3 comparison, Llama-3.1-70B on 4 x H100, ShareGPT at 4 req/s: median TTFT"),
@@ -55,7 +63,7 @@ CALIBRATION = {
         ("latency_s", "87", "ttft", "NIM 1.8, Llama-3.3-70B FP8 on 2 x H100, 5000 in / 500 out, concurrency 1: TTFT"),
     ],
 }
-HI = {"latency_s": 1.0, "request_s": 0.2, "done_s": 0.05, "token_s": 0.005}
+HI = {"iteration_per_seq_s": 0.002, "latency_s": 1.0, "request_s": 0.2, "done_s": 0.05, "token_s": 0.005}
 ROUNDS = 3
 
 
@@ -125,11 +133,14 @@ def main():
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "moska-sim"))
     ap.add_argument("--csv", default=os.path.join(HERE, "published.csv"))
     ap.add_argument("--dry-run", action="store_true", help="print the fitted values; write nothing")
+    ap.add_argument("--only", help="comma-separated engine profiles to refit (default: all of CALIBRATION)")
     a = ap.parse_args()
     with open(a.csv) as f:
         rows = {r["id"]: r for r in csv.DictReader(f)}
     tmp = tempfile.mkdtemp(prefix="moska-calibrate-")
     for engine, steps in CALIBRATION.items():
+        if a.only and engine not in a.only.split(","):
+            continue
         profile, kept, values, published = fit(a.bin, rows, engine, steps, tmp)
         print(engine, {k: v for k, v in values.items()})
         if a.dry_run:
@@ -139,8 +150,10 @@ def main():
             overheads[cost] = {
                 "value": values[cost],
                 "source": f"fitted by results/serving_validation/calibrate.py to published.csv row {rid} ({what} = "
-                          f"{published[cost]:g}), the engine's other costs held; an API-server cost on that source's "
-                          "host CPU, not a GPU measurement"}
+                          f"{published[cost]:g}), the engine's other costs held; "
+                          + ("the engine's CPU time per sequence per scheduling round (docs/research/engine-defaults.md "
+                             "5.5)" if cost.startswith("iteration") else "an API-server cost")
+                          + " on that source's host CPU, not a GPU measurement"}
         profile["overheads"] = overheads
         with open(os.path.join(ROOT, "hw_profiles", "engines", engine + ".json"), "w") as f:
             json.dump(profile, f, indent=2)

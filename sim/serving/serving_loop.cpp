@@ -102,12 +102,12 @@ void ServingLoop::send(std::size_t i) {
 }
 
 void ServingLoop::arrivals(std::size_t i) {
-  // The next arrival is scheduled first, so that requests arriving at the same instant are all
-  // queued before an idle instance starts its next iteration (scheduled for the same instant).
-  if (i + 1 < reqs_.size()) {
-    sim_.schedule_at(std::max(sim_.now(), reqs_[i + 1].arrival_ns), [this, i] { arrivals(i + 1); });
-  }
-  send(i);
+  // Every request arriving at this instant is sent in one go, so that they are all queued before an
+  // idle instance starts its next iteration (scheduled for the same instant); then the next arrival.
+  const std::size_t n = reqs_.size();
+  std::size_t j = i;
+  while (j < n && reqs_[j].arrival_ns <= sim_.now()) send(j++);
+  if (j < n) sim_.schedule_at(reqs_[j].arrival_ns, [this, j] { arrivals(j); });
 }
 
 void ServingLoop::sample() {
