@@ -6,6 +6,8 @@
 // as $ROOT in the stored files and the wall time a run table prints as <wall>, so the outputs do not depend on where the checkout lives.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -115,7 +117,8 @@ void run_group(const std::string& group) {
     if (c.group != group) continue;
     ++ran;
     INFO("case " << c.name << " (tests/golden/cases.txt:" << c.line << "): moska-sim " << c.args);
-    const fs::path tmp = fs::temp_directory_path() / ("moska_golden_" + c.name);
+    // Per process: worktrees running the goldens at once must not share the folder.
+    const fs::path tmp = fs::temp_directory_path() / ("moska_golden_" + std::to_string(::getpid()) + "_" + c.name);
     fs::remove_all(tmp);
     fs::create_directories(tmp);
     const std::string args = replace_all(c.args, "{OUT}", tmp.string());

@@ -9,6 +9,7 @@
 #include <regex>
 
 #include "cli_run.hpp"
+#include "tmp_dir.hpp"
 #include "sim/cost/step_cost.hpp"
 #include "sim/hw/gpu.hpp"
 #include "sim/model/model_spec.hpp"
@@ -48,15 +49,7 @@ double counter(const std::string& out, const std::string& name) {
   if (!std::regex_search(out, m, std::regex(name + R"(\s+([0-9.eE+-]+))"))) return -1;
   return std::stod(m[1]);
 }
-struct TmpDir {
-  std::string path;
-  TmpDir() {
-    path = (fs::temp_directory_path() / ("moska_infinite_" + std::to_string(::getpid()) + "_" +
-                                         std::to_string(reinterpret_cast<std::uintptr_t>(this)))).string();
-    fs::create_directories(path);
-  }
-  ~TmpDir() { fs::remove_all(path); }
-};
+using TmpDir = test::TmpDir;
 }  // namespace
 
 TEST_CASE("infinite-llm: DistAttention's query, partial and KV bytes per layer (LLaMA2-13B, bf16)", "[infinite_llm]") {
@@ -166,6 +159,12 @@ TEST_CASE("infinite-llm: bad input names the key", "[infinite_llm]") {
   r = test::run("run " + scenario(t.path, one_request(100, 10), R"("lend_cap": 1.5)"));
   CHECK(r.rc == 2);
   CHECK(r.out.find("lend_cap") != std::string::npos);
+  r = test::run("run " + scenario(t.path, one_request(100, 10), R"("planner_borrows": "always")"));
+  CHECK(r.rc == 2);
+  CHECK(r.out.find("planner_borrows") != std::string::npos);
+  r = test::run("run " + scenario(t.path, one_request(100, 10), R"("pipeline_microbatches": 0)"));
+  CHECK(r.rc == 2);
+  CHECK(r.out.find("pipeline_microbatches") != std::string::npos);
   r = test::run("run " + scenario(t.path, one_request(100, 10), R"("pipeline_stages": 3)"));
   CHECK(r.rc == 2);
   CHECK(r.out.find("pipeline_stages") != std::string::npos);

@@ -38,3 +38,5 @@ for row in "llama-2-7b-longctx 32 1" "llama-2-13b-longctx 16 2" "llama-2-70b-lon
   done
 done
 column -ts, "$csv"
+PY=${PYTHON:-/usr/bin/python3}
+"$PY" tools/plot_infinite_llm.py maxctx results/infinite_llm_maxctx || echo "plot skipped (matplotlib missing)"

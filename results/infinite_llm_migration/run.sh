@@ -51,3 +51,5 @@ print(f"\nThe paper's pair (0% at 16, -8.6% at 32) needs copy32 = step / (1 - 0.
       f"{min(bw) / 1e9:.2f}-{max(bw) / 1e9:.2f} GB/s for these steps ({min(steps) * 1e3:.0f}-{max(steps) * 1e3:.0f} ms); "
       f"over 125 MB/s the step would have to be {32 * kv_t * (1 - 0.086) / 125e6 * 1e3:.0f} ms")
 PY
+PY=${PYTHON:-/usr/bin/python3}
+"$PY" tools/plot_infinite_llm.py migration results/infinite_llm_migration || echo "plot skipped (matplotlib missing)"

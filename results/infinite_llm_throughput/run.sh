@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
-# Reproduction (c), first cut: saturated throughput of Infinite-LLM (v1 reactive lending, v2 planner)
+# Reproduction (c). Two fixed-load comparisons first (steady.py: SLO capacity and saturation
+# throughput over the window, both dispatch policies, vLLM-single serial and steady pipeline, the
+# bimodal planner case, the sensitivity to lend_cap / block size / heartbeat / admission), then the
+# burst-makespan table (below) kept for comparison with the first cut, then the figure.
+# Burst makespan: throughput of Infinite-LLM (v1 reactive lending, v2 planner)
 # against vLLM-multi (lending none: requests longer than one instance rejected) and vLLM-single (all
 # GPUs one pipelined instance, pipeline_stages = instances) over heavy-tailed context lengths of
 # growing spread (lognormal, mean 8K, sigma 1.5, clamped to 16..60K (the v2 paper's short traces: 1-60K),
@@ -9,6 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 sim="${MOSKA_SIM:-./build/moska-sim}"
 out=results/infinite_llm_throughput
+python3 "$out/steady.py" "$sim" "$out"
+echo "Burst makespan (2,000 requests at once; output tokens / the last finish):"
 common=(--set workload.generator.requests=2000 --set workload.generator.arrival.process=burst
         --set workload.generator.input_tokens.sigma=1.5 --set workload.generator.input_tokens.max=60000,200000,2000000)
 "$sim" sweep workloads/infinite-llm-longtail.json "${common[@]}" --set pools.0.instances=2,8,32 \
@@ -42,3 +48,5 @@ for k in sorted({key(r) for r in rows}):
           f"{t['planner']:>9.0f} {t['vllm-single']:>11.0f}  {max(t['reactive'], t['planner']) / t['none']:6.2f}  "
           f"{max(t['reactive'], t['planner']) / t['vllm-single']:7.2f}")
 PY
+PY=${PYTHON:-/usr/bin/python3}
+"$PY" tools/plot_infinite_llm.py throughput "$out" || echo "plot skipped (matplotlib missing)"

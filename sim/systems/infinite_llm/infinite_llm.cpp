@@ -58,6 +58,7 @@ class InfiniteDeployment final : public ConfiguredSystem, public DecodeObserver,
     ctx_.opt = opt_;
     ctx_.iteration_overhead_s = sc.scheduler.iteration_overhead_s;
     ctx_.stages = stages_;
+    ctx_.stages_per_node = std::max(1, pool_.step.cost_model().hardware().node.gpus_per_node / p.tp);
   }
 
   // ---- the loop's Deployment ----
@@ -178,7 +179,7 @@ class InfiniteDeployment final : public ConfiguredSystem, public DecodeObserver,
   void left(int i, std::uint32_t r) override { ledger_.left(i, r); }
 
   bool borrow(int i, std::uint32_t r, std::int64_t blocks) override {
-    if (opt_.lending == Lending::planner) {
+    if (opt_.lending == Lending::planner && !opt_.planner_borrows_any) {
       // v2 borrows at allocation only for what can never fit in its instance; the planner does the rest.
       const auto& in = *instances_[static_cast<std::size_t>(i)];
       const std::int64_t B = sc_.scheduler.kv_block_tokens;
@@ -301,6 +302,8 @@ class InfiniteLlm final : public System {
     return {{"lending", "infinite_llm.lending"},
             {"lend_cap", "infinite_llm.lend_cap"},
             {"stages", "infinite_llm.pipeline_stages"},
+            {"microbatches", "infinite_llm.pipeline_microbatches"},
+            {"pipeline_schedule", "infinite_llm.pipeline_schedule"},
             {"migrate_tokens", "infinite_llm.migrate_tokens_per_step"}};
   }
   std::unique_ptr<ConfiguredSystem> configure(const Scenario& sc) const override {

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "sim/serving/scenario.hpp"
+#include "sim/systems/infinite_llm/pipeline.hpp"
 
 namespace moska::infinite_llm {
 
@@ -27,9 +28,13 @@ struct Options {
   std::int64_t debtor_batch = 8;   // v2 beta: fewer running decodes (and requests waiting) make a debtor
   double creditor_util = 0.5;      // v2 mu: less of its KV memory in use makes a creditor
   std::int64_t migrate_tokens_per_step = 16;  // v2: KV of this many tokens moved per debtor step
+  bool planner_borrows_any = false;  // v2: also borrow at allocation for requests that fit their instance
+                                     // (planner + v1's reactive borrowing); false: only for those that never fit
   double inter_node_bw_bps = 0;    // per GPU across nodes; 0: the hardware profile's NIC
   double inter_node_latency_s = -1;  // < 0: the hardware profile's NIC latency
   int pipeline_stages = 1;         // one instance over tp x stages GPUs (vLLM-single); KV of all stages
+  int pipeline_microbatches = 1;   // a step's batch cut into this many micro-batches (1: stages serial)
+  PipelineSchedule pipeline_schedule = PipelineSchedule::flush;  // pipeline.hpp: flush (GPipe) or steady
   RemotePrefill remote_prefill = RemotePrefill::cheaper;
 };
 

@@ -13,8 +13,24 @@ StepResult step_cost(const StepContext& c, int i, const BatchSpec& batch, const 
   const Ledger& led = *c.ledger;
   const double L = static_cast<double>(S.model().n_layers);
   const double tp = static_cast<double>(S.tp());
-  const Work w = S.iteration(batch);
-  StepResult r{w.seconds, w.flops, w.bytes};
+  StepResult r;
+  std::int64_t act_tokens = -1;  // the largest micro-batch's, for the stage-to-stage sends (-1: the batch's)
+  if (c.stages > 1 && c.opt.pipeline_microbatches > 1) {
+    split_microbatches(batch, c.opt.pipeline_microbatches, c.micro);
+    c.micro_s.clear();
+    act_tokens = 0;
+    for (const auto& b : c.micro) {
+      const Work w = S.iteration(b);
+      c.micro_s.push_back(w.seconds);
+      r.flops += w.flops;
+      r.bytes += w.bytes;
+      act_tokens = std::max(act_tokens, b.tokens());
+    }
+    r.seconds = pipeline_compute_s(c.micro_s, c.stages, c.opt.pipeline_schedule);
+  } else {
+    const Work w = S.iteration(batch);  // one micro-batch: the stages one after another
+    r = StepResult{w.seconds, w.flops, w.bytes};
+  }
   if (batch.decode_requests > 0 && !holders.empty()) {
     // Per layer: the local attention runs while each holder's path runs; the slower, then the merge.
     const double local = da.attention_s(batch.decode_requests, batch.decode_kv_tokens);
@@ -62,9 +78,12 @@ StepResult step_cost(const StepContext& c, int i, const BatchSpec& batch, const 
     r.seconds += L * extra;
   }
   if (c.stages > 1 && batch.tokens() > 0) {
-    // Pipeline stages run one after another for the batch; activations cross between them.
-    const double act = static_cast<double>(batch.tokens() * S.model().hidden) * dtype_bytes(S.precision().act);
-    r.seconds += static_cast<double>(c.stages - 1) * da.message_s(true, act);
+    // Activations cross each stage boundary once on the critical path; past a node, over the NIC.
+    if (act_tokens < 0) act_tokens = batch.tokens();
+    const double act = static_cast<double>(act_tokens * S.model().hidden) * dtype_bytes(S.precision().act);
+    const int cross = cross_node_boundaries(c.stages, c.stages_per_node);
+    r.seconds += static_cast<double>(c.stages - 1 - cross) * da.message_s(true, act) +
+                 static_cast<double>(cross) * da.message_s(false, act);
   }
   if (!c.migrating.empty() && c.migrating[static_cast<std::size_t>(i)] > 0) {
     // KV of migrate_tokens_per_step tokens leaves per step, overlapped with the step's compute.

@@ -23,6 +23,9 @@ struct StepContext {
   Options opt;
   double iteration_overhead_s = 0;  // the scheduler's, beyond the GPU profile's
   int stages = 1;                   // pipeline stages of an instance (activations sent between them)
+  int stages_per_node = 1;          // of those, how many one node holds (boundaries past them cross the NIC)
+  mutable std::vector<BatchSpec> micro;  // scratch: the step's micro-batches
+  mutable std::vector<double> micro_s;   // scratch: their whole-model times
   std::vector<int> migrating;       // per instance: moves of its KV in progress
   std::vector<char> migrating_cross;  // per instance: one of them crosses nodes
 };
