@@ -12,6 +12,7 @@
 #include "sim/serving/dispatch.hpp"
 #include "sim/serving/pool_layout.hpp"
 #include "sim/systems/infinite_llm/planner.hpp"
+#include "sim/systems/private_kv.hpp"
 #include "sim/systems/shared_kv.hpp"
 #include "sim/util/error.hpp"
 
@@ -20,10 +21,10 @@ namespace moska {
 namespace {
 using namespace infinite_llm;
 
-class InfiniteDeployment final : public ConfiguredSystem, public DecodeObserver, public KvLender {
+class InfiniteDeployment final : public PrivateKvSystem, public DecodeObserver, public KvLender {
  public:
   InfiniteDeployment(std::string_view name, const Scenario& sc)
-      : ConfiguredSystem(load_model(sc.model)),
+      : PrivateKvSystem(load_model(sc.model)),
         sc_(sc),
         opt_(parse_options(sc)),
         pool_(make_pool(sc, serve_pool(sc, name), model_)),
@@ -196,17 +197,10 @@ class InfiniteDeployment final : public ConfiguredSystem, public DecodeObserver,
 
   // ---- the view `scaling` takes ----
   int logical_instances() const override { return pool_.spec->instances / stages_; }
-  int kv_groups() const override { return 1; }
   std::int64_t capacity_tokens() const override { return capacity_; }
   double fixed_bytes() const override { return fixed_bytes_; }
   double instance_hbm_bytes() const override { return pool_.group_hbm_bytes * stages_; }
-  std::int64_t shared_tokens() const override { return 0; }
-  std::int64_t tokens_per_request(std::int64_t ctx) const override { return ctx; }
-  std::int64_t read_per_request(std::int64_t ctx) const override { return ctx; }
-  void decode_step(std::int64_t batch, std::int64_t read, IterStats& out) const override {
-    BatchSpec b;
-    b.decode_requests = batch;
-    b.decode_kv_tokens = batch * read;
+  void decode_cost(const BatchSpec& b, IterStats& out) const override {
     static const std::vector<Share> none;
     const StepResult r = step_cost(ctx_, 0, b, none, none);
     out.charges.clear();
