@@ -130,7 +130,8 @@ def n_bufs(ws_bytes, cap=GRAPH_CALLS):
     return int(max(1, min(cap, math.ceil(3 * L2 / ws_bytes))))
 
 
-def time_events(fns, reps=None, warm=WARMUP):
+def warm_up(fns, warm):
+    """warm eager calls, rotating over fns; returns the last one's time in us (1000 when warm is 0)."""
     n = len(fns)
     t_last = None
     for i in range(warm):
@@ -140,18 +141,27 @@ def time_events(fns, reps=None, warm=WARMUP):
         e.record()
         t_last = (s, e)
     torch.cuda.synchronize()
-    est = t_last[0].elapsed_time(t_last[1]) * 1000.0 if t_last else 1000.0
-    R = reps or n_reps(est)
+    return t_last[0].elapsed_time(t_last[1]) * 1000.0 if t_last else 1000.0
+
+
+def median_us(fns, reps, first=0):
+    """Median event time in us of reps calls timed one by one, call r being fns[(r + first) % len(fns)]."""
+    n = len(fns)
     evs = []
-    for r in range(R):
+    for r in range(reps):
         s, e = _ev(), _ev()
         s.record()
-        fns[(r + warm) % n]()
+        fns[(r + first) % n]()
         e.record()
         evs.append((s, e))
     torch.cuda.synchronize()
     ts = sorted(s.elapsed_time(e) * 1000.0 for s, e in evs)
-    return ts[len(ts) // 2], est
+    return ts[len(ts) // 2]
+
+
+def time_events(fns, reps=None, warm=WARMUP):
+    est = warm_up(fns, warm)
+    return median_us(fns, reps or n_reps(est), warm), est
 
 
 def capture_graph(calls):
@@ -173,32 +183,14 @@ def time_graph(g, per, reps=25, warm=2):
     for _ in range(warm):
         g.replay()
     torch.cuda.synchronize()
-    evs = []
-    for _ in range(reps):
-        s, e = _ev(), _ev()
-        s.record()
-        g.replay()
-        e.record()
-        evs.append((s, e))
-    torch.cuda.synchronize()
-    ts = sorted(s.elapsed_time(e) * 1000.0 / per for s, e in evs)
-    return ts[len(ts) // 2]
+    return median_us([g.replay], reps) / per
 
 
 def bench(fns, allow_graph=True):
     """fns: list of zero-arg callables, each using its own copy of the inputs.
     Returns (median_us, method)."""
     n = len(fns)
-    # warm-up + eager estimate
-    t_last = None
-    for i in range(WARMUP):
-        s, e = _ev(), _ev()
-        s.record()
-        fns[i % n]()
-        e.record()
-        t_last = (s, e)
-    torch.cuda.synchronize()
-    est = t_last[0].elapsed_time(t_last[1]) * 1000.0
+    est = warm_up(fns, WARMUP)   # warm-up + eager estimate
     if allow_graph and est < GRAPH_EAGER_US:
         try:
             g = capture_graph([fns[i % n] for i in range(GRAPH_CALLS)])
@@ -213,17 +205,7 @@ def bench(fns, allow_graph=True):
         except Exception as exc:  # fall back to events
             torch.cuda.synchronize()
             NOTES.setdefault("graph_failures", []).append(str(exc).splitlines()[0][:200])
-    R = n_reps(est)
-    evs = []
-    for r in range(R):
-        s, e = _ev(), _ev()
-        s.record()
-        fns[(r + WARMUP) % n]()
-        e.record()
-        evs.append((s, e))
-    torch.cuda.synchronize()
-    ts = sorted(s.elapsed_time(e) * 1000.0 for s, e in evs)
-    return ts[len(ts) // 2], "events"
+    return median_us(fns, n_reps(est), WARMUP), "events"
 
 
 # --------------------------------------------------------------------------- data
