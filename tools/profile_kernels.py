@@ -18,6 +18,7 @@ rotated among several copies.
 """
 import argparse
 import datetime
+import functools
 import json
 import math
 import os
@@ -536,81 +537,84 @@ def free_attn_pool():
     torch.cuda.empty_cache()
 
 
-def fam_attn_decode(quick, sub=""):
-    c = Csv(os.path.join(sub, "attn_decode.csv"), "dtype,batch,ctx,n_heads,n_kv_heads,head_dim,time_us,method")
-    pool = attn_pool()
-    heads = [(32, 8, 128), (32, 32, 128), (64, 8, 128), (40, 40, 128)]
-    batches = [1, 2, 4, 8, 16, 32, 64, 128, 256]
-    ctxs = [128, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072]
-    pts = []
-    for h in heads:
-        for b in batches:
-            for cx in ctxs:
-                pts.append((b, cx) + h)
-    for b in batches:
-        for cx in (3000, 24576):
-            pts.append((b, cx, 32, 8, 128))
-    if quick:
-        pts = [(1, 1024, 32, 8, 128), (64, 32768, 32, 8, 128), (1, 4096, 40, 40, 128), (8, 3000, 32, 8, 128)]
-    for (b, cx, hq, hkv, d) in pts:
-        kvb = 2 * b * cx * hkv * d * 2
+DECODE_HEADER = "dtype,batch,ctx,n_heads,n_kv_heads,head_dim,time_us,method"
+PREFILL_HEADER = "dtype,seq,n_heads,n_kv_heads,head_dim,time_us,method"
+SHARED_HEADER = "dtype,n_chunks,chunk,queries,n_heads,n_kv_heads,head_dim,time_us,method"
+
+
+def bench_attn(nb, q_shape, kv_shape, attn, *args, kv=None):
+    """bench() over nb copies of the inputs: q random bf16 [q_shape], K and V [kv_shape] from kv(shape)
+    (default: fresh random bf16); each call is attn(q, K, V, *args)."""
+    take = kv or (lambda shape: rnd(*shape))
+    fns = []
+    for i in range(nb):
+        q = rnd(*q_shape)
+        kk = take(kv_shape)
+        vv = take(kv_shape)
+        fns.append(functools.partial(attn, q, kk, vv, *args))
+    return bench(fns)
+
+
+def decode_geometry(pt, elem):
+    """Decode point (b, ctx, hq, hkv, d), GQA folded into the query length: q [B,Hkv,g,d] vs K/V [B,Hkv,ctx,d].
+    Returns (KV bytes, working set bytes, q shape, K/V shape, point key); elem = bytes per KV element."""
+    b, cx, hq, hkv, d = pt
+    kvb = 2 * b * cx * hkv * d * elem
+    return kvb, kvb, (b, hkv, hq // hkv, d), (b, hkv, cx, d), "b=%d ctx=%d h=%d/%d" % (b, cx, hq, hkv)
+
+
+def decode_lse_geometry(pt, elem):
+    """Decode point (b, ctx, hq, hkv, d) with one query per head: q [B,Hq,1,d] vs K/V [B,Hkv,ctx,d]."""
+    b, cx, hq, hkv, d = pt
+    kvb = 2 * b * cx * hkv * d * elem
+    return kvb, kvb, (b, hq, 1, d), (b, hkv, cx, d), "b=%d ctx=%d h=%d" % (b, cx, hq)
+
+
+def shared_geometry(pt, elem):
+    """Shared-chunk point (n_chunks, chunk, queries, hq, hkv, d): q [N,Hkv,queries*g,d] vs K/V [N,Hkv,chunk,d]."""
+    nc, ch, qn, hq, hkv, d = pt
+    g = hq // hkv
+    kvb = 2 * nc * hkv * ch * d * elem
+    return (kvb, kvb + nc * hkv * qn * g * d * 4, (nc, hkv, qn * g, d), (nc, hkv, ch, d),
+            "nc=%d chunk=%d q=%d h=%d/%d" % (nc, ch, qn, hq, hkv))
+
+
+def pooled_attn_grid(c, fam, dtype, pts, geometry, pool, attn, *args, log_every=0):
+    """One row (dtype, *point, time_us, method) of c per point of pts, K and V taken from pool (Pool: bf16, Pool8:
+    e4m3), each call attn(q, K, V, *args); points whose KV exceeds 24 GiB are left out. Returns c.n."""
+    elem = pool.buf.element_size()
+    for pt in pts:
+        kvb, ws, q_shape, kv_shape, key = geometry(pt, elem)
         if kvb > 24 * GiB:
             continue
         if over_deadline():
-            skip_deadline(os.path.join(sub, "attn_decode"))
+            skip_deadline(fam)
             continue
         try:
-            g = hq // hkv
-            nb = n_bufs(kvb)
-            pool.reset()
-            fns = []
-            for i in range(nb):
-                q = rnd(b, hkv, g, d)
-                kk = pool.take((b, hkv, cx, d))
-                vv = pool.take((b, hkv, cx, d))
-                fns.append(lambda q=q, kk=kk, vv=vv: sdpa(q, kk, vv, False, "decode"))
-            t, meth = bench(fns)
-            c.row("bf16", b, cx, hq, hkv, d, t, meth)
-            del fns
-        except Exception as exc:
-            fail(os.path.join(sub, "attn_decode"), "b=%d ctx=%d h=%d/%d" % (b, cx, hq, hkv), exc)
-        if c.n % 40 == 0 and c.n:
-            log("attn_decode %d rows; b=%d ctx=%d h=%d/%d %.1f us" % (c.n, b, cx, hq, hkv, t))
-    return c.n
-
-
-def fam_attn_prefill(quick, sub=""):
-    c = Csv(os.path.join(sub, "attn_prefill.csv"), "dtype,seq,n_heads,n_kv_heads,head_dim,time_us,method")
-    heads = [(32, 8, 128), (32, 32, 128), (64, 8, 128), (40, 40, 128)]
-    seqs = [128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 3000, 12000]
-    pts = [(s,) + h for h in heads for s in seqs]
-    if quick:
-        pts = [(512, 32, 8, 128), (3000, 32, 8, 128), (4096, 64, 8, 128)]
-    for (s, hq, hkv, d) in pts:
-        if over_deadline():
-            skip_deadline(os.path.join(sub, "attn_prefill"))
-            continue
-        try:
-            ws = (s * hq * d * 2 + 2 * s * hkv * d) * 2
             nb = n_bufs(ws)
-            fns = []
-            for i in range(nb):
-                q = rnd(1, hq, s, d)
-                kk = rnd(1, hkv, s, d)
-                vv = rnd(1, hkv, s, d)
-                fns.append(lambda q=q, kk=kk, vv=vv: sdpa(q, kk, vv, True, "prefill"))
-            t, meth = bench(fns)
-            c.row("bf16", s, hq, hkv, d, t, meth)
-            del fns
+            pool.reset()
+            t, meth = bench_attn(nb, q_shape, kv_shape, attn, *args, kv=pool.take)
+            c.row(dtype, *pt, t, meth)
         except Exception as exc:
-            fail(os.path.join(sub, "attn_prefill"), "seq=%d h=%d/%d" % (s, hq, hkv), exc)
-    torch.cuda.empty_cache()
+            fail(fam, key, exc)
+        if log_every and c.n % log_every == 0 and c.n:
+            log("%s %d rows; %s %.1f us" % (fam, c.n, key, t))
     return c.n
 
 
-def fam_attn_shared(quick, sub=""):
-    c = Csv(os.path.join(sub, "attn_shared.csv"), "dtype,n_chunks,chunk,queries,n_heads,n_kv_heads,head_dim,time_us,method")
-    pool = attn_pool()
+def decode_points(heads):
+    """The decode grid: batch 1..256 x ctx 128..128K for each (hq, hkv, d) of heads, then ctx 3000 and 24576 at 32/8."""
+    batches = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+    ctxs = [128, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072]
+    pts = [(b, cx) + h for h in heads for b in batches for cx in ctxs]
+    pts += [(b, cx, 32, 8, 128) for b in batches for cx in (3000, 24576)]
+    return pts
+
+
+def shared_points(quick):
+    """The shared-chunk grid (n_chunks, chunk, queries, hq, hkv, d)."""
+    if quick:
+        return [(8, 4096, 1, 32, 8, 128), (128, 4096, 64, 32, 8, 128), (32, 4096, 48, 64, 8, 128)]
     pts = []
     for ch in (512, 1024, 2048, 4096, 8192):
         for qn in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024):
@@ -621,33 +625,54 @@ def fam_attn_shared(quick, sub=""):
     for qn in (3, 48, 384):
         for nc in (8, 32):
             pts.append((nc, 4096, qn, 32, 8, 128))
-    if quick:
-        pts = [(8, 4096, 1, 32, 8, 128), (128, 4096, 64, 32, 8, 128), (32, 4096, 48, 64, 8, 128)]
-    for (nc, ch, qn, hq, hkv, d) in pts:
-        kvb = 2 * nc * hkv * ch * d * 2
-        if kvb > 24 * GiB:
-            continue
+    return pts
+
+
+def prefill_grid(c, fam, pts, attn, args_of, empty_each=False):
+    """One row per (seq, hq, hkv, d) of pts: q [1,Hq,seq,d] vs K/V [1,Hkv,seq,d], each call attn(q, K, V,
+    *args_of(seq)); empty_each: free the cache after every point. Returns c.n."""
+    for (s, hq, hkv, d) in pts:
         if over_deadline():
-            skip_deadline(os.path.join(sub, "attn_shared"))
+            skip_deadline(fam)
             continue
         try:
-            g = hq // hkv
-            nb = n_bufs(kvb + nc * hkv * qn * g * d * 4)
-            pool.reset()
-            fns = []
-            for i in range(nb):
-                q = rnd(nc, hkv, qn * g, d)
-                kk = pool.take((nc, hkv, ch, d))
-                vv = pool.take((nc, hkv, ch, d))
-                fns.append(lambda q=q, kk=kk, vv=vv: flash_lse(q, kk, vv))
-            t, meth = bench(fns)
-            c.row("bf16", nc, ch, qn, hq, hkv, d, t, meth)
-            del fns
+            nb = n_bufs((s * hq * d * 2 + 2 * s * hkv * d) * 2)
+            t, meth = bench_attn(nb, (1, hq, s, d), (1, hkv, s, d), attn, *args_of(s))
+            c.row("bf16", s, hq, hkv, d, t, meth)
         except Exception as exc:
-            fail(os.path.join(sub, "attn_shared"), "nc=%d chunk=%d q=%d h=%d/%d" % (nc, ch, qn, hq, hkv), exc)
-        if c.n % 40 == 0 and c.n:
-            log("attn_shared %d rows; nc=%d chunk=%d q=%d %.1f us" % (c.n, nc, ch, qn, t))
+            fail(fam, "seq=%d h=%d/%d" % (s, hq, hkv), exc)
+        if empty_each:
+            torch.cuda.empty_cache()
     return c.n
+
+
+def fam_attn_decode(quick, sub=""):
+    c = Csv(os.path.join(sub, "attn_decode.csv"), DECODE_HEADER)
+    pool = attn_pool()
+    pts = decode_points([(32, 8, 128), (32, 32, 128), (64, 8, 128), (40, 40, 128)])
+    if quick:
+        pts = [(1, 1024, 32, 8, 128), (64, 32768, 32, 8, 128), (1, 4096, 40, 40, 128), (8, 3000, 32, 8, 128)]
+    return pooled_attn_grid(c, os.path.join(sub, "attn_decode"), "bf16", pts, decode_geometry, pool,
+                            sdpa, False, "decode", log_every=40)
+
+
+def fam_attn_prefill(quick, sub=""):
+    c = Csv(os.path.join(sub, "attn_prefill.csv"), PREFILL_HEADER)
+    heads = [(32, 8, 128), (32, 32, 128), (64, 8, 128), (40, 40, 128)]
+    seqs = [128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 3000, 12000]
+    pts = [(s,) + h for h in heads for s in seqs]
+    if quick:
+        pts = [(512, 32, 8, 128), (3000, 32, 8, 128), (4096, 64, 8, 128)]
+    prefill_grid(c, os.path.join(sub, "attn_prefill"), pts, sdpa, lambda s: (True, "prefill"))
+    torch.cuda.empty_cache()
+    return c.n
+
+
+def fam_attn_shared(quick, sub=""):
+    c = Csv(os.path.join(sub, "attn_shared.csv"), SHARED_HEADER)
+    pool = attn_pool()
+    return pooled_attn_grid(c, os.path.join(sub, "attn_shared"), "bf16", shared_points(quick), shared_geometry, pool,
+                            flash_lse, log_every=40)
 
 
 def fam_elementwise(quick):
@@ -1277,31 +1302,13 @@ def fam_cudnn_attn(quick):
 
 
 def fam_eager_prefill(quick):
-    c = Csv(os.path.join("eager", "attn_prefill.csv"), "dtype,seq,n_heads,n_kv_heads,head_dim,time_us,method")
+    c = Csv(os.path.join("eager", "attn_prefill.csv"), PREFILL_HEADER)
     heads = [(32, 8, 128), (32, 32, 128)]
     seqs = [128, 256, 512, 1024, 2048, 3000, 4096, 6144, 8192]
     pts = [(s_,) + h for h in heads for s_ in seqs]
     if quick:
         pts = [(512, 32, 8, 128), (3000, 32, 8, 128)]
-    for (s_, hq, hkv, d) in pts:
-        if over_deadline():
-            skip_deadline("eager/attn_prefill")
-            continue
-        try:
-            nb = n_bufs((s_ * hq * d * 2 + 2 * s_ * hkv * d) * 2)
-            mask = causal_mask(s_)
-            fns = []
-            for i in range(nb):
-                q = rnd(1, hq, s_, d)
-                kk = rnd(1, hkv, s_, d)
-                vv = rnd(1, hkv, s_, d)
-                fns.append(lambda q=q, kk=kk, vv=vv: eager_attn(q, kk, vv, mask))
-            t, meth = bench(fns)
-            c.row("bf16", s_, hq, hkv, d, t, meth)
-            del fns
-        except Exception as exc:
-            fail("eager/attn_prefill", "seq=%d h=%d/%d" % (s_, hq, hkv), exc)
-        torch.cuda.empty_cache()
+    prefill_grid(c, "eager/attn_prefill", pts, eager_attn, lambda s_: (causal_mask(s_),), empty_each=True)
     note("eager", "impl", "HF transformers eager attention: repeat_kv (expand+reshape copy), matmul(q, k^T)*scale, + additive "
          "mask (prefill: causal [L,L]; partial: by prompt position [m,L]), softmax(dtype=float32).to(bf16), matmul(p, v)")
     return c.n
@@ -1333,19 +1340,12 @@ def fam_attn_partial(quick):
                 continue
             try:
                 nb = n_bufs((m * hq * d * 2 + 2 * L * hkv * d) * 2)
-                mask = position_mask(partial_positions(L, m), L) if kind == "eager" else None
-                fns = []
-                for i in range(nb):
-                    q = rnd(1, hq, m, d)
-                    kk = rnd(1, hkv, L, d)
-                    vv = rnd(1, hkv, L, d)
-                    if kind == "eager":
-                        fns.append(lambda q=q, kk=kk, vv=vv: eager_attn(q, kk, vv, mask))
-                    else:
-                        fns.append(lambda q=q, kk=kk, vv=vv: sdpa(q, kk, vv, False, "partial"))
-                t, meth = bench(fns)
+                if kind == "eager":
+                    call = (eager_attn, position_mask(partial_positions(L, m), L))
+                else:
+                    call = (sdpa, False, "partial")
+                t, meth = bench_attn(nb, (1, hq, m, d), (1, hkv, L, d), *call)
                 c.row("bf16", m, L, hq, hkv, d, t, meth)
-                del fns
             except Exception as exc:
                 fail("attn_partial", "%s m=%d L=%d" % (kind, m, L), exc)
     note("attn_partial", "impl", "q [1,Hq,m,d] of m recomputed tokens vs K,V [1,Hkv,L,d] of the whole prompt. flash2: "
@@ -1388,7 +1388,7 @@ def fam_kv_gather(quick):
 def fam_attn_decode_lse(quick):
     """DistAttention micro-attention: decode attention over one block of a request's KV returning (out, LSE),
     flash2 (aten._scaled_dot_product_flash_attention), MHA layouts of LLaMA2-13B and LLaMA2-7B."""
-    c = Csv("attn_decode_lse.csv", "dtype,batch,ctx,n_heads,n_kv_heads,head_dim,time_us,method")
+    c = Csv("attn_decode_lse.csv", DECODE_HEADER)
     pool = attn_pool()
     heads = [(40, 40, 128), (32, 32, 128)]
     batches = [1, 2, 4, 8, 16, 32, 64]
@@ -1396,28 +1396,7 @@ def fam_attn_decode_lse(quick):
     pts = [(b, cx) + h for h in heads for b in batches for cx in ctxs]
     if quick:
         pts = [(1, 4096, 40, 40, 128), (16, 65536, 40, 40, 128)]
-    for (b, cx, hq, hkv, d) in pts:
-        kvb = 2 * b * cx * hkv * d * 2
-        if kvb > 24 * GiB:
-            continue
-        if over_deadline():
-            skip_deadline("attn_decode_lse")
-            continue
-        try:
-            nb = n_bufs(kvb)
-            pool.reset()
-            fns = []
-            for i in range(nb):
-                q = rnd(b, hq, 1, d)
-                kk = pool.take((b, hkv, cx, d))
-                vv = pool.take((b, hkv, cx, d))
-                fns.append(lambda q=q, kk=kk, vv=vv: flash_lse(q, kk, vv))
-            t, meth = bench(fns)
-            c.row("bf16", b, cx, hq, hkv, d, t, meth)
-            del fns
-        except Exception as exc:
-            fail("attn_decode_lse", "b=%d ctx=%d h=%d" % (b, cx, hq), exc)
-    return c.n
+    return pooled_attn_grid(c, "attn_decode_lse", "bf16", pts, decode_lse_geometry, pool, flash_lse)
 
 
 def fam_merge_fast(quick):
@@ -1459,74 +1438,15 @@ def fam_merge_fast(quick):
 def fam_fp8_attn(quick):
     """FP8 (e4m3) KV attention with the Triton kernel: decode (fp8/attn_decode.csv) and MoSKA shared chunks
     (fp8/attn_shared.csv), same grids and layouts as the flash2 tables."""
-    cd = Csv(os.path.join("fp8", "attn_decode.csv"), "dtype,batch,ctx,n_heads,n_kv_heads,head_dim,time_us,method")
-    cs = Csv(os.path.join("fp8", "attn_shared.csv"),
-             "dtype,n_chunks,chunk,queries,n_heads,n_kv_heads,head_dim,time_us,method")
+    cd = Csv(os.path.join("fp8", "attn_decode.csv"), DECODE_HEADER)
+    cs = Csv(os.path.join("fp8", "attn_shared.csv"), SHARED_HEADER)
     free_attn_pool()
     pool = Pool8(24 * GiB + (1 << 26))
-    heads = [(32, 8, 128), (64, 8, 128), (32, 32, 128), (40, 40, 128)]
-    batches = [1, 2, 4, 8, 16, 32, 64, 128, 256]
-    ctxs = [128, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072]
-    pts = [(b, cx) + h for h in heads for b in batches for cx in ctxs]
-    pts += [(b, cx, 32, 8, 128) for b in batches for cx in (3000, 24576)]
+    pts = decode_points([(32, 8, 128), (64, 8, 128), (32, 32, 128), (40, 40, 128)])
     if quick:
         pts = [(1, 1024, 32, 8, 128), (64, 32768, 32, 8, 128), (8, 3000, 32, 8, 128)]
-    for (b, cx, hq, hkv, d) in pts:
-        kvb = 2 * b * cx * hkv * d
-        if kvb > 24 * GiB:
-            continue
-        if over_deadline():
-            skip_deadline("fp8/attn_decode")
-            continue
-        try:
-            g = hq // hkv
-            nb = n_bufs(kvb)
-            pool.reset()
-            fns = []
-            for i in range(nb):
-                q = rnd(b, hkv, g, d)
-                kk = pool.take((b, hkv, cx, d))
-                vv = pool.take((b, hkv, cx, d))
-                fns.append(lambda q=q, kk=kk, vv=vv: attn_fp8(q, kk, vv))
-            t, meth = bench(fns)
-            cd.row("fp8", b, cx, hq, hkv, d, t, meth)
-            del fns
-        except Exception as exc:
-            fail("fp8/attn_decode", "b=%d ctx=%d h=%d/%d" % (b, cx, hq, hkv), exc)
-    pts = []
-    for ch in (512, 1024, 2048, 4096, 8192):
-        for qn in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024):
-            for nc in (1, 8, 32, 128):
-                pts.append((nc, ch, qn, 32, 8, 128))
-                if ch == 4096:
-                    pts.append((nc, ch, qn, 64, 8, 128))
-    for qn in (3, 48, 384):
-        for nc in (8, 32):
-            pts.append((nc, 4096, qn, 32, 8, 128))
-    if quick:
-        pts = [(8, 4096, 1, 32, 8, 128), (128, 4096, 64, 32, 8, 128), (32, 4096, 48, 64, 8, 128)]
-    for (nc, ch, qn, hq, hkv, d) in pts:
-        kvb = 2 * nc * hkv * ch * d
-        if kvb > 24 * GiB:
-            continue
-        if over_deadline():
-            skip_deadline("fp8/attn_shared")
-            continue
-        try:
-            g = hq // hkv
-            nb = n_bufs(kvb + nc * hkv * qn * g * d * 4)
-            pool.reset()
-            fns = []
-            for i in range(nb):
-                q = rnd(nc, hkv, qn * g, d)
-                kk = pool.take((nc, hkv, ch, d))
-                vv = pool.take((nc, hkv, ch, d))
-                fns.append(lambda q=q, kk=kk, vv=vv: attn_fp8(q, kk, vv))
-            t, meth = bench(fns)
-            cs.row("fp8", nc, ch, qn, hq, hkv, d, t, meth)
-            del fns
-        except Exception as exc:
-            fail("fp8/attn_shared", "nc=%d chunk=%d q=%d h=%d/%d" % (nc, ch, qn, hq, hkv), exc)
+    pooled_attn_grid(cd, "fp8/attn_decode", "fp8", pts, decode_geometry, pool, attn_fp8)
+    pooled_attn_grid(cs, "fp8/attn_shared", "fp8", shared_points(quick), shared_geometry, pool, attn_fp8)
     del pool
     torch.cuda.empty_cache()
     note("fp8", "impl", "Triton attn_fp8_kernel over e4m3 K,V with per-tensor scales (queries bf16), variant %s; "
@@ -1690,8 +1610,8 @@ def fam_moe(quick):
 def fam_flex(quick):
     """FlexAttention (torch.compile'd flex_attention, dynamic shapes), decode and causal prefill, non-paged."""
     from torch.nn.attention.flex_attention import flex_attention, create_block_mask
-    c = Csv(os.path.join("flex", "attn_decode.csv"), "dtype,batch,ctx,n_heads,n_kv_heads,head_dim,time_us,method")
-    cp = Csv(os.path.join("flex", "attn_prefill.csv"), "dtype,seq,n_heads,n_kv_heads,head_dim,time_us,method")
+    c = Csv(os.path.join("flex", "attn_decode.csv"), DECODE_HEADER)
+    cp = Csv(os.path.join("flex", "attn_prefill.csv"), PREFILL_HEADER)
     fx = torch.compile(flex_attention, dynamic=True)
     pool = attn_pool()
     dec = [(b, cx) for b in (1, 8, 64) for cx in (1024, 8192, 32768, 131072)]
