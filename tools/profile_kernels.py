@@ -827,30 +827,60 @@ class Model:
     def head(self, x):
         return torch.matmul(rmsnorm(x, self.nf), self.lm.t())
 
+    def new_token_q(self, x, Lw, kv, l, ctx, cos, sin):
+        """Decode layer l up to attention: the new tokens' q, k, v; their K,V written into slot ctx-1 of the
+        layer's cache. Returns (q folded to [B,HKV,g,D], K cache, V cache)."""
+        qk, v = self.pre(x, Lw, cos, sin)
+        kc, vc = kv[l % len(kv)]
+        kc[:, :, ctx - 1].copy_(qk[:, self.HQ:])
+        vc[:, :, ctx - 1].copy_(v)
+        return qk[:, :self.HQ].reshape(x.shape[0], self.HKV, self.HQ // self.HKV, self.D), kc, vc
+
+    def attend_decode(self, qf, kc, vc):
+        return sdpa(qf, kc, vc, False, "decode")
+
     def decode(self, tok, kv, ctx, cos, sin):
         B = tok.shape[0]
         x = F.embedding(tok, self.emb)
         for l, Lw in enumerate(self.layers):
-            qk, v = self.pre(x, Lw, cos, sin)
-            kc, vc = kv[l % len(kv)]
-            kc[:, :, ctx - 1].copy_(qk[:, self.HQ:])
-            vc[:, :, ctx - 1].copy_(v)
-            qf = qk[:, :self.HQ].reshape(B, self.HKV, self.HQ // self.HKV, self.D)
-            o = sdpa(qf, kc, vc, False, "decode")
+            qf, kc, vc = self.new_token_q(x, Lw, kv, l, ctx, cos, sin)
+            o = self.attend_decode(qf, kc, vc)
             x = self.post(x, o.reshape(B, self.HQ * self.D), Lw)
         return self.head(x)
 
-    def prefill(self, tok, cos, sin):
-        P = tok.shape[0]
+    def prefill_layer(self, x, Lw, cos, sin, mask=None):
+        """One layer of a whole prompt attending itself causally: SDPA (current backend), or with mask given HF
+        eager attention with that additive mask."""
+        P = x.shape[0]
+        qk, v = self.pre(x, Lw, cos, sin)
+        q = qk[:, :self.HQ].transpose(0, 1).unsqueeze(0)
+        k = qk[:, self.HQ:].transpose(0, 1).unsqueeze(0)
+        vv = v.transpose(0, 1).unsqueeze(0)
+        o = eager_attn(q, k, vv, mask) if mask is not None else sdpa(q, k, vv, True, "prefill")
+        return self.post(x, o[0].transpose(0, 1).reshape(P, self.HQ * self.D), Lw)
+
+    def prefill(self, tok, cos, sin, mask=None):
+        """A whole prompt (see prefill_layer); LM head on the last token."""
         x = F.embedding(tok, self.emb)
         for Lw in self.layers:
-            qk, v = self.pre(x, Lw, cos, sin)
-            q = qk[:, :self.HQ].transpose(0, 1).unsqueeze(0)
-            k = qk[:, self.HQ:].transpose(0, 1).unsqueeze(0)
-            vv = v.transpose(0, 1).unsqueeze(0)
-            o = sdpa(q, k, vv, True, "prefill")
-            x = self.post(x, o[0].transpose(0, 1).reshape(P, self.HQ * self.D), Lw)
+            x = self.prefill_layer(x, Lw, cos, sin, mask)
         return self.head(x[-1:])
+
+    def moska_attend(self, x, Lw, l, kv, ctx, cos, sin, shared, kmeans, N, topk, Qc, gidx):
+        """MoSKA decode layer l up to the merge: the new token's K,V written; the unique partial with its LSE; the
+        router (sum over heads of q . k_mean, top-k; the assignment used is the fixed balanced one); the queries
+        gathered per chunk; one launch over all N shared chunks. Returns (o_u [B,HKV,g,D], lse_u [B,HKV,g],
+        o_s [N,HKV,Qc*g,D], lse_s [N,HKV,Qc*g])."""
+        B = x.shape[0]
+        HQ, HKV, D = self.HQ, self.HKV, self.D
+        g = HQ // HKV
+        qf, kc, vc = self.new_token_q(x, Lw, kv, l, ctx, cos, sin)
+        o_u, lse_u = attn_lse(qf, kc, vc)
+        router_fn(qf.reshape(B, HQ * D), kmeans[l % len(kmeans)], HKV, topk)
+        qg = qf.index_select(0, gidx).view(N, Qc, HKV, g, D).permute(0, 2, 1, 3, 4).reshape(N, HKV, Qc * g, D)
+        ks, vs = shared[l % len(shared)]
+        o_s, lse_s = attn_lse(qg, ks, vs)
+        return o_u, lse_u, o_s, lse_s
 
     def moska(self, tok, kv, ctx, cos, sin, shared, kmeans, N, topk, Qc, gidx, sidx):
         B = tok.shape[0]
@@ -858,18 +888,7 @@ class Model:
         g = HQ // HKV
         x = F.embedding(tok, self.emb)
         for l, Lw in enumerate(self.layers):
-            qk, v = self.pre(x, Lw, cos, sin)
-            kc, vc = kv[l % len(kv)]
-            kc[:, :, ctx - 1].copy_(qk[:, HQ:])
-            vc[:, :, ctx - 1].copy_(v)
-            qf = qk[:, :HQ].reshape(B, HKV, g, D)
-            o_u, lse_u = flash_lse(qf, kc, vc)                       # [B,HKV,g,D], [B,HKV,g]
-            # router: sum over heads of q . k_mean, then top-k (assignment below is fixed & balanced)
-            router_fn(qf.reshape(B, HQ * D), kmeans[l % len(kmeans)], HKV, topk)
-            # gather queries per chunk
-            qg = qf.index_select(0, gidx).view(N, Qc, HKV, g, D).permute(0, 2, 1, 3, 4).reshape(N, HKV, Qc * g, D)
-            ks, vs = shared[l % len(shared)]
-            o_s, lse_s = flash_lse(qg, ks, vs)                       # [N,HKV,Qc*g,D], [N,HKV,Qc*g]
+            o_u, lse_u, o_s, lse_s = self.moska_attend(x, Lw, l, kv, ctx, cos, sin, shared, kmeans, N, topk, Qc, gidx)
             o_s = o_s.view(N, HKV, Qc, g, D).permute(0, 2, 1, 3, 4).reshape(N * Qc, HQ, D)
             lse_s = lse_s.view(N, HKV, Qc, g).permute(0, 2, 1, 3).reshape(N * Qc, HQ)
             po = torch.empty(B * topk, HQ, D, dtype=o_s.dtype, device=DEV).index_copy_(0, sidx, o_s)
@@ -881,22 +900,18 @@ class Model:
         return self.head(x)
 
 
-def kv_views(pool, B, ctx, n_layers, budget_bytes):
-    """Per-layer KV when it fits in the pool, else 2-4 rotating buffers. Returns (list, mode) or (None, why)."""
-    per = 2 * B * ctx * Model.HKV * Model.D * 2
-    cap = min(budget_bytes, pool.buf.numel() * 2)
-    pool.reset()
-    if per * n_layers <= cap:
-        nb, mode = n_layers, "per_layer"
-    else:
-        nb = min(4, int(cap // per))
-        if nb < 2:
-            return None, "KV %.1f GiB/layer too large" % (per / GiB)
-        mode = "rotate%d" % nb
-    out = []
-    for _ in range(nb):
-        out.append((pool.take((B, Model.HKV, ctx, Model.D)), pool.take((B, Model.HKV, ctx, Model.D))))
-    return out, mode
+def rope_tables(T, D=128):
+    """Random cos and sin tables [T, 1, D/2] for rope."""
+    return rnd(T, 1, D // 2), rnd(T, 1, D // 2)
+
+
+def moska_assignment(N, Qc, topk):
+    """The fixed balanced assignment: slot s = r*topk + j of request r attends chunk s % N; the shared launch's
+    rows are ordered (chunk c, t): s = c + N*t. Returns (sidx: the slot of each row, gidx: its request)."""
+    cc = torch.arange(N, device=DEV).view(N, 1)
+    tt = torch.arange(Qc, device=DEV).view(1, Qc)
+    sidx = (cc + N * tt).reshape(-1)
+    return sidx, torch.div(sidx, topk, rounding_mode="floor")
 
 
 def time_composite(fn):
@@ -922,10 +937,6 @@ def fam_composite(quick):
     pool = Pool(pool_bytes)
     kvmodes = {}
     HQ, HKV, D = Model.HQ, Model.HKV, Model.D
-
-    def cos_sin(T):
-        return rnd(T, 1, D // 2), rnd(T, 1, D // 2)
-
     dec = [(b, cx) for b in (1, 4, 16, 32, 64, 128) for cx in (1024, 4096, 8192, 16384, 32768)]
     key_dec = [(1, 1024), (32, 8192)]
     dec = key_dec + [p for p in dec if p not in key_dec]
@@ -945,13 +956,13 @@ def fam_composite(quick):
             skip_deadline("composite")
             continue
         try:
-            kv, mode = kv_views(pool, b, cx, model.L, 50 * GiB)
+            kv, mode = kv_views(model, pool, b, cx, 50 * GiB)
             if kv is None:
                 fail("composite", "decode b=%d ctx=%d" % (b, cx), Exception("skipped: " + mode))
                 continue
             kvmodes["decode b=%d ctx=%d" % (b, cx)] = mode
             tok = torch.randint(0, vocab, (b,), device=DEV)
-            cos, sin = cos_sin(b)
+            cos, sin = rope_tables(b)
             fn = lambda: model.decode(tok, kv, cx, cos, sin)
             tg, te = time_composite(fn)
             c.row("decode", b, cx, 0, 0, 0, 0, "bf16", tg, te)
@@ -967,7 +978,7 @@ def fam_composite(quick):
             continue
         try:
             tok = torch.randint(0, vocab, (p,), device=DEV)
-            cos, sin = cos_sin(p)
+            cos, sin = rope_tables(p)
             fn = lambda: model.prefill(tok, cos, sin)
             tg, te = time_composite(fn)
             c.row("prefill", 1, 0, p, 0, 0, 0, "bf16", tg, te)
@@ -989,20 +1000,16 @@ def fam_composite(quick):
                 fail("composite", name, Exception("skipped: batch*k/N not integer"))
                 continue
             Qc = b * topk // N
-            kv, mode = kv_views(pool, b, cx, model.L, 46 * GiB)
+            kv, mode = kv_views(model, pool, b, cx, 46 * GiB)
             if kv is None:
                 fail("composite", name, Exception("skipped: " + mode))
                 continue
             kvmodes[name] = mode
             shared = [(rnd(N, HKV, ch, D), rnd(N, HKV, ch, D)) for _ in range(2)]
             kmeans = [rnd(N, HKV * D) for _ in range(2)]
-            # balanced assignment: slot s = r*topk + j attends chunk s % N; rows ordered (chunk c, t): s = c + N*t
-            cc = torch.arange(N, device=DEV).view(N, 1)
-            tt = torch.arange(Qc, device=DEV).view(1, Qc)
-            sidx = (cc + N * tt).reshape(-1)
-            gidx = torch.div(sidx, topk, rounding_mode="floor")
+            sidx, gidx = moska_assignment(N, Qc, topk)
             tok = torch.randint(0, vocab, (b,), device=DEV)
-            cos, sin = cos_sin(b)
+            cos, sin = rope_tables(b)
             fn = lambda: model.moska(tok, kv, cx, cos, sin, shared, kmeans, N, topk, Qc, gidx, sidx)
             tg, te = time_composite(fn)
             c.row("moska", b, cx, 0, sh, ch, "%g" % sp, "bf16", tg, te)
@@ -1219,6 +1226,29 @@ def attn_fp8(q, k8, v8, k_scale=1.0, v_scale=1.0, want_lse=True):
     merge_kernel(out.view(Z, Hkv * M, D), o, lse, off, loff, M, o.stride(2), o.stride(3), lse.stride(2), lse.stride(3),
                  Hkv * M, out_lse=out_l.view(Z, Hkv * M) if want_lse else None)
     return out, out_l
+
+
+def attn_lse(q, k, v):
+    """(out, LSE) of non-causal attention: attn_fp8 when K,V are e4m3, else flash_lse (the current backend)."""
+    if k.dtype == FP8:
+        return attn_fp8(q, k, v)
+    return flash_lse(q, k, v)
+
+
+def moska_offsets(st, B, N, topk, g):
+    """Element offsets [B, topk] of the shared partials in a tensor of strides st laid out [N, Hkv, Qc*g, ...]:
+    slot s = b*topk + j (moska_assignment) is chunk s % N, query rows from (s // N)*g."""
+    s_ = torch.arange(B * topk, device=DEV, dtype=torch.int64)
+    c_, t_ = s_ % N, s_ // N
+    return (c_ * st[0] + t_ * g * st[2]).view(B, topk).contiguous()
+
+
+def moska_merge(out, o_u, lse_u, o_s, lse_s, off, loff, g):
+    """out [B, H, D] = the exact merge, per request, of its unique partial (o_u [B,Hkv,g,D], lse_u [B,Hkv,g]) and
+    its k shared partials, read in place from o_s [N,Hkv,Qc*g,D] / lse_s at offsets off / loff (moska_offsets)."""
+    so, sl, su, slu = o_s.stride(), lse_s.stride(), o_u.stride(), lse_u.stride()
+    return merge_kernel(out, o_s, lse_s, off, loff, g, so[1], so[2], sl[1], sl[2], out.shape[1], o1=o_u, l1=lse_u,
+                        o1_strides=(su[0], su[1], su[2]), l1_strides=(slu[0], slu[1], slu[2]))
 
 
 def rnd8(*shape):
@@ -1723,32 +1753,7 @@ class ModelX(Model):
     def attend_decode(self, qf, kc, vc):
         if kc.dtype == FP8:
             return attn_fp8(qf, kc, vc, want_lse=False)[0]
-        return sdpa(qf, kc, vc, False, "decode")
-
-    def decode(self, tok, kv, ctx, cos, sin):
-        B = tok.shape[0]
-        x = F.embedding(tok, self.emb)
-        for l, Lw in enumerate(self.layers):
-            qk, v = self.pre(x, Lw, cos, sin)
-            kc, vc = kv[l % len(kv)]
-            kc[:, :, ctx - 1].copy_(qk[:, self.HQ:])
-            vc[:, :, ctx - 1].copy_(v)
-            qf = qk[:, :self.HQ].reshape(B, self.HKV, self.HQ // self.HKV, self.D)
-            o = self.attend_decode(qf, kc, vc)
-            x = self.post(x, o.reshape(B, self.HQ * self.D), Lw)
-        return self.head(x)
-
-    def prefill_eager(self, tok, cos, sin, mask):
-        P = tok.shape[0]
-        x = F.embedding(tok, self.emb)
-        for Lw in self.layers:
-            qk, v = self.pre(x, Lw, cos, sin)
-            q = qk[:, :self.HQ].transpose(0, 1).unsqueeze(0)
-            k = qk[:, self.HQ:].transpose(0, 1).unsqueeze(0)
-            vv = v.transpose(0, 1).unsqueeze(0)
-            o = eager_attn(q, k, vv, mask)
-            x = self.post(x, o[0].transpose(0, 1).reshape(P, self.HQ * self.D), Lw)
-        return self.head(x[-1:])
+        return Model.attend_decode(self, qf, kc, vc)
 
     def partial_prefill(self, tok, cos, sin, sel, cos_s, sin_s, gidx, kvref, eager, mask0, maskp):
         """Partial-recompute prefill: layer 0 in full (causal), then per layer the reference KV gathered into
@@ -1758,13 +1763,7 @@ class ModelX(Model):
         m = sel.shape[0]
         HQ, HKV, D = self.HQ, self.HKV, self.D
         x = F.embedding(tok, self.emb)
-        Lw = self.layers[0]
-        qk, v = self.pre(x, Lw, cos, sin)
-        q = qk[:, :HQ].transpose(0, 1).unsqueeze(0)
-        k = qk[:, HQ:].transpose(0, 1).unsqueeze(0)
-        vv = v.transpose(0, 1).unsqueeze(0)
-        o = eager_attn(q, k, vv, mask0) if eager else sdpa(q, k, vv, True, "prefill")
-        x = self.post(x, o[0].transpose(0, 1).reshape(P, HQ * D), Lw)
+        x = self.prefill_layer(x, self.layers[0], cos, sin, mask0 if eager else None)
         xs = x.index_select(0, sel)
         for l in range(1, self.L):
             Lw = self.layers[l]
@@ -1789,40 +1788,19 @@ class ModelX(Model):
         g = HQ // HKV
         x = F.embedding(tok, self.emb)
         for l, Lw in enumerate(self.layers):
-            qk, v = self.pre(x, Lw, cos, sin)
-            kc, vc = kv[l % len(kv)]
-            kc[:, :, ctx - 1].copy_(qk[:, HQ:])
-            vc[:, :, ctx - 1].copy_(v)
-            qf = qk[:, :HQ].reshape(B, HKV, g, D)
-            if kc.dtype == FP8:
-                o_u, lse_u = attn_fp8(qf, kc, vc)
-            else:
-                o_u, lse_u = flash_lse(qf, kc, vc)
-            router_fn(qf.reshape(B, HQ * D), kmeans[l % len(kmeans)], HKV, topk)
-            qg = qf.index_select(0, gidx).view(N, Qc, HKV, g, D).permute(0, 2, 1, 3, 4).reshape(N, HKV, Qc * g, D)
-            ks, vs = shared[l % len(shared)]
-            if ks.dtype == FP8:
-                o_s, lse_s = attn_fp8(qg, ks, vs)
-            else:
-                o_s, lse_s = flash_lse(qg, ks, vs)
-            so, sl = o_s.stride(), lse_s.stride()
+            o_u, lse_u, o_s, lse_s = self.moska_attend(x, Lw, l, kv, ctx, cos, sin, shared, kmeans, N, topk, Qc, gidx)
 
             def offs(st, key):
-                def build():
-                    s_ = torch.arange(B * topk, device=DEV, dtype=torch.int64)
-                    c_, t_ = s_ % N, s_ // N
-                    return (c_ * st[0] + t_ * g * st[2]).view(B, topk).contiguous()
-                return _offsets(("moska", key, B, N, topk, g) + tuple(st), build)
+                return _offsets(("moska", key, B, N, topk, g) + tuple(st), lambda: moska_offsets(st, B, N, topk, g))
             o = torch.empty((B, HQ, D), dtype=BF16, device=DEV)
-            su, slu = o_u.stride(), lse_u.stride()
-            merge_kernel(o, o_s, lse_s, offs(so, "o"), offs(sl, "l"), g, so[1], so[2], sl[1], sl[2], HQ,
-                         o1=o_u, l1=lse_u, o1_strides=(su[0], su[1], su[2]), l1_strides=(slu[0], slu[1], slu[2]))
+            moska_merge(o, o_u, lse_u, o_s, lse_s, offs(o_s.stride(), "o"), offs(lse_s.stride(), "l"), g)
             x = self.post(x, o.view(B, HQ * D), Lw)
         return self.head(x)
 
 
-def kv_views_x(model, pool, B, ctx, budget_bytes, elem=2):
-    """kv_views for any model and KV dtype (pool: Pool for bf16, Pool8 for e4m3)."""
+def kv_views(model, pool, B, ctx, budget_bytes, elem=2):
+    """Decode KV of model for B requests of ctx tokens from pool (Pool: bf16, elem 2; Pool8: e4m3, elem 1): per
+    layer when it fits in the budget, else 2-4 rotating buffers. Returns (list of (K, V), mode) or (None, why)."""
     per = 2 * B * ctx * model.HKV * model.D * elem
     cap = min(budget_bytes, pool.buf.numel() * pool.buf.element_size())
     pool.reset()
@@ -1867,10 +1845,7 @@ def moska_inputs(model, b, sh, ch, sp, kv_fp8, nbuf):
     mk = rnd8 if kv_fp8 else rnd
     shared = [(mk(N, HKV, ch, D), mk(N, HKV, ch, D)) for _ in range(nbuf)]
     kmeans = [rnd(N, HKV * D) for _ in range(2)]
-    cc = torch.arange(N, device=DEV).view(N, 1)
-    tt = torch.arange(Qc, device=DEV).view(1, Qc)
-    sidx = (cc + N * tt).reshape(-1)
-    gidx = torch.div(sidx, topk, rounding_mode="floor")
+    _, gidx = moska_assignment(N, Qc, topk)
     return shared, kmeans, N, topk, Qc, gidx
 
 
@@ -1883,10 +1858,6 @@ def fam_composite_ext(quick):
                                     "recompute,merge,time_us,time_us_eager")
     free_attn_pool()
     L8 = dict(L=32, H=4096, HQ=32, HKV=8, D=128, FF=14336, V=128256)
-
-    def cs(T, D=128):
-        return rnd(T, 1, D // 2), rnd(T, 1, D // 2)
-
     # ---- Llama-3.1-8B bf16: long-context and cuDNN decode, cuDNN prefill, fast-merge MoSKA, partial prefills
     model = ModelX(**L8)
     free, _ = torch.cuda.mem_get_info()
@@ -1906,20 +1877,20 @@ def fam_composite_ext(quick):
         semL, semR = [2048], [0.3]
     for (be, b, cx) in dec:
         set_backend(be)
-        kv, mode = kv_views_x(model, pool, b, cx, 46 * GiB)
+        kv, mode = kv_views(model, pool, b, cx, 46 * GiB)
         if kv is None:
             fail("composite_ext", "decode %s b=%d ctx=%d" % (be, b, cx), Exception("skipped: " + mode))
             continue
         CEXT_MODES["decode %s b=%d ctx=%d" % (be, b, cx)] = mode
         tok = torch.randint(0, model.V, (b,), device=DEV)
-        cos, sin = cs(b)
+        cos, sin = rope_tables(b)
         cext_row("decode", "llama-3.1-8b", be, "bf16", "bf16", 1, b, cx, 0, 0, 0, 0, 0, "-",
                  lambda: model.decode(tok, kv, cx, cos, sin), "decode %s b=%d ctx=%d" % (be, b, cx))
         del kv
     for (be, p) in pre:
         set_backend(be)
         tok = torch.randint(0, model.V, (p,), device=DEV)
-        cos, sin = cs(p)
+        cos, sin = rope_tables(p)
         cext_row("prefill", "llama-3.1-8b", be, "bf16", "bf16", 1, 1, 0, p, 0, 0, 0, 0, "-",
                  lambda: model.prefill(tok, cos, sin), "prefill %s %d" % (be, p))
     set_backend("flash2")
@@ -1927,13 +1898,13 @@ def fam_composite_ext(quick):
         set_backend(be)
         label = "moska %s b=%d shared=%d sp=%g" % (be, b, sh, sp)
         try:
-            kv, mode = kv_views_x(model, pool, b, 2048, 46 * GiB)
+            kv, mode = kv_views(model, pool, b, 2048, 46 * GiB)
             shared, kmeans, N, topk, Qc, gidx = moska_inputs(model, b, sh, 4096, sp, False, 2 if sh <= (1 << 22) else 1)
         except Exception as exc:
             fail("composite_ext", label, exc)
             continue
         tok = torch.randint(0, model.V, (b,), device=DEV)
-        cos, sin = cs(b)
+        cos, sin = rope_tables(b)
         cext_row("moska", "llama-3.1-8b", be, "bf16", "bf16", 1, b, 2048, 0, sh, 4096, sp, 0, "fast",
                  lambda: model.moska_fast(tok, kv, 2048, cos, sin, shared, kmeans, N, topk, Qc, gidx), label)
         del kv, shared, kmeans
@@ -1942,12 +1913,12 @@ def fam_composite_ext(quick):
     # partial-recompute prefills (Llama-3.1-8B, bf16): eager and flash2; and eager full prefills
     for P in semL:
         tok = torch.randint(0, model.V, (P,), device=DEV)
-        cos, sin = cs(P)
+        cos, sin = rope_tables(P)
         mask0 = causal_mask(P)
         kvref = [(rnd(P, model.HKV * model.D), rnd(P, model.HKV * model.D)) for _ in range(model.L)]
         gidx = torch.randperm(P, device=DEV)
         cext_row("prefill", "llama-3.1-8b", "eager", "bf16", "bf16", 1, 1, 0, P, 0, 0, 0, 0, "-",
-                 lambda: model.prefill_eager(tok, cos, sin, mask0), "prefill eager %d" % P)
+                 lambda: model.prefill(tok, cos, sin, mask0), "prefill eager %d" % P)
         for r in semR:
             m = max(1, int(round(r * P)))
             sel = partial_positions(P, m)
@@ -1973,26 +1944,26 @@ def fam_composite_ext(quick):
         dec = [(16, 4096)]
         mos = [(64, 1 << 20, 0.75)]
     for (b, cx) in dec:
-        kv, mode = kv_views_x(model, pool8, b, cx, 46 * GiB, elem=1)
+        kv, mode = kv_views(model, pool8, b, cx, 46 * GiB, elem=1)
         if kv is None:
             fail("composite_ext", "decode fp8 b=%d ctx=%d" % (b, cx), Exception("skipped: " + mode))
             continue
         CEXT_MODES["decode fp8 b=%d ctx=%d" % (b, cx)] = mode
         tok = torch.randint(0, model.V, (b,), device=DEV)
-        cos, sin = cs(b)
+        cos, sin = rope_tables(b)
         cext_row("decode", "llama-3.1-8b", "flash2", "fp8", "fp8", 1, b, cx, 0, 0, 0, 0, 0, "-",
                  lambda: model.decode(tok, kv, cx, cos, sin), "decode fp8 b=%d ctx=%d" % (b, cx))
         del kv
     for (b, sh, sp) in mos:
         label = "moska fp8 b=%d shared=%d sp=%g" % (b, sh, sp)
         try:
-            kv, mode = kv_views_x(model, pool8, b, 2048, 46 * GiB, elem=1)
+            kv, mode = kv_views(model, pool8, b, 2048, 46 * GiB, elem=1)
             shared, kmeans, N, topk, Qc, gidx = moska_inputs(model, b, sh, 4096, sp, True, 2 if sh <= (1 << 22) else 1)
         except Exception as exc:
             fail("composite_ext", label, exc)
             continue
         tok = torch.randint(0, model.V, (b,), device=DEV)
-        cos, sin = cs(b)
+        cos, sin = rope_tables(b)
         cext_row("moska", "llama-3.1-8b", "flash2", "fp8", "fp8", 1, b, 2048, 0, sh, 4096, sp, 0, "fast",
                  lambda: model.moska_fast(tok, kv, 2048, cos, sin, shared, kmeans, N, topk, Qc, gidx), label)
         del kv, shared, kmeans
@@ -2008,18 +1979,18 @@ def fam_composite_ext(quick):
             pool = Pool(int(min(24 * GiB, free - 8 * GiB)))
             dec = [(1, 4096), (8, 4096), (32, 4096), (128, 4096)] if not quick else [(8, 4096)]
             for (b, cx) in dec:
-                kv, mode = kv_views_x(model, pool, b, cx, 24 * GiB)
+                kv, mode = kv_views(model, pool, b, cx, 24 * GiB)
                 if kv is None:
                     continue
                 CEXT_MODES["mixtral decode b=%d ctx=%d" % (b, cx)] = mode
                 tok = torch.randint(0, model.V, (b,), device=DEV)
-                cos, sin = cs(b)
+                cos, sin = rope_tables(b)
                 cext_row("decode", "mixtral-8x7b", "flash2", "bf16", "bf16", 1, b, cx, 0, 0, 0, 0, 0, "-",
                          lambda: model.decode(tok, kv, cx, cos, sin), "mixtral decode b=%d ctx=%d" % (b, cx))
                 del kv
             for p in ((512, 2048) if not quick else (512,)):
                 tok = torch.randint(0, model.V, (p,), device=DEV)
-                cos, sin = cs(p)
+                cos, sin = rope_tables(p)
                 cext_row("prefill", "mixtral-8x7b", "flash2", "bf16", "bf16", 1, 1, 0, p, 0, 0, 0, 0, "-",
                          lambda: model.prefill(tok, cos, sin), "mixtral prefill %d" % p)
             del model, pool
@@ -2035,18 +2006,18 @@ def fam_composite_ext(quick):
             pool = Pool(int(min(40 * GiB, free - 8 * GiB)))
             dec = [(1, 4096), (16, 4096), (64, 4096)] if not quick else [(16, 4096)]
             for (b, cx) in dec:
-                kv, mode = kv_views_x(model, pool, b, cx, 40 * GiB)
+                kv, mode = kv_views(model, pool, b, cx, 40 * GiB)
                 if kv is None:
                     continue
                 CEXT_MODES["70b-tp2 decode b=%d ctx=%d" % (b, cx)] = mode
                 tok = torch.randint(0, model.V, (b,), device=DEV)
-                cos, sin = cs(b)
+                cos, sin = rope_tables(b)
                 cext_row("decode-shard", "llama-3.1-70b", "flash2", "bf16", "bf16", 2, b, cx, 0, 0, 0, 0, 0, "-",
                          lambda: model.decode(tok, kv, cx, cos, sin), "70b tp2-rank decode b=%d ctx=%d" % (b, cx))
                 del kv
             if not quick:
                 tok = torch.randint(0, model.V, (2048,), device=DEV)
-                cos, sin = cs(2048)
+                cos, sin = rope_tables(2048)
                 cext_row("prefill-shard", "llama-3.1-70b", "flash2", "bf16", "bf16", 2, 1, 0, 2048, 0, 0, 0, 0, "-",
                          lambda: model.prefill(tok, cos, sin), "70b tp2-rank prefill 2048")
             del model, pool
@@ -2189,7 +2160,7 @@ def _coll_worker(rank, world, out_dir, quick, deadline_left, port):
                 if time.time() - t_start > deadline_left:
                     break
                 if b > 0:
-                    kv, mode = kv_views_x(model, pool, b, cx, 40 * GiB)
+                    kv, mode = kv_views(model, pool, b, cx, 40 * GiB)
                     tok = torch.randint(0, model.V, (b,), device=dev)
                     cos, sin = rnd(b, 1, 64), rnd(b, 1, 64)
                     fn = lambda: model.decode(tok, kv, cx, cos, sin)
@@ -2377,21 +2348,12 @@ def checks_new():
         ks = rnd(N, Hk, 256, d)
         vs = rnd(N, Hk, 256, d)
         o_u, l_u = flash_lse(qf, ku, vu)
-        cc = torch.arange(N, device=DEV).view(N, 1)
-        tt = torch.arange(Qc, device=DEV).view(1, Qc)
-        sidx = (cc + N * tt).reshape(-1)
-        gidx = torch.div(sidx, topk, rounding_mode="floor")
+        _, gidx = moska_assignment(N, Qc, topk)
         qg = qf.index_select(0, gidx).view(N, Qc, Hk, g, d).permute(0, 2, 1, 3, 4).reshape(N, Hk, Qc * g, d)
         o_s, l_s = flash_lse(qg, ks, vs)
-        so, sl = o_s.stride(), l_s.stride()
-        s_ = torch.arange(Bq * topk, device=DEV, dtype=torch.int64)
-        c_, t_ = s_ % N, s_ // N
-        off = (c_ * so[0] + t_ * g * so[2]).view(Bq, topk).contiguous()
-        loff = (c_ * sl[0] + t_ * g * sl[2]).view(Bq, topk).contiguous()
         out = torch.empty((Bq, Hk * g, d), dtype=BF16, device=DEV)
-        su, slu = o_u.stride(), l_u.stride()
-        merge_kernel(out, o_s, l_s, off, loff, g, so[1], so[2], sl[1], sl[2], Hk * g, o1=o_u, l1=l_u,
-                     o1_strides=(su[0], su[1], su[2]), l1_strides=(slu[0], slu[1], slu[2]))
+        moska_merge(out, o_u, l_u, o_s, l_s, moska_offsets(o_s.stride(), Bq, N, topk, g),
+                    moska_offsets(l_s.stride(), Bq, N, topk, g), g)
         # reference: request r attends its unique KV and chunks (r*topk+j) % N
         refs = []
         for r_ in range(Bq):
