@@ -882,22 +882,30 @@ class Model:
         o_s, lse_s = attn_lse(qg, ks, vs)
         return o_u, lse_u, o_s, lse_s
 
+    def moska_decode(self, tok, kv, ctx, cos, sin, shared, kmeans, N, topk, Qc, gidx, merge):
+        """MoSKA decode: per layer moska_attend, then merge(o_u, lse_u, o_s, lse_s) -> the attention output [B, HQ*D]."""
+        x = F.embedding(tok, self.emb)
+        for l, Lw in enumerate(self.layers):
+            o = merge(*self.moska_attend(x, Lw, l, kv, ctx, cos, sin, shared, kmeans, N, topk, Qc, gidx))
+            x = self.post(x, o, Lw)
+        return self.head(x)
+
     def moska(self, tok, kv, ctx, cos, sin, shared, kmeans, N, topk, Qc, gidx, sidx):
+        """MoSKA decode with the reference merge: shared partials scattered to request order (index_copy), cat with
+        the unique partial, lse_merge."""
         B = tok.shape[0]
         HQ, HKV, D = self.HQ, self.HKV, self.D
         g = HQ // HKV
-        x = F.embedding(tok, self.emb)
-        for l, Lw in enumerate(self.layers):
-            o_u, lse_u, o_s, lse_s = self.moska_attend(x, Lw, l, kv, ctx, cos, sin, shared, kmeans, N, topk, Qc, gidx)
+
+        def merge(o_u, lse_u, o_s, lse_s):
             o_s = o_s.view(N, HKV, Qc, g, D).permute(0, 2, 1, 3, 4).reshape(N * Qc, HQ, D)
             lse_s = lse_s.view(N, HKV, Qc, g).permute(0, 2, 1, 3).reshape(N * Qc, HQ)
             po = torch.empty(B * topk, HQ, D, dtype=o_s.dtype, device=DEV).index_copy_(0, sidx, o_s)
             pl = torch.empty(B * topk, HQ, dtype=lse_s.dtype, device=DEV).index_copy_(0, sidx, lse_s)
             o_all = torch.cat([o_u.reshape(B, 1, HQ, D), po.view(B, topk, HQ, D)], 1)
             l_all = torch.cat([lse_u.reshape(B, 1, HQ).to(pl.dtype), pl.view(B, topk, HQ)], 1)
-            o = lse_merge(o_all, l_all, 1)
-            x = self.post(x, o.reshape(B, HQ * D), Lw)
-        return self.head(x)
+            return lse_merge(o_all, l_all, 1).reshape(B, HQ * D)
+        return self.moska_decode(tok, kv, ctx, cos, sin, shared, kmeans, N, topk, Qc, gidx, merge)
 
 
 def rope_tables(T, D=128):
@@ -1784,18 +1792,17 @@ class ModelX(Model):
         """MoSKA decode with the fast merge: the unique partial and the k shared partials of each request
         merged by merge_kernel straight from where the attention launches wrote them."""
         B = tok.shape[0]
-        HQ, HKV, D = self.HQ, self.HKV, self.D
-        g = HQ // HKV
-        x = F.embedding(tok, self.emb)
-        for l, Lw in enumerate(self.layers):
-            o_u, lse_u, o_s, lse_s = self.moska_attend(x, Lw, l, kv, ctx, cos, sin, shared, kmeans, N, topk, Qc, gidx)
+        HQ, D = self.HQ, self.D
+        g = HQ // self.HKV
 
-            def offs(st, key):
-                return _offsets(("moska", key, B, N, topk, g) + tuple(st), lambda: moska_offsets(st, B, N, topk, g))
+        def offs(st, key):
+            return _offsets(("moska", key, B, N, topk, g) + tuple(st), lambda: moska_offsets(st, B, N, topk, g))
+
+        def merge(o_u, lse_u, o_s, lse_s):
             o = torch.empty((B, HQ, D), dtype=BF16, device=DEV)
             moska_merge(o, o_u, lse_u, o_s, lse_s, offs(o_s.stride(), "o"), offs(lse_s.stride(), "l"), g)
-            x = self.post(x, o.view(B, HQ * D), Lw)
-        return self.head(x)
+            return o.view(B, HQ * D)
+        return self.moska_decode(tok, kv, ctx, cos, sin, shared, kmeans, N, topk, Qc, gidx, merge)
 
 
 def kv_views(model, pool, B, ctx, budget_bytes, elem=2):
@@ -1832,6 +1839,46 @@ def cext_row(kind, model, backend, dtype, kv_dtype, tp, b, ctx, prefill, shared,
         log("composite_ext %s: graph %.1f us eager %.1f us" % (label, tg, te))
     except Exception as exc:
         fail("composite_ext", label, exc)
+    torch.cuda.empty_cache()
+
+
+def cext_decode(model, pool, b, cx, budget, mode_key, label, row, elem=2, report_skip=True):
+    """One composite_ext decode row: KV of b requests of cx tokens from pool (kv_views, its mode noted under
+    mode_key), random tokens and rope tables; row = (kind, model, backend, dtype, kv_dtype, tp). A KV that does not
+    fit is a skipped point in failures.txt when report_skip, else passed over."""
+    kv, mode = kv_views(model, pool, b, cx, budget, elem=elem)
+    if kv is None:
+        if report_skip:
+            fail("composite_ext", label, Exception("skipped: " + mode))
+        return
+    CEXT_MODES[mode_key] = mode
+    tok = torch.randint(0, model.V, (b,), device=DEV)
+    cos, sin = rope_tables(b)
+    cext_row(*row, b, cx, 0, 0, 0, 0, 0, "-", lambda: model.decode(tok, kv, cx, cos, sin), label)
+
+
+def cext_prefill(model, p, row, label):
+    """One composite_ext prefill row: one prompt of p random tokens; row as for cext_decode."""
+    tok = torch.randint(0, model.V, (p,), device=DEV)
+    cos, sin = rope_tables(p)
+    cext_row(*row, 1, 0, p, 0, 0, 0, 0, "-", lambda: model.prefill(tok, cos, sin), label)
+
+
+def cext_moska(model, pool, backend, dtype, b, sh, sp, label):
+    """One composite_ext MoSKA row with the fast merge: Llama-3.1-8B, b requests of 2048 private tokens, sh shared
+    tokens in 4096-token chunks, sparsity sp; KV and shared chunks bf16 (pool: Pool) or e4m3 (dtype fp8, Pool8)."""
+    fp8 = dtype == "fp8"
+    try:
+        kv, _ = kv_views(model, pool, b, 2048, 46 * GiB, elem=1 if fp8 else 2)
+        shared, kmeans, N, topk, Qc, gidx = moska_inputs(model, b, sh, 4096, sp, fp8, 2 if sh <= (1 << 22) else 1)
+    except Exception as exc:
+        fail("composite_ext", label, exc)
+        return
+    tok = torch.randint(0, model.V, (b,), device=DEV)
+    cos, sin = rope_tables(b)
+    cext_row("moska", "llama-3.1-8b", backend, dtype, dtype, 1, b, 2048, 0, sh, 4096, sp, 0, "fast",
+             lambda: model.moska_fast(tok, kv, 2048, cos, sin, shared, kmeans, N, topk, Qc, gidx), label)
+    del kv, shared, kmeans
     torch.cuda.empty_cache()
 
 
@@ -1877,38 +1924,15 @@ def fam_composite_ext(quick):
         semL, semR = [2048], [0.3]
     for (be, b, cx) in dec:
         set_backend(be)
-        kv, mode = kv_views(model, pool, b, cx, 46 * GiB)
-        if kv is None:
-            fail("composite_ext", "decode %s b=%d ctx=%d" % (be, b, cx), Exception("skipped: " + mode))
-            continue
-        CEXT_MODES["decode %s b=%d ctx=%d" % (be, b, cx)] = mode
-        tok = torch.randint(0, model.V, (b,), device=DEV)
-        cos, sin = rope_tables(b)
-        cext_row("decode", "llama-3.1-8b", be, "bf16", "bf16", 1, b, cx, 0, 0, 0, 0, 0, "-",
-                 lambda: model.decode(tok, kv, cx, cos, sin), "decode %s b=%d ctx=%d" % (be, b, cx))
-        del kv
+        label = "decode %s b=%d ctx=%d" % (be, b, cx)
+        cext_decode(model, pool, b, cx, 46 * GiB, label, label, ("decode", "llama-3.1-8b", be, "bf16", "bf16", 1))
     for (be, p) in pre:
         set_backend(be)
-        tok = torch.randint(0, model.V, (p,), device=DEV)
-        cos, sin = rope_tables(p)
-        cext_row("prefill", "llama-3.1-8b", be, "bf16", "bf16", 1, 1, 0, p, 0, 0, 0, 0, "-",
-                 lambda: model.prefill(tok, cos, sin), "prefill %s %d" % (be, p))
+        cext_prefill(model, p, ("prefill", "llama-3.1-8b", be, "bf16", "bf16", 1), "prefill %s %d" % (be, p))
     set_backend("flash2")
     for (be, b, sh, sp) in mos:
         set_backend(be)
-        label = "moska %s b=%d shared=%d sp=%g" % (be, b, sh, sp)
-        try:
-            kv, mode = kv_views(model, pool, b, 2048, 46 * GiB)
-            shared, kmeans, N, topk, Qc, gidx = moska_inputs(model, b, sh, 4096, sp, False, 2 if sh <= (1 << 22) else 1)
-        except Exception as exc:
-            fail("composite_ext", label, exc)
-            continue
-        tok = torch.randint(0, model.V, (b,), device=DEV)
-        cos, sin = rope_tables(b)
-        cext_row("moska", "llama-3.1-8b", be, "bf16", "bf16", 1, b, 2048, 0, sh, 4096, sp, 0, "fast",
-                 lambda: model.moska_fast(tok, kv, 2048, cos, sin, shared, kmeans, N, topk, Qc, gidx), label)
-        del kv, shared, kmeans
-        torch.cuda.empty_cache()
+        cext_moska(model, pool, be, "bf16", b, sh, sp, "moska %s b=%d shared=%d sp=%g" % (be, b, sh, sp))
     set_backend("flash2")
     # partial-recompute prefills (Llama-3.1-8B, bf16): eager and flash2; and eager full prefills
     for P in semL:
@@ -1944,30 +1968,11 @@ def fam_composite_ext(quick):
         dec = [(16, 4096)]
         mos = [(64, 1 << 20, 0.75)]
     for (b, cx) in dec:
-        kv, mode = kv_views(model, pool8, b, cx, 46 * GiB, elem=1)
-        if kv is None:
-            fail("composite_ext", "decode fp8 b=%d ctx=%d" % (b, cx), Exception("skipped: " + mode))
-            continue
-        CEXT_MODES["decode fp8 b=%d ctx=%d" % (b, cx)] = mode
-        tok = torch.randint(0, model.V, (b,), device=DEV)
-        cos, sin = rope_tables(b)
-        cext_row("decode", "llama-3.1-8b", "flash2", "fp8", "fp8", 1, b, cx, 0, 0, 0, 0, 0, "-",
-                 lambda: model.decode(tok, kv, cx, cos, sin), "decode fp8 b=%d ctx=%d" % (b, cx))
-        del kv
+        label = "decode fp8 b=%d ctx=%d" % (b, cx)
+        cext_decode(model, pool8, b, cx, 46 * GiB, label, label, ("decode", "llama-3.1-8b", "flash2", "fp8", "fp8", 1),
+                    elem=1)
     for (b, sh, sp) in mos:
-        label = "moska fp8 b=%d shared=%d sp=%g" % (b, sh, sp)
-        try:
-            kv, mode = kv_views(model, pool8, b, 2048, 46 * GiB, elem=1)
-            shared, kmeans, N, topk, Qc, gidx = moska_inputs(model, b, sh, 4096, sp, True, 2 if sh <= (1 << 22) else 1)
-        except Exception as exc:
-            fail("composite_ext", label, exc)
-            continue
-        tok = torch.randint(0, model.V, (b,), device=DEV)
-        cos, sin = rope_tables(b)
-        cext_row("moska", "llama-3.1-8b", "flash2", "fp8", "fp8", 1, b, 2048, 0, sh, 4096, sp, 0, "fast",
-                 lambda: model.moska_fast(tok, kv, 2048, cos, sin, shared, kmeans, N, topk, Qc, gidx), label)
-        del kv, shared, kmeans
-        torch.cuda.empty_cache()
+        cext_moska(model, pool8, "flash2", "fp8", b, sh, sp, "moska fp8 b=%d shared=%d sp=%g" % (b, sh, sp))
     del model, pool8
     torch.cuda.empty_cache()
 
@@ -1979,20 +1984,11 @@ def fam_composite_ext(quick):
             pool = Pool(int(min(24 * GiB, free - 8 * GiB)))
             dec = [(1, 4096), (8, 4096), (32, 4096), (128, 4096)] if not quick else [(8, 4096)]
             for (b, cx) in dec:
-                kv, mode = kv_views(model, pool, b, cx, 24 * GiB)
-                if kv is None:
-                    continue
-                CEXT_MODES["mixtral decode b=%d ctx=%d" % (b, cx)] = mode
-                tok = torch.randint(0, model.V, (b,), device=DEV)
-                cos, sin = rope_tables(b)
-                cext_row("decode", "mixtral-8x7b", "flash2", "bf16", "bf16", 1, b, cx, 0, 0, 0, 0, 0, "-",
-                         lambda: model.decode(tok, kv, cx, cos, sin), "mixtral decode b=%d ctx=%d" % (b, cx))
-                del kv
+                label = "mixtral decode b=%d ctx=%d" % (b, cx)
+                cext_decode(model, pool, b, cx, 24 * GiB, label, label,
+                            ("decode", "mixtral-8x7b", "flash2", "bf16", "bf16", 1), report_skip=False)
             for p in ((512, 2048) if not quick else (512,)):
-                tok = torch.randint(0, model.V, (p,), device=DEV)
-                cos, sin = rope_tables(p)
-                cext_row("prefill", "mixtral-8x7b", "flash2", "bf16", "bf16", 1, 1, 0, p, 0, 0, 0, 0, "-",
-                         lambda: model.prefill(tok, cos, sin), "mixtral prefill %d" % p)
+                cext_prefill(model, p, ("prefill", "mixtral-8x7b", "flash2", "bf16", "bf16", 1), "mixtral prefill %d" % p)
             del model, pool
         except Exception as exc:
             fail("composite_ext", "mixtral", exc)
@@ -2006,20 +2002,12 @@ def fam_composite_ext(quick):
             pool = Pool(int(min(40 * GiB, free - 8 * GiB)))
             dec = [(1, 4096), (16, 4096), (64, 4096)] if not quick else [(16, 4096)]
             for (b, cx) in dec:
-                kv, mode = kv_views(model, pool, b, cx, 40 * GiB)
-                if kv is None:
-                    continue
-                CEXT_MODES["70b-tp2 decode b=%d ctx=%d" % (b, cx)] = mode
-                tok = torch.randint(0, model.V, (b,), device=DEV)
-                cos, sin = rope_tables(b)
-                cext_row("decode-shard", "llama-3.1-70b", "flash2", "bf16", "bf16", 2, b, cx, 0, 0, 0, 0, 0, "-",
-                         lambda: model.decode(tok, kv, cx, cos, sin), "70b tp2-rank decode b=%d ctx=%d" % (b, cx))
-                del kv
+                cext_decode(model, pool, b, cx, 40 * GiB, "70b-tp2 decode b=%d ctx=%d" % (b, cx),
+                            "70b tp2-rank decode b=%d ctx=%d" % (b, cx),
+                            ("decode-shard", "llama-3.1-70b", "flash2", "bf16", "bf16", 2), report_skip=False)
             if not quick:
-                tok = torch.randint(0, model.V, (2048,), device=DEV)
-                cos, sin = rope_tables(2048)
-                cext_row("prefill-shard", "llama-3.1-70b", "flash2", "bf16", "bf16", 2, 1, 0, 2048, 0, 0, 0, 0, "-",
-                         lambda: model.prefill(tok, cos, sin), "70b tp2-rank prefill 2048")
+                cext_prefill(model, 2048, ("prefill-shard", "llama-3.1-70b", "flash2", "bf16", "bf16", 2),
+                             "70b tp2-rank prefill 2048")
             del model, pool
         except Exception as exc:
             fail("composite_ext", "70b", exc)
