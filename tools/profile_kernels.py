@@ -542,17 +542,16 @@ PREFILL_HEADER = "dtype,seq,n_heads,n_kv_heads,head_dim,time_us,method"
 SHARED_HEADER = "dtype,n_chunks,chunk,queries,n_heads,n_kv_heads,head_dim,time_us,method"
 
 
+def bench_copies(nb, make, fn, *args):
+    """bench() over nb copies of the inputs: make() returns one fresh copy (a tuple); each call is fn(*copy, *args)."""
+    return bench([functools.partial(fn, *make(), *args) for _ in range(nb)])
+
+
 def bench_attn(nb, q_shape, kv_shape, attn, *args, kv=None):
-    """bench() over nb copies of the inputs: q random bf16 [q_shape], K and V [kv_shape] from kv(shape)
-    (default: fresh random bf16); each call is attn(q, K, V, *args)."""
+    """bench_copies of attention: q random bf16 [q_shape], K and V [kv_shape] from kv(shape) (default: fresh
+    random bf16); each call is attn(q, K, V, *args)."""
     take = kv or (lambda shape: rnd(*shape))
-    fns = []
-    for i in range(nb):
-        q = rnd(*q_shape)
-        kk = take(kv_shape)
-        vv = take(kv_shape)
-        fns.append(functools.partial(attn, q, kk, vv, *args))
-    return bench(fns)
+    return bench_copies(nb, lambda: (rnd(*q_shape), take(kv_shape), take(kv_shape)), attn, *args)
 
 
 def decode_geometry(pt, elem):
@@ -748,12 +747,7 @@ def fam_router(quick):
         try:
             k = n // 4
             nb = n_bufs(b * hq * d * 2 + n * hkv * d * 2)
-            fns = []
-            for i in range(nb):
-                q = rnd(b, hq * d)
-                km = rnd(n, hkv * d)
-                fns.append(lambda q=q, km=km: router_fn(q, km, hkv, k))
-            t, meth = bench(fns)
+            t, meth = bench_copies(nb, lambda: (rnd(b, hq * d), rnd(n, hkv * d)), router_fn, hkv, k)
             c.row(b, n, hq, d, k, t, meth)
         except Exception as exc:
             fail("router", "b=%d n=%d" % (b, n), exc)
@@ -774,12 +768,8 @@ def fam_merge(quick):
             continue
         try:
             nb = n_bufs(p * b * h * (d * 2 + 4))
-            fns = []
-            for i in range(nb):
-                o = rnd(p, b, h, d)
-                lse = rnd(p, b, h, dtype=torch.float32, scale=3.0)
-                fns.append(lambda o=o, lse=lse: lse_merge(o, lse, 0))
-            t, meth = bench(fns)
+            t, meth = bench_copies(nb, lambda: (rnd(p, b, h, d), rnd(p, b, h, dtype=torch.float32, scale=3.0)),
+                                   lse_merge, 0)
             c.row(b, h, d, p, t, meth)
         except Exception as exc:
             fail("merge", "b=%d p=%d" % (b, p), exc)
@@ -1182,18 +1172,21 @@ def merge_kernel(out, o2, l2, off2, loff2, G, so2_hk, so2_m, sl2_hk, sl2_m, H, o
     return out
 
 
+def part_offsets(tag, t):
+    """Offset table [B, P] (cached under tag and the layout): element offset of part p of row b in t, whose dim 0
+    is the part and dim 1 the row."""
+    P, B, s0, s1 = t.shape[0], t.shape[1], t.stride(0), t.stride(1)
+    return _offsets((tag, P, B, s0, s1), lambda: (
+        torch.arange(P, device=DEV, dtype=torch.int64)[None, :] * s0
+        + torch.arange(B, device=DEV, dtype=torch.int64)[:, None] * s1).contiguous())
+
+
 def merge_parts_fast(o, lse, out=None):
     """o [P, B, H, D] bf16, lse [P, B, H] fp32 -> [B, H, D]: the exact LSE merge (fast kernel)."""
     P, B, H, D = o.shape
     if out is None:
         out = torch.empty((B, H, D), dtype=o.dtype, device=DEV)
-    off = _offsets(("parts", P, B, o.stride(0), o.stride(1)), lambda: (
-        torch.arange(P, device=DEV, dtype=torch.int64)[None, :] * o.stride(0)
-        + torch.arange(B, device=DEV, dtype=torch.int64)[:, None] * o.stride(1)).contiguous())
-    loff = _offsets(("partsl", P, B, lse.stride(0), lse.stride(1)), lambda: (
-        torch.arange(P, device=DEV, dtype=torch.int64)[None, :] * lse.stride(0)
-        + torch.arange(B, device=DEV, dtype=torch.int64)[:, None] * lse.stride(1)).contiguous())
-    return merge_kernel(out, o, lse, off, loff, 1, o.stride(2), 0, lse.stride(2), 0, H)
+    return merge_kernel(out, o, lse, part_offsets("parts", o), part_offsets("partsl", lse), 1, o.stride(2), 0, lse.stride(2), 0, H)
 
 
 FP8_VARIANT = {"QK8": True, "PV8": False}   # replaced by the smoke run's choice (meta.json)
@@ -1225,13 +1218,7 @@ def attn_fp8(q, k8, v8, k_scale=1.0, v_scale=1.0, want_lse=True):
         return o[0], lse[0]
     out = torch.empty((Z, Hkv, M, D), dtype=BF16, device=DEV)
     out_l = torch.empty((Z, Hkv, M), dtype=torch.float32, device=DEV) if want_lse else None
-    off = _offsets(("split", S, Z, o.stride(0), o.stride(1)), lambda: (
-        torch.arange(S, device=DEV, dtype=torch.int64)[None, :] * o.stride(0)
-        + torch.arange(Z, device=DEV, dtype=torch.int64)[:, None] * o.stride(1)).contiguous())
-    loff = _offsets(("splitl", S, Z, lse.stride(0), lse.stride(1)), lambda: (
-        torch.arange(S, device=DEV, dtype=torch.int64)[None, :] * lse.stride(0)
-        + torch.arange(Z, device=DEV, dtype=torch.int64)[:, None] * lse.stride(1)).contiguous())
-    merge_kernel(out.view(Z, Hkv * M, D), o, lse, off, loff, M, o.stride(2), o.stride(3), lse.stride(2), lse.stride(3),
+    merge_kernel(out.view(Z, Hkv * M, D), o, lse, part_offsets("split", o), part_offsets("splitl", lse), M, o.stride(2), o.stride(3), lse.stride(2), lse.stride(3),
                  Hkv * M, out_lse=out_l.view(Z, Hkv * M) if want_lse else None)
     return out, out_l
 
@@ -1409,12 +1396,8 @@ def fam_kv_gather(quick):
             try:
                 nb = n_bufs(4 * L * w * 2)
                 idx = torch.randperm(L, device=DEV)
-                fns = []
-                for i in range(nb):
-                    kr = rnd(L, w)
-                    vr = rnd(L, w)
-                    fns.append(lambda kr=kr, vr=vr: (kr.index_select(0, idx), vr.index_select(0, idx)))
-                t, meth = bench(fns)
+                t, meth = bench_copies(nb, lambda: (rnd(L, w), rnd(L, w)),
+                                       lambda kr, vr: (kr.index_select(0, idx), vr.index_select(0, idx)))
                 c.row("bf16", L, w, t, meth)
             except Exception as exc:
                 fail("kv_gather", "L=%d w=%d" % (L, w), exc)
