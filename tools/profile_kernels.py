@@ -87,6 +87,15 @@ def skip_deadline(family):
     SKIPPED[family] = SKIPPED.get(family, 0) + 1
 
 
+def live(family, points):
+    """The points, each yielded only while within the deadline; the others are counted as skipped for family."""
+    for pt in points:
+        if over_deadline():
+            skip_deadline(family)
+        else:
+            yield pt
+
+
 class Csv:
     """One family's CSV.  It is rewritten when its family runs (so re-running into the same --out
     replaces it); families not run keep their files, so a grid can be split over several calls."""
@@ -469,10 +478,7 @@ def fam_gemm(quick):
     one = torch.ones((), dtype=torch.float32, device=DEV)
     padded = []
     cnt = 0
-    for si, ((n, k), labels) in enumerate(items):
-        if over_deadline():
-            skip_deadline("gemm")
-            continue
+    for si, ((n, k), labels) in live("gemm", enumerate(items)):
         try:
             wbytes = n * k * 2
             nw = n_bufs(wbytes)
@@ -481,37 +487,33 @@ def fam_gemm(quick):
         except Exception as exc:
             fail("gemm", "%dx%d alloc" % (n, k), exc)
             continue
-        for m in ms:
-            for dtype in ("bf16", "fp8"):
-                if over_deadline():
-                    skip_deadline("gemm")
-                    continue
-                flops = 2.0 * m * n * k
-                if flops / (650e12 if dtype == "bf16" else 1200e12) > 0.060:
-                    fail("gemm", "%s m=%d n=%d k=%d" % (dtype, m, n, k), Exception("skipped: predicted > 60 ms"))
-                    continue
-                try:
-                    ws = (m * k + n * k + m * n) * (2 if dtype == "bf16" else 1)
-                    nb = n_bufs(ws)
-                    if dtype == "bf16":
-                        As = [rnd(m, k) for _ in range(nb)]
-                        fns = [(lambda a=As[i], w=Ws[i % nw]: torch.matmul(a, w.t())) for i in range(nb)]
-                    else:
-                        As = [rnd(m, k).to(FP8) for _ in range(nb)]
-                        try:
-                            scaled_mm(As[0], W8s[0].t(), one)
-                            torch.cuda.synchronize()
-                        except Exception:
-                            mp = (m + 15) // 16 * 16
-                            As = [rnd(mp, k).to(FP8) for _ in range(nb)]
-                            padded.append(m)
-                        fns = [(lambda a=As[i], w=W8s[i % nw]: scaled_mm(a, w.t(), one)) for i in range(nb)]
-                    t, meth = bench(fns)
-                    c.row(dtype, m, n, k, t, meth)
-                    cnt += 1
-                    del As, fns
-                except Exception as exc:
-                    fail("gemm", "%s m=%d n=%d k=%d" % (dtype, m, n, k), exc)
+        for m, dtype in live("gemm", [(m, dtype) for m in ms for dtype in ("bf16", "fp8")]):
+            flops = 2.0 * m * n * k
+            if flops / (650e12 if dtype == "bf16" else 1200e12) > 0.060:
+                fail("gemm", "%s m=%d n=%d k=%d" % (dtype, m, n, k), Exception("skipped: predicted > 60 ms"))
+                continue
+            try:
+                ws = (m * k + n * k + m * n) * (2 if dtype == "bf16" else 1)
+                nb = n_bufs(ws)
+                if dtype == "bf16":
+                    As = [rnd(m, k) for _ in range(nb)]
+                    fns = [(lambda a=As[i], w=Ws[i % nw]: torch.matmul(a, w.t())) for i in range(nb)]
+                else:
+                    As = [rnd(m, k).to(FP8) for _ in range(nb)]
+                    try:
+                        scaled_mm(As[0], W8s[0].t(), one)
+                        torch.cuda.synchronize()
+                    except Exception:
+                        mp = (m + 15) // 16 * 16
+                        As = [rnd(mp, k).to(FP8) for _ in range(nb)]
+                        padded.append(m)
+                    fns = [(lambda a=As[i], w=W8s[i % nw]: scaled_mm(a, w.t(), one)) for i in range(nb)]
+                t, meth = bench(fns)
+                c.row(dtype, m, n, k, t, meth)
+                cnt += 1
+                del As, fns
+            except Exception as exc:
+                fail("gemm", "%s m=%d n=%d k=%d" % (dtype, m, n, k), exc)
         log("gemm shape %d/%d n=%d k=%d done (%d rows) last m=%d" % (si + 1, len(items), n, k, c.n, ms[-1]))
         del Ws, W8s
         torch.cuda.empty_cache()
@@ -582,13 +584,8 @@ def pooled_attn_grid(c, fam, dtype, pts, geometry, pool, attn, *args, log_every=
     """One row (dtype, *point, time_us, method) of c per point of pts, K and V taken from pool (Pool: bf16, Pool8:
     e4m3), each call attn(q, K, V, *args); points whose KV exceeds 24 GiB are left out. Returns c.n."""
     elem = pool.buf.element_size()
-    for pt in pts:
+    for pt in live(fam, [p for p in pts if geometry(p, elem)[0] <= 24 * GiB]):
         kvb, ws, q_shape, kv_shape, key = geometry(pt, elem)
-        if kvb > 24 * GiB:
-            continue
-        if over_deadline():
-            skip_deadline(fam)
-            continue
         try:
             nb = n_bufs(ws)
             pool.reset()
@@ -630,10 +627,7 @@ def shared_points(quick):
 def prefill_grid(c, fam, pts, attn, args_of, empty_each=False):
     """One row per (seq, hq, hkv, d) of pts: q [1,Hq,seq,d] vs K/V [1,Hkv,seq,d], each call attn(q, K, V,
     *args_of(seq)); empty_each: free the cache after every point. Returns c.n."""
-    for (s, hq, hkv, d) in pts:
-        if over_deadline():
-            skip_deadline(fam)
-            continue
+    for (s, hq, hkv, d) in live(fam, pts):
         try:
             nb = n_bufs((s * hq * d * 2 + 2 * s * hkv * d) * 2)
             t, meth = bench_attn(nb, (1, hq, s, d), (1, hkv, s, d), attn, *args_of(s))
@@ -690,10 +684,7 @@ def fam_elementwise(quick):
     for h in rope_h:
         for t in toks:
             pts.append(("rope", t, h))
-    for (op, t, h) in pts:
-        if over_deadline():
-            skip_deadline("elementwise")
-            continue
+    for (op, t, h) in live("elementwise", pts):
         try:
             if op == "rmsnorm":
                 nb = n_bufs(t * h * 4)
@@ -740,10 +731,7 @@ def fam_router(quick):
     if quick:
         pts = [(1, 32), (512, 4096)]
     hq, hkv, d = 32, 8, 128
-    for (b, n) in pts:
-        if over_deadline():
-            skip_deadline("router")
-            continue
+    for (b, n) in live("router", pts):
         try:
             k = n // 4
             nb = n_bufs(b * hq * d * 2 + n * hkv * d * 2)
@@ -762,10 +750,7 @@ def fam_merge(quick):
     if quick:
         pts = [(1, 2), (2048, 64)]
     h, d = 32, 128
-    for (b, p) in pts:
-        if over_deadline():
-            skip_deadline("merge")
-            continue
+    for (b, p) in live("merge", pts):
         try:
             nb = n_bufs(p * b * h * (d * 2 + 4))
             t, meth = bench_copies(nb, lambda: (rnd(p, b, h, d), rnd(p, b, h, dtype=torch.float32, scale=3.0)),
@@ -949,10 +934,7 @@ def fam_composite(quick):
 
     vocab = Model.V
     # ---- decode
-    for (b, cx) in dec:
-        if over_deadline():
-            skip_deadline("composite")
-            continue
+    for (b, cx) in live("composite", dec):
         try:
             kv, mode = kv_views(model, pool, b, cx, 50 * GiB)
             if kv is None:
@@ -970,10 +952,7 @@ def fam_composite(quick):
             fail("composite", "decode b=%d ctx=%d" % (b, cx), exc)
         torch.cuda.empty_cache()
     # ---- prefill
-    for p in pre:
-        if over_deadline():
-            skip_deadline("composite")
-            continue
+    for p in live("composite", pre):
         try:
             tok = torch.randint(0, vocab, (p,), device=DEV)
             cos, sin = rope_tables(p)
@@ -986,10 +965,7 @@ def fam_composite(quick):
             fail("composite", "prefill %d" % p, exc)
         torch.cuda.empty_cache()
     # ---- moska
-    for (b, cx, sh, ch, sp) in mos:
-        if over_deadline():
-            skip_deadline("composite")
-            continue
+    for (b, cx, sh, ch, sp) in live("composite", mos):
         name = "moska b=%d ctx=%d shared=%d chunk=%d sparsity=%g" % (b, cx, sh, ch, sp)
         try:
             N = sh // ch
@@ -1358,21 +1334,18 @@ def fam_attn_partial(quick):
                 pts.append((m, L) + h)
     if quick:
         pts = [(51, 2048, 32, 8, 128), (1024, 1024, 32, 8, 128)]
-    for (m, L, hq, hkv, d) in pts:
-        for kind, c in (("flash2", cf), ("eager", ce)):
-            if over_deadline():
-                skip_deadline("attn_partial")
-                continue
-            try:
-                nb = n_bufs((m * hq * d * 2 + 2 * L * hkv * d) * 2)
-                if kind == "eager":
-                    call = (eager_attn, position_mask(partial_positions(L, m), L))
-                else:
-                    call = (sdpa, False, "partial")
-                t, meth = bench_attn(nb, (1, hq, m, d), (1, hkv, L, d), *call)
-                c.row("bf16", m, L, hq, hkv, d, t, meth)
-            except Exception as exc:
-                fail("attn_partial", "%s m=%d L=%d" % (kind, m, L), exc)
+    kinds = (("flash2", cf), ("eager", ce))
+    for (m, L, hq, hkv, d), (kind, c) in live("attn_partial", [(p, kc) for p in pts for kc in kinds]):
+        try:
+            nb = n_bufs((m * hq * d * 2 + 2 * L * hkv * d) * 2)
+            if kind == "eager":
+                call = (eager_attn, position_mask(partial_positions(L, m), L))
+            else:
+                call = (sdpa, False, "partial")
+            t, meth = bench_attn(nb, (1, hq, m, d), (1, hkv, L, d), *call)
+            c.row("bf16", m, L, hq, hkv, d, t, meth)
+        except Exception as exc:
+            fail("attn_partial", "%s m=%d L=%d" % (kind, m, L), exc)
     note("attn_partial", "impl", "q [1,Hq,m,d] of m recomputed tokens vs K,V [1,Hkv,L,d] of the whole prompt. flash2: "
          "SDPA flash, enable_gqa, no mask (the flash kernel takes no per-position mask: every query sees all L keys); "
          "eager: HF eager attention with an additive [m,L] mask by prompt position (positions: m sorted random, the last "
@@ -1388,19 +1361,15 @@ def fam_kv_gather(quick):
     if quick:
         toks = [512, 5120]
         widths = [1024]
-    for w in widths:
-        for L in toks:
-            if over_deadline():
-                skip_deadline("kv_gather")
-                continue
-            try:
-                nb = n_bufs(4 * L * w * 2)
-                idx = torch.randperm(L, device=DEV)
-                t, meth = bench_copies(nb, lambda: (rnd(L, w), rnd(L, w)),
-                                       lambda kr, vr: (kr.index_select(0, idx), vr.index_select(0, idx)))
-                c.row("bf16", L, w, t, meth)
-            except Exception as exc:
-                fail("kv_gather", "L=%d w=%d" % (L, w), exc)
+    for w, L in live("kv_gather", [(w, L) for w in widths for L in toks]):
+        try:
+            nb = n_bufs(4 * L * w * 2)
+            idx = torch.randperm(L, device=DEV)
+            t, meth = bench_copies(nb, lambda: (rnd(L, w), rnd(L, w)),
+                                   lambda kr, vr: (kr.index_select(0, idx), vr.index_select(0, idx)))
+            c.row("bf16", L, w, t, meth)
+        except Exception as exc:
+            fail("kv_gather", "L=%d w=%d" % (L, w), exc)
     note("kv_gather", "impl", "K and V of one layer, [L, kv_width] bf16 each, gathered by a random permutation of L "
          "(two index_select kernels); kv_width = n_kv_heads*head_dim (1024: Llama-3.1-8B/Mistral-7B; 4096: Llama-2-7B)")
     return c.n
@@ -1430,10 +1399,7 @@ def fam_merge_fast(quick):
     if quick:
         pts = [(1, 2, 32), (2048, 64, 32), (16, 256, 40)]
     d = 128
-    for (b, p, h) in pts:
-        if over_deadline():
-            skip_deadline("merge_fast")
-            continue
+    for (b, p, h) in live("merge_fast", pts):
         try:
             nb = n_bufs(p * b * h * (d * 2 + 4))
             fns = []
@@ -1489,18 +1455,14 @@ def fam_fp8_quant(quick):
         toks = [1, 4096]
         hiddens = [4096]
     inv = torch.full((), 0.5, dtype=torch.float32, device=DEV)
-    for h in hiddens:
-        for t_ in toks:
-            if over_deadline():
-                skip_deadline("fp8_quant")
-                continue
-            try:
-                nb = n_bufs(t_ * h * 3)
-                xs = [rnd(t_, h) for _ in range(nb)]
-                tm, meth = bench([(lambda x=x: fp8_quant(x, inv)) for x in xs])
-                c.row("fp8_quant", "bf16", t_, h, tm, meth)
-            except Exception as exc:
-                fail("fp8_quant", "t=%d h=%d" % (t_, h), exc)
+    for h, t_ in live("fp8_quant", [(h, t_) for h in hiddens for t_ in toks]):
+        try:
+            nb = n_bufs(t_ * h * 3)
+            xs = [rnd(t_, h) for _ in range(nb)]
+            tm, meth = bench([(lambda x=x: fp8_quant(x, inv)) for x in xs])
+            c.row("fp8_quant", "bf16", t_, h, tm, meth)
+        except Exception as exc:
+            fail("fp8_quant", "t=%d h=%d" % (t_, h), exc)
     note("fp8_quant", "impl", "(x * inv_scale).to(float8_e4m3fn): static per-tensor scale, eager (2 kernels); hidden = "
          "the GEMM's input width")
     return c.n
@@ -1572,26 +1534,22 @@ def fam_moe(quick):
     toks = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 3, 24, 96, 384, 3000]
     if quick:
         toks = [1, 64, 4096]
-    for T in toks:
-        for op in ("topk", "permute", "combine"):
-            if over_deadline():
-                skip_deadline("moe")
-                continue
-            try:
-                logits, w, idx = moe_inputs(T, K_, E, H)
-                x = rnd(T, H)
-                if op == "topk":
-                    fn = lambda: moe_topk(logits, K_)
-                elif op == "permute":
-                    fn = lambda: moe_permute(x, idx, E)
-                else:
-                    xs, order, offs = moe_permute(x, idx, E)
-                    y = rnd(T * K_, H)
-                    fn = lambda: moe_combine(y, order, w)
-                t, meth = bench([fn])
-                c.row(op, "bf16", T, H, E, K_, t, meth)
-            except Exception as exc:
-                fail("moe", "%s T=%d" % (op, T), exc)
+    for T, op in live("moe", [(T, op) for T in toks for op in ("topk", "permute", "combine")]):
+        try:
+            logits, w, idx = moe_inputs(T, K_, E, H)
+            x = rnd(T, H)
+            if op == "topk":
+                fn = lambda: moe_topk(logits, K_)
+            elif op == "permute":
+                fn = lambda: moe_permute(x, idx, E)
+            else:
+                xs, order, offs = moe_permute(x, idx, E)
+                y = rnd(T * K_, H)
+                fn = lambda: moe_combine(y, order, w)
+            t, meth = bench([fn])
+            c.row(op, "bf16", T, H, E, K_, t, meth)
+        except Exception as exc:
+            fail("moe", "%s T=%d" % (op, T), exc)
     # grouped expert GEMMs: gate_up (n = 2*ffn, k = hidden) and down (n = hidden, k = ffn); TP1 and TP2 shards
     shapes = [(2 * 14336, 4096), (4096, 14336), (14336, 4096), (4096, 7168)]
     if quick:
@@ -1603,10 +1561,7 @@ def fam_moe(quick):
         except Exception as exc:
             fail("moe_gemm", "alloc n=%d k=%d" % (n, kk), exc)
             continue
-        for T in toks:
-            if over_deadline():
-                skip_deadline("moe_gemm")
-                continue
+        for T in live("moe_gemm", toks):
             if 2.0 * T * K_ * n * kk / 600e12 > 0.05:
                 continue
             try:
@@ -1642,10 +1597,7 @@ def fam_flex(quick):
         pre = [1024]
     hq, hkv, d = 32, 8, 128
     t0 = time.time()
-    for (b, cx) in dec:
-        if over_deadline():
-            skip_deadline("flex")
-            continue
+    for (b, cx) in live("flex", dec):
         if 2 * b * cx * hkv * d * 2 > 24 * GiB:
             continue
         try:
@@ -1658,10 +1610,7 @@ def fam_flex(quick):
             log("flex decode b=%d ctx=%d %.1f us (%.0f s since family start)" % (b, cx, t, time.time() - t0))
         except Exception as exc:
             fail("flex", "decode b=%d ctx=%d" % (b, cx), exc)
-    for s_ in pre:
-        if over_deadline():
-            skip_deadline("flex")
-            continue
+    for s_ in live("flex", pre):
         try:
             bm = create_block_mask(lambda b_, h_, qi, ki: qi >= ki, None, None, s_, s_, device=DEV)
             q = rnd(1, hq, s_, d)
