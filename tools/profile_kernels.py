@@ -585,7 +585,7 @@ def pooled_attn_grid(c, fam, dtype, pts, geometry, pool, attn, *args, log_every=
     e4m3), each call attn(q, K, V, *args); points whose KV exceeds 24 GiB are left out. Returns c.n."""
     elem = pool.buf.element_size()
     for pt in live(fam, [p for p in pts if geometry(p, elem)[0] <= 24 * GiB]):
-        kvb, ws, q_shape, kv_shape, key = geometry(pt, elem)
+        _, ws, q_shape, kv_shape, key = geometry(pt, elem)
         try:
             nb = n_bufs(ws)
             pool.reset()
@@ -858,7 +858,8 @@ class Model:
         return o_u, lse_u, o_s, lse_s
 
     def moska_decode(self, tok, kv, ctx, cos, sin, shared, kmeans, N, topk, Qc, gidx, merge):
-        """MoSKA decode: per layer moska_attend, then merge(o_u, lse_u, o_s, lse_s) -> the attention output [B, HQ*D]."""
+        """MoSKA decode: per layer moska_attend, then merge(o_u, lse_u, o_s, lse_s) -> the attention output
+        [B, HQ*D]."""
         x = F.embedding(tok, self.emb)
         for l, Lw in enumerate(self.layers):
             o = merge(*self.moska_attend(x, Lw, l, kv, ctx, cos, sin, shared, kmeans, N, topk, Qc, gidx))
@@ -1159,10 +1160,11 @@ def part_offsets(tag, t):
 
 def merge_parts_fast(o, lse, out=None):
     """o [P, B, H, D] bf16, lse [P, B, H] fp32 -> [B, H, D]: the exact LSE merge (fast kernel)."""
-    P, B, H, D = o.shape
+    _, B, H, D = o.shape
     if out is None:
         out = torch.empty((B, H, D), dtype=o.dtype, device=DEV)
-    return merge_kernel(out, o, lse, part_offsets("parts", o), part_offsets("partsl", lse), 1, o.stride(2), 0, lse.stride(2), 0, H)
+    return merge_kernel(out, o, lse, part_offsets("parts", o), part_offsets("partsl", lse), 1, o.stride(2), 0,
+                        lse.stride(2), 0, H)
 
 
 FP8_VARIANT = {"QK8": True, "PV8": False}   # replaced by the smoke run's choice (meta.json)
@@ -1194,8 +1196,9 @@ def attn_fp8(q, k8, v8, k_scale=1.0, v_scale=1.0, want_lse=True):
         return o[0], lse[0]
     out = torch.empty((Z, Hkv, M, D), dtype=BF16, device=DEV)
     out_l = torch.empty((Z, Hkv, M), dtype=torch.float32, device=DEV) if want_lse else None
-    merge_kernel(out.view(Z, Hkv * M, D), o, lse, part_offsets("split", o), part_offsets("splitl", lse), M, o.stride(2), o.stride(3), lse.stride(2), lse.stride(3),
-                 Hkv * M, out_lse=out_l.view(Z, Hkv * M) if want_lse else None)
+    merge_kernel(out.view(Z, Hkv * M, D), o, lse, part_offsets("split", o), part_offsets("splitl", lse), M,
+                 o.stride(2), o.stride(3), lse.stride(2), lse.stride(3), Hkv * M,
+                 out_lse=out_l.view(Z, Hkv * M) if want_lse else None)
     return out, out_l
 
 
@@ -1920,7 +1923,8 @@ def fam_composite_ext(quick):
                 cext_decode(model, pool, b, cx, 24 * GiB, label, label,
                             ("decode", "mixtral-8x7b", "flash2", "bf16", "bf16", 1), report_skip=False)
             for p in ((512, 2048) if not quick else (512,)):
-                cext_prefill(model, p, ("prefill", "mixtral-8x7b", "flash2", "bf16", "bf16", 1), "mixtral prefill %d" % p)
+                cext_prefill(model, p, ("prefill", "mixtral-8x7b", "flash2", "bf16", "bf16", 1),
+                             "mixtral prefill %d" % p)
             del model, pool
         except Exception as exc:
             fail("composite_ext", "mixtral", exc)
