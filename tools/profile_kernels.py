@@ -18,6 +18,7 @@ rotated among several copies.
 """
 import argparse
 import datetime
+import functools
 import json
 import math
 import os
@@ -86,6 +87,15 @@ def skip_deadline(family):
     SKIPPED[family] = SKIPPED.get(family, 0) + 1
 
 
+def live(family, points):
+    """The points, each yielded only while within the deadline; the others are counted as skipped for family."""
+    for pt in points:
+        if over_deadline():
+            skip_deadline(family)
+        else:
+            yield pt
+
+
 class Csv:
     """One family's CSV.  It is rewritten when its family runs (so re-running into the same --out
     replaces it); families not run keep their files, so a grid can be split over several calls."""
@@ -130,7 +140,8 @@ def n_bufs(ws_bytes, cap=GRAPH_CALLS):
     return int(max(1, min(cap, math.ceil(3 * L2 / ws_bytes))))
 
 
-def time_events(fns, reps=None, warm=WARMUP):
+def warm_up(fns, warm):
+    """warm eager calls, rotating over fns; returns the last one's time in us (1000 when warm is 0)."""
     n = len(fns)
     t_last = None
     for i in range(warm):
@@ -140,18 +151,27 @@ def time_events(fns, reps=None, warm=WARMUP):
         e.record()
         t_last = (s, e)
     torch.cuda.synchronize()
-    est = t_last[0].elapsed_time(t_last[1]) * 1000.0 if t_last else 1000.0
-    R = reps or n_reps(est)
+    return t_last[0].elapsed_time(t_last[1]) * 1000.0 if t_last else 1000.0
+
+
+def median_us(fns, reps, first=0):
+    """Median event time in us of reps calls timed one by one, call r being fns[(r + first) % len(fns)]."""
+    n = len(fns)
     evs = []
-    for r in range(R):
+    for r in range(reps):
         s, e = _ev(), _ev()
         s.record()
-        fns[(r + warm) % n]()
+        fns[(r + first) % n]()
         e.record()
         evs.append((s, e))
     torch.cuda.synchronize()
     ts = sorted(s.elapsed_time(e) * 1000.0 for s, e in evs)
-    return ts[len(ts) // 2], est
+    return ts[len(ts) // 2]
+
+
+def time_events(fns, reps=None, warm=WARMUP):
+    est = warm_up(fns, warm)
+    return median_us(fns, reps or n_reps(est), warm), est
 
 
 def capture_graph(calls):
@@ -173,32 +193,14 @@ def time_graph(g, per, reps=25, warm=2):
     for _ in range(warm):
         g.replay()
     torch.cuda.synchronize()
-    evs = []
-    for _ in range(reps):
-        s, e = _ev(), _ev()
-        s.record()
-        g.replay()
-        e.record()
-        evs.append((s, e))
-    torch.cuda.synchronize()
-    ts = sorted(s.elapsed_time(e) * 1000.0 / per for s, e in evs)
-    return ts[len(ts) // 2]
+    return median_us([g.replay], reps) / per
 
 
 def bench(fns, allow_graph=True):
     """fns: list of zero-arg callables, each using its own copy of the inputs.
     Returns (median_us, method)."""
     n = len(fns)
-    # warm-up + eager estimate
-    t_last = None
-    for i in range(WARMUP):
-        s, e = _ev(), _ev()
-        s.record()
-        fns[i % n]()
-        e.record()
-        t_last = (s, e)
-    torch.cuda.synchronize()
-    est = t_last[0].elapsed_time(t_last[1]) * 1000.0
+    est = warm_up(fns, WARMUP)   # warm-up + eager estimate
     if allow_graph and est < GRAPH_EAGER_US:
         try:
             g = capture_graph([fns[i % n] for i in range(GRAPH_CALLS)])
@@ -213,17 +215,7 @@ def bench(fns, allow_graph=True):
         except Exception as exc:  # fall back to events
             torch.cuda.synchronize()
             NOTES.setdefault("graph_failures", []).append(str(exc).splitlines()[0][:200])
-    R = n_reps(est)
-    evs = []
-    for r in range(R):
-        s, e = _ev(), _ev()
-        s.record()
-        fns[(r + WARMUP) % n]()
-        e.record()
-        evs.append((s, e))
-    torch.cuda.synchronize()
-    ts = sorted(s.elapsed_time(e) * 1000.0 for s, e in evs)
-    return ts[len(ts) // 2], "events"
+    return median_us(fns, n_reps(est), WARMUP), "events"
 
 
 # --------------------------------------------------------------------------- data
@@ -486,10 +478,7 @@ def fam_gemm(quick):
     one = torch.ones((), dtype=torch.float32, device=DEV)
     padded = []
     cnt = 0
-    for si, ((n, k), labels) in enumerate(items):
-        if over_deadline():
-            skip_deadline("gemm")
-            continue
+    for si, ((n, k), labels) in live("gemm", enumerate(items)):
         try:
             wbytes = n * k * 2
             nw = n_bufs(wbytes)
@@ -498,37 +487,33 @@ def fam_gemm(quick):
         except Exception as exc:
             fail("gemm", "%dx%d alloc" % (n, k), exc)
             continue
-        for m in ms:
-            for dtype in ("bf16", "fp8"):
-                if over_deadline():
-                    skip_deadline("gemm")
-                    continue
-                flops = 2.0 * m * n * k
-                if flops / (650e12 if dtype == "bf16" else 1200e12) > 0.060:
-                    fail("gemm", "%s m=%d n=%d k=%d" % (dtype, m, n, k), Exception("skipped: predicted > 60 ms"))
-                    continue
-                try:
-                    ws = (m * k + n * k + m * n) * (2 if dtype == "bf16" else 1)
-                    nb = n_bufs(ws)
-                    if dtype == "bf16":
-                        As = [rnd(m, k) for _ in range(nb)]
-                        fns = [(lambda a=As[i], w=Ws[i % nw]: torch.matmul(a, w.t())) for i in range(nb)]
-                    else:
-                        As = [rnd(m, k).to(FP8) for _ in range(nb)]
-                        try:
-                            scaled_mm(As[0], W8s[0].t(), one)
-                            torch.cuda.synchronize()
-                        except Exception:
-                            mp = (m + 15) // 16 * 16
-                            As = [rnd(mp, k).to(FP8) for _ in range(nb)]
-                            padded.append(m)
-                        fns = [(lambda a=As[i], w=W8s[i % nw]: scaled_mm(a, w.t(), one)) for i in range(nb)]
-                    t, meth = bench(fns)
-                    c.row(dtype, m, n, k, t, meth)
-                    cnt += 1
-                    del As, fns
-                except Exception as exc:
-                    fail("gemm", "%s m=%d n=%d k=%d" % (dtype, m, n, k), exc)
+        for m, dtype in live("gemm", [(m, dtype) for m in ms for dtype in ("bf16", "fp8")]):
+            flops = 2.0 * m * n * k
+            if flops / (650e12 if dtype == "bf16" else 1200e12) > 0.060:
+                fail("gemm", "%s m=%d n=%d k=%d" % (dtype, m, n, k), Exception("skipped: predicted > 60 ms"))
+                continue
+            try:
+                ws = (m * k + n * k + m * n) * (2 if dtype == "bf16" else 1)
+                nb = n_bufs(ws)
+                if dtype == "bf16":
+                    As = [rnd(m, k) for _ in range(nb)]
+                    fns = [(lambda a=As[i], w=Ws[i % nw]: torch.matmul(a, w.t())) for i in range(nb)]
+                else:
+                    As = [rnd(m, k).to(FP8) for _ in range(nb)]
+                    try:
+                        scaled_mm(As[0], W8s[0].t(), one)
+                        torch.cuda.synchronize()
+                    except Exception:
+                        mp = (m + 15) // 16 * 16
+                        As = [rnd(mp, k).to(FP8) for _ in range(nb)]
+                        padded.append(m)
+                    fns = [(lambda a=As[i], w=W8s[i % nw]: scaled_mm(a, w.t(), one)) for i in range(nb)]
+                t, meth = bench(fns)
+                c.row(dtype, m, n, k, t, meth)
+                cnt += 1
+                del As, fns
+            except Exception as exc:
+                fail("gemm", "%s m=%d n=%d k=%d" % (dtype, m, n, k), exc)
         log("gemm shape %d/%d n=%d k=%d done (%d rows) last m=%d" % (si + 1, len(items), n, k, c.n, ms[-1]))
         del Ws, W8s
         torch.cuda.empty_cache()
@@ -554,81 +539,78 @@ def free_attn_pool():
     torch.cuda.empty_cache()
 
 
-def fam_attn_decode(quick, sub=""):
-    c = Csv(os.path.join(sub, "attn_decode.csv"), "dtype,batch,ctx,n_heads,n_kv_heads,head_dim,time_us,method")
-    pool = attn_pool()
-    heads = [(32, 8, 128), (32, 32, 128), (64, 8, 128), (40, 40, 128)]
+DECODE_HEADER = "dtype,batch,ctx,n_heads,n_kv_heads,head_dim,time_us,method"
+PREFILL_HEADER = "dtype,seq,n_heads,n_kv_heads,head_dim,time_us,method"
+SHARED_HEADER = "dtype,n_chunks,chunk,queries,n_heads,n_kv_heads,head_dim,time_us,method"
+
+
+def bench_copies(nb, make, fn, *args):
+    """bench() over nb copies of the inputs: make() returns one fresh copy (a tuple); each call is fn(*copy, *args)."""
+    return bench([functools.partial(fn, *make(), *args) for _ in range(nb)])
+
+
+def bench_attn(nb, q_shape, kv_shape, attn, *args, kv=None):
+    """bench_copies of attention: q random bf16 [q_shape], K and V [kv_shape] from kv(shape) (default: fresh
+    random bf16); each call is attn(q, K, V, *args)."""
+    take = kv or (lambda shape: rnd(*shape))
+    return bench_copies(nb, lambda: (rnd(*q_shape), take(kv_shape), take(kv_shape)), attn, *args)
+
+
+def decode_geometry(pt, elem):
+    """Decode point (b, ctx, hq, hkv, d), GQA folded into the query length: q [B,Hkv,g,d] vs K/V [B,Hkv,ctx,d].
+    Returns (KV bytes, working set bytes, q shape, K/V shape, point key); elem = bytes per KV element."""
+    b, cx, hq, hkv, d = pt
+    kvb = 2 * b * cx * hkv * d * elem
+    return kvb, kvb, (b, hkv, hq // hkv, d), (b, hkv, cx, d), "b=%d ctx=%d h=%d/%d" % (b, cx, hq, hkv)
+
+
+def decode_lse_geometry(pt, elem):
+    """Decode point (b, ctx, hq, hkv, d) with one query per head: q [B,Hq,1,d] vs K/V [B,Hkv,ctx,d]."""
+    b, cx, hq, hkv, d = pt
+    kvb = 2 * b * cx * hkv * d * elem
+    return kvb, kvb, (b, hq, 1, d), (b, hkv, cx, d), "b=%d ctx=%d h=%d" % (b, cx, hq)
+
+
+def shared_geometry(pt, elem):
+    """Shared-chunk point (n_chunks, chunk, queries, hq, hkv, d): q [N,Hkv,queries*g,d] vs K/V [N,Hkv,chunk,d]."""
+    nc, ch, qn, hq, hkv, d = pt
+    g = hq // hkv
+    kvb = 2 * nc * hkv * ch * d * elem
+    return (kvb, kvb + nc * hkv * qn * g * d * 4, (nc, hkv, qn * g, d), (nc, hkv, ch, d),
+            "nc=%d chunk=%d q=%d h=%d/%d" % (nc, ch, qn, hq, hkv))
+
+
+def pooled_attn_grid(c, fam, dtype, pts, geometry, pool, attn, *args, log_every=0):
+    """One row (dtype, *point, time_us, method) of c per point of pts, K and V taken from pool (Pool: bf16, Pool8:
+    e4m3), each call attn(q, K, V, *args); points whose KV exceeds 24 GiB are left out. Returns c.n."""
+    elem = pool.buf.element_size()
+    for pt in live(fam, [p for p in pts if geometry(p, elem)[0] <= 24 * GiB]):
+        _, ws, q_shape, kv_shape, key = geometry(pt, elem)
+        try:
+            nb = n_bufs(ws)
+            pool.reset()
+            t, meth = bench_attn(nb, q_shape, kv_shape, attn, *args, kv=pool.take)
+            c.row(dtype, *pt, t, meth)
+        except Exception as exc:
+            fail(fam, key, exc)
+        if log_every and c.n % log_every == 0 and c.n:
+            log("%s %d rows; %s %.1f us" % (fam, c.n, key, t))
+    return c.n
+
+
+def decode_points(heads):
+    """The decode grid: batch 1..256 x ctx 128..128K for each (hq, hkv, d) of heads, then ctx 3000 and 24576 at 32/8."""
     batches = [1, 2, 4, 8, 16, 32, 64, 128, 256]
     ctxs = [128, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072]
-    pts = []
-    for h in heads:
-        for b in batches:
-            for cx in ctxs:
-                pts.append((b, cx) + h)
-    for b in batches:
-        for cx in (3000, 24576):
-            pts.append((b, cx, 32, 8, 128))
+    pts = [(b, cx) + h for h in heads for b in batches for cx in ctxs]
+    pts += [(b, cx, 32, 8, 128) for b in batches for cx in (3000, 24576)]
+    return pts
+
+
+def shared_points(quick):
+    """The shared-chunk grid (n_chunks, chunk, queries, hq, hkv, d)."""
     if quick:
-        pts = [(1, 1024, 32, 8, 128), (64, 32768, 32, 8, 128), (1, 4096, 40, 40, 128), (8, 3000, 32, 8, 128)]
-    for (b, cx, hq, hkv, d) in pts:
-        kvb = 2 * b * cx * hkv * d * 2
-        if kvb > 24 * GiB:
-            continue
-        if over_deadline():
-            skip_deadline(os.path.join(sub, "attn_decode"))
-            continue
-        try:
-            g = hq // hkv
-            nb = n_bufs(kvb)
-            pool.reset()
-            fns = []
-            for i in range(nb):
-                q = rnd(b, hkv, g, d)
-                kk = pool.take((b, hkv, cx, d))
-                vv = pool.take((b, hkv, cx, d))
-                fns.append(lambda q=q, kk=kk, vv=vv: sdpa(q, kk, vv, False, "decode"))
-            t, meth = bench(fns)
-            c.row("bf16", b, cx, hq, hkv, d, t, meth)
-            del fns
-        except Exception as exc:
-            fail(os.path.join(sub, "attn_decode"), "b=%d ctx=%d h=%d/%d" % (b, cx, hq, hkv), exc)
-        if c.n % 40 == 0 and c.n:
-            log("attn_decode %d rows; b=%d ctx=%d h=%d/%d %.1f us" % (c.n, b, cx, hq, hkv, t))
-    return c.n
-
-
-def fam_attn_prefill(quick, sub=""):
-    c = Csv(os.path.join(sub, "attn_prefill.csv"), "dtype,seq,n_heads,n_kv_heads,head_dim,time_us,method")
-    heads = [(32, 8, 128), (32, 32, 128), (64, 8, 128), (40, 40, 128)]
-    seqs = [128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 3000, 12000]
-    pts = [(s,) + h for h in heads for s in seqs]
-    if quick:
-        pts = [(512, 32, 8, 128), (3000, 32, 8, 128), (4096, 64, 8, 128)]
-    for (s, hq, hkv, d) in pts:
-        if over_deadline():
-            skip_deadline(os.path.join(sub, "attn_prefill"))
-            continue
-        try:
-            ws = (s * hq * d * 2 + 2 * s * hkv * d) * 2
-            nb = n_bufs(ws)
-            fns = []
-            for i in range(nb):
-                q = rnd(1, hq, s, d)
-                kk = rnd(1, hkv, s, d)
-                vv = rnd(1, hkv, s, d)
-                fns.append(lambda q=q, kk=kk, vv=vv: sdpa(q, kk, vv, True, "prefill"))
-            t, meth = bench(fns)
-            c.row("bf16", s, hq, hkv, d, t, meth)
-            del fns
-        except Exception as exc:
-            fail(os.path.join(sub, "attn_prefill"), "seq=%d h=%d/%d" % (s, hq, hkv), exc)
-    torch.cuda.empty_cache()
-    return c.n
-
-
-def fam_attn_shared(quick, sub=""):
-    c = Csv(os.path.join(sub, "attn_shared.csv"), "dtype,n_chunks,chunk,queries,n_heads,n_kv_heads,head_dim,time_us,method")
-    pool = attn_pool()
+        return [(8, 4096, 1, 32, 8, 128), (128, 4096, 64, 32, 8, 128), (32, 4096, 48, 64, 8, 128)]
     pts = []
     for ch in (512, 1024, 2048, 4096, 8192):
         for qn in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024):
@@ -639,33 +621,51 @@ def fam_attn_shared(quick, sub=""):
     for qn in (3, 48, 384):
         for nc in (8, 32):
             pts.append((nc, 4096, qn, 32, 8, 128))
-    if quick:
-        pts = [(8, 4096, 1, 32, 8, 128), (128, 4096, 64, 32, 8, 128), (32, 4096, 48, 64, 8, 128)]
-    for (nc, ch, qn, hq, hkv, d) in pts:
-        kvb = 2 * nc * hkv * ch * d * 2
-        if kvb > 24 * GiB:
-            continue
-        if over_deadline():
-            skip_deadline(os.path.join(sub, "attn_shared"))
-            continue
+    return pts
+
+
+def prefill_grid(c, fam, pts, attn, args_of, empty_each=False):
+    """One row per (seq, hq, hkv, d) of pts: q [1,Hq,seq,d] vs K/V [1,Hkv,seq,d], each call attn(q, K, V,
+    *args_of(seq)); empty_each: free the cache after every point. Returns c.n."""
+    for (s, hq, hkv, d) in live(fam, pts):
         try:
-            g = hq // hkv
-            nb = n_bufs(kvb + nc * hkv * qn * g * d * 4)
-            pool.reset()
-            fns = []
-            for i in range(nb):
-                q = rnd(nc, hkv, qn * g, d)
-                kk = pool.take((nc, hkv, ch, d))
-                vv = pool.take((nc, hkv, ch, d))
-                fns.append(lambda q=q, kk=kk, vv=vv: flash_lse(q, kk, vv))
-            t, meth = bench(fns)
-            c.row("bf16", nc, ch, qn, hq, hkv, d, t, meth)
-            del fns
+            nb = n_bufs((s * hq * d * 2 + 2 * s * hkv * d) * 2)
+            t, meth = bench_attn(nb, (1, hq, s, d), (1, hkv, s, d), attn, *args_of(s))
+            c.row("bf16", s, hq, hkv, d, t, meth)
         except Exception as exc:
-            fail(os.path.join(sub, "attn_shared"), "nc=%d chunk=%d q=%d h=%d/%d" % (nc, ch, qn, hq, hkv), exc)
-        if c.n % 40 == 0 and c.n:
-            log("attn_shared %d rows; nc=%d chunk=%d q=%d %.1f us" % (c.n, nc, ch, qn, t))
+            fail(fam, "seq=%d h=%d/%d" % (s, hq, hkv), exc)
+        if empty_each:
+            torch.cuda.empty_cache()
     return c.n
+
+
+def fam_attn_decode(quick, sub=""):
+    c = Csv(os.path.join(sub, "attn_decode.csv"), DECODE_HEADER)
+    pool = attn_pool()
+    pts = decode_points([(32, 8, 128), (32, 32, 128), (64, 8, 128), (40, 40, 128)])
+    if quick:
+        pts = [(1, 1024, 32, 8, 128), (64, 32768, 32, 8, 128), (1, 4096, 40, 40, 128), (8, 3000, 32, 8, 128)]
+    return pooled_attn_grid(c, os.path.join(sub, "attn_decode"), "bf16", pts, decode_geometry, pool,
+                            sdpa, False, "decode", log_every=40)
+
+
+def fam_attn_prefill(quick, sub=""):
+    c = Csv(os.path.join(sub, "attn_prefill.csv"), PREFILL_HEADER)
+    heads = [(32, 8, 128), (32, 32, 128), (64, 8, 128), (40, 40, 128)]
+    seqs = [128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 3000, 12000]
+    pts = [(s,) + h for h in heads for s in seqs]
+    if quick:
+        pts = [(512, 32, 8, 128), (3000, 32, 8, 128), (4096, 64, 8, 128)]
+    prefill_grid(c, os.path.join(sub, "attn_prefill"), pts, sdpa, lambda s: (True, "prefill"))
+    torch.cuda.empty_cache()
+    return c.n
+
+
+def fam_attn_shared(quick, sub=""):
+    c = Csv(os.path.join(sub, "attn_shared.csv"), SHARED_HEADER)
+    pool = attn_pool()
+    return pooled_attn_grid(c, os.path.join(sub, "attn_shared"), "bf16", shared_points(quick), shared_geometry, pool,
+                            flash_lse, log_every=40)
 
 
 def fam_elementwise(quick):
@@ -684,10 +684,7 @@ def fam_elementwise(quick):
     for h in rope_h:
         for t in toks:
             pts.append(("rope", t, h))
-    for (op, t, h) in pts:
-        if over_deadline():
-            skip_deadline("elementwise")
-            continue
+    for (op, t, h) in live("elementwise", pts):
         try:
             if op == "rmsnorm":
                 nb = n_bufs(t * h * 4)
@@ -734,19 +731,11 @@ def fam_router(quick):
     if quick:
         pts = [(1, 32), (512, 4096)]
     hq, hkv, d = 32, 8, 128
-    for (b, n) in pts:
-        if over_deadline():
-            skip_deadline("router")
-            continue
+    for (b, n) in live("router", pts):
         try:
             k = n // 4
             nb = n_bufs(b * hq * d * 2 + n * hkv * d * 2)
-            fns = []
-            for i in range(nb):
-                q = rnd(b, hq * d)
-                km = rnd(n, hkv * d)
-                fns.append(lambda q=q, km=km: router_fn(q, km, hkv, k))
-            t, meth = bench(fns)
+            t, meth = bench_copies(nb, lambda: (rnd(b, hq * d), rnd(n, hkv * d)), router_fn, hkv, k)
             c.row(b, n, hq, d, k, t, meth)
         except Exception as exc:
             fail("router", "b=%d n=%d" % (b, n), exc)
@@ -761,18 +750,11 @@ def fam_merge(quick):
     if quick:
         pts = [(1, 2), (2048, 64)]
     h, d = 32, 128
-    for (b, p) in pts:
-        if over_deadline():
-            skip_deadline("merge")
-            continue
+    for (b, p) in live("merge", pts):
         try:
             nb = n_bufs(p * b * h * (d * 2 + 4))
-            fns = []
-            for i in range(nb):
-                o = rnd(p, b, h, d)
-                lse = rnd(p, b, h, dtype=torch.float32, scale=3.0)
-                fns.append(lambda o=o, lse=lse: lse_merge(o, lse, 0))
-            t, meth = bench(fns)
+            t, meth = bench_copies(nb, lambda: (rnd(p, b, h, d), rnd(p, b, h, dtype=torch.float32, scale=3.0)),
+                                   lse_merge, 0)
             c.row(b, h, d, p, t, meth)
         except Exception as exc:
             fail("merge", "b=%d p=%d" % (b, p), exc)
@@ -820,76 +802,100 @@ class Model:
     def head(self, x):
         return torch.matmul(rmsnorm(x, self.nf), self.lm.t())
 
+    def new_token_q(self, x, Lw, kv, l, ctx, cos, sin):
+        """Decode layer l up to attention: the new tokens' q, k, v; their K,V written into slot ctx-1 of the
+        layer's cache. Returns (q folded to [B,HKV,g,D], K cache, V cache)."""
+        qk, v = self.pre(x, Lw, cos, sin)
+        kc, vc = kv[l % len(kv)]
+        kc[:, :, ctx - 1].copy_(qk[:, self.HQ:])
+        vc[:, :, ctx - 1].copy_(v)
+        return qk[:, :self.HQ].reshape(x.shape[0], self.HKV, self.HQ // self.HKV, self.D), kc, vc
+
+    def attend_decode(self, qf, kc, vc):
+        return sdpa(qf, kc, vc, False, "decode")
+
     def decode(self, tok, kv, ctx, cos, sin):
         B = tok.shape[0]
         x = F.embedding(tok, self.emb)
         for l, Lw in enumerate(self.layers):
-            qk, v = self.pre(x, Lw, cos, sin)
-            kc, vc = kv[l % len(kv)]
-            kc[:, :, ctx - 1].copy_(qk[:, self.HQ:])
-            vc[:, :, ctx - 1].copy_(v)
-            qf = qk[:, :self.HQ].reshape(B, self.HKV, self.HQ // self.HKV, self.D)
-            o = sdpa(qf, kc, vc, False, "decode")
+            qf, kc, vc = self.new_token_q(x, Lw, kv, l, ctx, cos, sin)
+            o = self.attend_decode(qf, kc, vc)
             x = self.post(x, o.reshape(B, self.HQ * self.D), Lw)
         return self.head(x)
 
-    def prefill(self, tok, cos, sin):
-        P = tok.shape[0]
+    def prefill_layer(self, x, Lw, cos, sin, mask=None):
+        """One layer of a whole prompt attending itself causally: SDPA (current backend), or with mask given HF
+        eager attention with that additive mask."""
+        P = x.shape[0]
+        qk, v = self.pre(x, Lw, cos, sin)
+        q = qk[:, :self.HQ].transpose(0, 1).unsqueeze(0)
+        k = qk[:, self.HQ:].transpose(0, 1).unsqueeze(0)
+        vv = v.transpose(0, 1).unsqueeze(0)
+        o = eager_attn(q, k, vv, mask) if mask is not None else sdpa(q, k, vv, True, "prefill")
+        return self.post(x, o[0].transpose(0, 1).reshape(P, self.HQ * self.D), Lw)
+
+    def prefill(self, tok, cos, sin, mask=None):
+        """A whole prompt (see prefill_layer); LM head on the last token."""
         x = F.embedding(tok, self.emb)
         for Lw in self.layers:
-            qk, v = self.pre(x, Lw, cos, sin)
-            q = qk[:, :self.HQ].transpose(0, 1).unsqueeze(0)
-            k = qk[:, self.HQ:].transpose(0, 1).unsqueeze(0)
-            vv = v.transpose(0, 1).unsqueeze(0)
-            o = sdpa(q, k, vv, True, "prefill")
-            x = self.post(x, o[0].transpose(0, 1).reshape(P, self.HQ * self.D), Lw)
+            x = self.prefill_layer(x, Lw, cos, sin, mask)
         return self.head(x[-1:])
 
+    def moska_attend(self, x, Lw, l, kv, ctx, cos, sin, shared, kmeans, N, topk, Qc, gidx):
+        """MoSKA decode layer l up to the merge: the new token's K,V written; the unique partial with its LSE; the
+        router (sum over heads of q . k_mean, top-k; the assignment used is the fixed balanced one); the queries
+        gathered per chunk; one launch over all N shared chunks. Returns (o_u [B,HKV,g,D], lse_u [B,HKV,g],
+        o_s [N,HKV,Qc*g,D], lse_s [N,HKV,Qc*g])."""
+        B = x.shape[0]
+        HQ, HKV, D = self.HQ, self.HKV, self.D
+        g = HQ // HKV
+        qf, kc, vc = self.new_token_q(x, Lw, kv, l, ctx, cos, sin)
+        o_u, lse_u = attn_lse(qf, kc, vc)
+        router_fn(qf.reshape(B, HQ * D), kmeans[l % len(kmeans)], HKV, topk)
+        qg = qf.index_select(0, gidx).view(N, Qc, HKV, g, D).permute(0, 2, 1, 3, 4).reshape(N, HKV, Qc * g, D)
+        ks, vs = shared[l % len(shared)]
+        o_s, lse_s = attn_lse(qg, ks, vs)
+        return o_u, lse_u, o_s, lse_s
+
+    def moska_decode(self, tok, kv, ctx, cos, sin, shared, kmeans, N, topk, Qc, gidx, merge):
+        """MoSKA decode: per layer moska_attend, then merge(o_u, lse_u, o_s, lse_s) -> the attention output
+        [B, HQ*D]."""
+        x = F.embedding(tok, self.emb)
+        for l, Lw in enumerate(self.layers):
+            o = merge(*self.moska_attend(x, Lw, l, kv, ctx, cos, sin, shared, kmeans, N, topk, Qc, gidx))
+            x = self.post(x, o, Lw)
+        return self.head(x)
+
     def moska(self, tok, kv, ctx, cos, sin, shared, kmeans, N, topk, Qc, gidx, sidx):
+        """MoSKA decode with the reference merge: shared partials scattered to request order (index_copy), cat with
+        the unique partial, lse_merge."""
         B = tok.shape[0]
         HQ, HKV, D = self.HQ, self.HKV, self.D
         g = HQ // HKV
-        x = F.embedding(tok, self.emb)
-        for l, Lw in enumerate(self.layers):
-            qk, v = self.pre(x, Lw, cos, sin)
-            kc, vc = kv[l % len(kv)]
-            kc[:, :, ctx - 1].copy_(qk[:, HQ:])
-            vc[:, :, ctx - 1].copy_(v)
-            qf = qk[:, :HQ].reshape(B, HKV, g, D)
-            o_u, lse_u = flash_lse(qf, kc, vc)                       # [B,HKV,g,D], [B,HKV,g]
-            # router: sum over heads of q . k_mean, then top-k (assignment below is fixed & balanced)
-            router_fn(qf.reshape(B, HQ * D), kmeans[l % len(kmeans)], HKV, topk)
-            # gather queries per chunk
-            qg = qf.index_select(0, gidx).view(N, Qc, HKV, g, D).permute(0, 2, 1, 3, 4).reshape(N, HKV, Qc * g, D)
-            ks, vs = shared[l % len(shared)]
-            o_s, lse_s = flash_lse(qg, ks, vs)                       # [N,HKV,Qc*g,D], [N,HKV,Qc*g]
+
+        def merge(o_u, lse_u, o_s, lse_s):
             o_s = o_s.view(N, HKV, Qc, g, D).permute(0, 2, 1, 3, 4).reshape(N * Qc, HQ, D)
             lse_s = lse_s.view(N, HKV, Qc, g).permute(0, 2, 1, 3).reshape(N * Qc, HQ)
             po = torch.empty(B * topk, HQ, D, dtype=o_s.dtype, device=DEV).index_copy_(0, sidx, o_s)
             pl = torch.empty(B * topk, HQ, dtype=lse_s.dtype, device=DEV).index_copy_(0, sidx, lse_s)
             o_all = torch.cat([o_u.reshape(B, 1, HQ, D), po.view(B, topk, HQ, D)], 1)
             l_all = torch.cat([lse_u.reshape(B, 1, HQ).to(pl.dtype), pl.view(B, topk, HQ)], 1)
-            o = lse_merge(o_all, l_all, 1)
-            x = self.post(x, o.reshape(B, HQ * D), Lw)
-        return self.head(x)
+            return lse_merge(o_all, l_all, 1).reshape(B, HQ * D)
+        return self.moska_decode(tok, kv, ctx, cos, sin, shared, kmeans, N, topk, Qc, gidx, merge)
 
 
-def kv_views(pool, B, ctx, n_layers, budget_bytes):
-    """Per-layer KV when it fits in the pool, else 2-4 rotating buffers. Returns (list, mode) or (None, why)."""
-    per = 2 * B * ctx * Model.HKV * Model.D * 2
-    cap = min(budget_bytes, pool.buf.numel() * 2)
-    pool.reset()
-    if per * n_layers <= cap:
-        nb, mode = n_layers, "per_layer"
-    else:
-        nb = min(4, int(cap // per))
-        if nb < 2:
-            return None, "KV %.1f GiB/layer too large" % (per / GiB)
-        mode = "rotate%d" % nb
-    out = []
-    for _ in range(nb):
-        out.append((pool.take((B, Model.HKV, ctx, Model.D)), pool.take((B, Model.HKV, ctx, Model.D))))
-    return out, mode
+def rope_tables(T, D=128):
+    """Random cos and sin tables [T, 1, D/2] for rope."""
+    return rnd(T, 1, D // 2), rnd(T, 1, D // 2)
+
+
+def moska_assignment(N, Qc, topk):
+    """The fixed balanced assignment: slot s = r*topk + j of request r attends chunk s % N; the shared launch's
+    rows are ordered (chunk c, t): s = c + N*t. Returns (sidx: the slot of each row, gidx: its request)."""
+    cc = torch.arange(N, device=DEV).view(N, 1)
+    tt = torch.arange(Qc, device=DEV).view(1, Qc)
+    sidx = (cc + N * tt).reshape(-1)
+    return sidx, torch.div(sidx, topk, rounding_mode="floor")
 
 
 def time_composite(fn):
@@ -915,10 +921,6 @@ def fam_composite(quick):
     pool = Pool(pool_bytes)
     kvmodes = {}
     HQ, HKV, D = Model.HQ, Model.HKV, Model.D
-
-    def cos_sin(T):
-        return rnd(T, 1, D // 2), rnd(T, 1, D // 2)
-
     dec = [(b, cx) for b in (1, 4, 16, 32, 64, 128) for cx in (1024, 4096, 8192, 16384, 32768)]
     key_dec = [(1, 1024), (32, 8192)]
     dec = key_dec + [p for p in dec if p not in key_dec]
@@ -933,18 +935,15 @@ def fam_composite(quick):
 
     vocab = Model.V
     # ---- decode
-    for (b, cx) in dec:
-        if over_deadline():
-            skip_deadline("composite")
-            continue
+    for (b, cx) in live("composite", dec):
         try:
-            kv, mode = kv_views(pool, b, cx, model.L, 50 * GiB)
+            kv, mode = kv_views(model, pool, b, cx, 50 * GiB)
             if kv is None:
                 fail("composite", "decode b=%d ctx=%d" % (b, cx), Exception("skipped: " + mode))
                 continue
             kvmodes["decode b=%d ctx=%d" % (b, cx)] = mode
             tok = torch.randint(0, vocab, (b,), device=DEV)
-            cos, sin = cos_sin(b)
+            cos, sin = rope_tables(b)
             fn = lambda: model.decode(tok, kv, cx, cos, sin)
             tg, te = time_composite(fn)
             c.row("decode", b, cx, 0, 0, 0, 0, "bf16", tg, te)
@@ -954,13 +953,10 @@ def fam_composite(quick):
             fail("composite", "decode b=%d ctx=%d" % (b, cx), exc)
         torch.cuda.empty_cache()
     # ---- prefill
-    for p in pre:
-        if over_deadline():
-            skip_deadline("composite")
-            continue
+    for p in live("composite", pre):
         try:
             tok = torch.randint(0, vocab, (p,), device=DEV)
-            cos, sin = cos_sin(p)
+            cos, sin = rope_tables(p)
             fn = lambda: model.prefill(tok, cos, sin)
             tg, te = time_composite(fn)
             c.row("prefill", 1, 0, p, 0, 0, 0, "bf16", tg, te)
@@ -970,10 +966,7 @@ def fam_composite(quick):
             fail("composite", "prefill %d" % p, exc)
         torch.cuda.empty_cache()
     # ---- moska
-    for (b, cx, sh, ch, sp) in mos:
-        if over_deadline():
-            skip_deadline("composite")
-            continue
+    for (b, cx, sh, ch, sp) in live("composite", mos):
         name = "moska b=%d ctx=%d shared=%d chunk=%d sparsity=%g" % (b, cx, sh, ch, sp)
         try:
             N = sh // ch
@@ -982,20 +975,16 @@ def fam_composite(quick):
                 fail("composite", name, Exception("skipped: batch*k/N not integer"))
                 continue
             Qc = b * topk // N
-            kv, mode = kv_views(pool, b, cx, model.L, 46 * GiB)
+            kv, mode = kv_views(model, pool, b, cx, 46 * GiB)
             if kv is None:
                 fail("composite", name, Exception("skipped: " + mode))
                 continue
             kvmodes[name] = mode
             shared = [(rnd(N, HKV, ch, D), rnd(N, HKV, ch, D)) for _ in range(2)]
             kmeans = [rnd(N, HKV * D) for _ in range(2)]
-            # balanced assignment: slot s = r*topk + j attends chunk s % N; rows ordered (chunk c, t): s = c + N*t
-            cc = torch.arange(N, device=DEV).view(N, 1)
-            tt = torch.arange(Qc, device=DEV).view(1, Qc)
-            sidx = (cc + N * tt).reshape(-1)
-            gidx = torch.div(sidx, topk, rounding_mode="floor")
+            sidx, gidx = moska_assignment(N, Qc, topk)
             tok = torch.randint(0, vocab, (b,), device=DEV)
-            cos, sin = cos_sin(b)
+            cos, sin = rope_tables(b)
             fn = lambda: model.moska(tok, kv, cx, cos, sin, shared, kmeans, N, topk, Qc, gidx, sidx)
             tg, te = time_composite(fn)
             c.row("moska", b, cx, 0, sh, ch, "%g" % sp, "bf16", tg, te)
@@ -1160,18 +1149,22 @@ def merge_kernel(out, o2, l2, off2, loff2, G, so2_hk, so2_m, sl2_hk, sl2_m, H, o
     return out
 
 
+def part_offsets(tag, t):
+    """Offset table [B, P] (cached under tag and the layout): element offset of part p of row b in t, whose dim 0
+    is the part and dim 1 the row."""
+    P, B, s0, s1 = t.shape[0], t.shape[1], t.stride(0), t.stride(1)
+    return _offsets((tag, P, B, s0, s1), lambda: (
+        torch.arange(P, device=DEV, dtype=torch.int64)[None, :] * s0
+        + torch.arange(B, device=DEV, dtype=torch.int64)[:, None] * s1).contiguous())
+
+
 def merge_parts_fast(o, lse, out=None):
     """o [P, B, H, D] bf16, lse [P, B, H] fp32 -> [B, H, D]: the exact LSE merge (fast kernel)."""
-    P, B, H, D = o.shape
+    _, B, H, D = o.shape
     if out is None:
         out = torch.empty((B, H, D), dtype=o.dtype, device=DEV)
-    off = _offsets(("parts", P, B, o.stride(0), o.stride(1)), lambda: (
-        torch.arange(P, device=DEV, dtype=torch.int64)[None, :] * o.stride(0)
-        + torch.arange(B, device=DEV, dtype=torch.int64)[:, None] * o.stride(1)).contiguous())
-    loff = _offsets(("partsl", P, B, lse.stride(0), lse.stride(1)), lambda: (
-        torch.arange(P, device=DEV, dtype=torch.int64)[None, :] * lse.stride(0)
-        + torch.arange(B, device=DEV, dtype=torch.int64)[:, None] * lse.stride(1)).contiguous())
-    return merge_kernel(out, o, lse, off, loff, 1, o.stride(2), 0, lse.stride(2), 0, H)
+    return merge_kernel(out, o, lse, part_offsets("parts", o), part_offsets("partsl", lse), 1, o.stride(2), 0,
+                        lse.stride(2), 0, H)
 
 
 FP8_VARIANT = {"QK8": True, "PV8": False}   # replaced by the smoke run's choice (meta.json)
@@ -1203,15 +1196,33 @@ def attn_fp8(q, k8, v8, k_scale=1.0, v_scale=1.0, want_lse=True):
         return o[0], lse[0]
     out = torch.empty((Z, Hkv, M, D), dtype=BF16, device=DEV)
     out_l = torch.empty((Z, Hkv, M), dtype=torch.float32, device=DEV) if want_lse else None
-    off = _offsets(("split", S, Z, o.stride(0), o.stride(1)), lambda: (
-        torch.arange(S, device=DEV, dtype=torch.int64)[None, :] * o.stride(0)
-        + torch.arange(Z, device=DEV, dtype=torch.int64)[:, None] * o.stride(1)).contiguous())
-    loff = _offsets(("splitl", S, Z, lse.stride(0), lse.stride(1)), lambda: (
-        torch.arange(S, device=DEV, dtype=torch.int64)[None, :] * lse.stride(0)
-        + torch.arange(Z, device=DEV, dtype=torch.int64)[:, None] * lse.stride(1)).contiguous())
-    merge_kernel(out.view(Z, Hkv * M, D), o, lse, off, loff, M, o.stride(2), o.stride(3), lse.stride(2), lse.stride(3),
-                 Hkv * M, out_lse=out_l.view(Z, Hkv * M) if want_lse else None)
+    merge_kernel(out.view(Z, Hkv * M, D), o, lse, part_offsets("split", o), part_offsets("splitl", lse), M,
+                 o.stride(2), o.stride(3), lse.stride(2), lse.stride(3), Hkv * M,
+                 out_lse=out_l.view(Z, Hkv * M) if want_lse else None)
     return out, out_l
+
+
+def attn_lse(q, k, v):
+    """(out, LSE) of non-causal attention: attn_fp8 when K,V are e4m3, else flash_lse (the current backend)."""
+    if k.dtype == FP8:
+        return attn_fp8(q, k, v)
+    return flash_lse(q, k, v)
+
+
+def moska_offsets(st, B, N, topk, g):
+    """Element offsets [B, topk] of the shared partials in a tensor of strides st laid out [N, Hkv, Qc*g, ...]:
+    slot s = b*topk + j (moska_assignment) is chunk s % N, query rows from (s // N)*g."""
+    s_ = torch.arange(B * topk, device=DEV, dtype=torch.int64)
+    c_, t_ = s_ % N, s_ // N
+    return (c_ * st[0] + t_ * g * st[2]).view(B, topk).contiguous()
+
+
+def moska_merge(out, o_u, lse_u, o_s, lse_s, off, loff, g):
+    """out [B, H, D] = the exact merge, per request, of its unique partial (o_u [B,Hkv,g,D], lse_u [B,Hkv,g]) and
+    its k shared partials, read in place from o_s [N,Hkv,Qc*g,D] / lse_s at offsets off / loff (moska_offsets)."""
+    so, sl, su, slu = o_s.stride(), lse_s.stride(), o_u.stride(), lse_u.stride()
+    return merge_kernel(out, o_s, lse_s, off, loff, g, so[1], so[2], sl[1], sl[2], out.shape[1], o1=o_u, l1=lse_u,
+                        o1_strides=(su[0], su[1], su[2]), l1_strides=(slu[0], slu[1], slu[2]))
 
 
 def rnd8(*shape):
@@ -1295,31 +1306,13 @@ def fam_cudnn_attn(quick):
 
 
 def fam_eager_prefill(quick):
-    c = Csv(os.path.join("eager", "attn_prefill.csv"), "dtype,seq,n_heads,n_kv_heads,head_dim,time_us,method")
+    c = Csv(os.path.join("eager", "attn_prefill.csv"), PREFILL_HEADER)
     heads = [(32, 8, 128), (32, 32, 128)]
     seqs = [128, 256, 512, 1024, 2048, 3000, 4096, 6144, 8192]
     pts = [(s_,) + h for h in heads for s_ in seqs]
     if quick:
         pts = [(512, 32, 8, 128), (3000, 32, 8, 128)]
-    for (s_, hq, hkv, d) in pts:
-        if over_deadline():
-            skip_deadline("eager/attn_prefill")
-            continue
-        try:
-            nb = n_bufs((s_ * hq * d * 2 + 2 * s_ * hkv * d) * 2)
-            mask = causal_mask(s_)
-            fns = []
-            for i in range(nb):
-                q = rnd(1, hq, s_, d)
-                kk = rnd(1, hkv, s_, d)
-                vv = rnd(1, hkv, s_, d)
-                fns.append(lambda q=q, kk=kk, vv=vv: eager_attn(q, kk, vv, mask))
-            t, meth = bench(fns)
-            c.row("bf16", s_, hq, hkv, d, t, meth)
-            del fns
-        except Exception as exc:
-            fail("eager/attn_prefill", "seq=%d h=%d/%d" % (s_, hq, hkv), exc)
-        torch.cuda.empty_cache()
+    prefill_grid(c, "eager/attn_prefill", pts, eager_attn, lambda s_: (causal_mask(s_),), empty_each=True)
     note("eager", "impl", "HF transformers eager attention: repeat_kv (expand+reshape copy), matmul(q, k^T)*scale, + additive "
          "mask (prefill: causal [L,L]; partial: by prompt position [m,L]), softmax(dtype=float32).to(bf16), matmul(p, v)")
     return c.n
@@ -1344,28 +1337,18 @@ def fam_attn_partial(quick):
                 pts.append((m, L) + h)
     if quick:
         pts = [(51, 2048, 32, 8, 128), (1024, 1024, 32, 8, 128)]
-    for (m, L, hq, hkv, d) in pts:
-        for kind, c in (("flash2", cf), ("eager", ce)):
-            if over_deadline():
-                skip_deadline("attn_partial")
-                continue
-            try:
-                nb = n_bufs((m * hq * d * 2 + 2 * L * hkv * d) * 2)
-                mask = position_mask(partial_positions(L, m), L) if kind == "eager" else None
-                fns = []
-                for i in range(nb):
-                    q = rnd(1, hq, m, d)
-                    kk = rnd(1, hkv, L, d)
-                    vv = rnd(1, hkv, L, d)
-                    if kind == "eager":
-                        fns.append(lambda q=q, kk=kk, vv=vv: eager_attn(q, kk, vv, mask))
-                    else:
-                        fns.append(lambda q=q, kk=kk, vv=vv: sdpa(q, kk, vv, False, "partial"))
-                t, meth = bench(fns)
-                c.row("bf16", m, L, hq, hkv, d, t, meth)
-                del fns
-            except Exception as exc:
-                fail("attn_partial", "%s m=%d L=%d" % (kind, m, L), exc)
+    kinds = (("flash2", cf), ("eager", ce))
+    for (m, L, hq, hkv, d), (kind, c) in live("attn_partial", [(p, kc) for p in pts for kc in kinds]):
+        try:
+            nb = n_bufs((m * hq * d * 2 + 2 * L * hkv * d) * 2)
+            if kind == "eager":
+                call = (eager_attn, position_mask(partial_positions(L, m), L))
+            else:
+                call = (sdpa, False, "partial")
+            t, meth = bench_attn(nb, (1, hq, m, d), (1, hkv, L, d), *call)
+            c.row("bf16", m, L, hq, hkv, d, t, meth)
+        except Exception as exc:
+            fail("attn_partial", "%s m=%d L=%d" % (kind, m, L), exc)
     note("attn_partial", "impl", "q [1,Hq,m,d] of m recomputed tokens vs K,V [1,Hkv,L,d] of the whole prompt. flash2: "
          "SDPA flash, enable_gqa, no mask (the flash kernel takes no per-position mask: every query sees all L keys); "
          "eager: HF eager attention with an additive [m,L] mask by prompt position (positions: m sorted random, the last "
@@ -1381,23 +1364,15 @@ def fam_kv_gather(quick):
     if quick:
         toks = [512, 5120]
         widths = [1024]
-    for w in widths:
-        for L in toks:
-            if over_deadline():
-                skip_deadline("kv_gather")
-                continue
-            try:
-                nb = n_bufs(4 * L * w * 2)
-                idx = torch.randperm(L, device=DEV)
-                fns = []
-                for i in range(nb):
-                    kr = rnd(L, w)
-                    vr = rnd(L, w)
-                    fns.append(lambda kr=kr, vr=vr: (kr.index_select(0, idx), vr.index_select(0, idx)))
-                t, meth = bench(fns)
-                c.row("bf16", L, w, t, meth)
-            except Exception as exc:
-                fail("kv_gather", "L=%d w=%d" % (L, w), exc)
+    for w, L in live("kv_gather", [(w, L) for w in widths for L in toks]):
+        try:
+            nb = n_bufs(4 * L * w * 2)
+            idx = torch.randperm(L, device=DEV)
+            t, meth = bench_copies(nb, lambda: (rnd(L, w), rnd(L, w)),
+                                   lambda kr, vr: (kr.index_select(0, idx), vr.index_select(0, idx)))
+            c.row("bf16", L, w, t, meth)
+        except Exception as exc:
+            fail("kv_gather", "L=%d w=%d" % (L, w), exc)
     note("kv_gather", "impl", "K and V of one layer, [L, kv_width] bf16 each, gathered by a random permutation of L "
          "(two index_select kernels); kv_width = n_kv_heads*head_dim (1024: Llama-3.1-8B/Mistral-7B; 4096: Llama-2-7B)")
     return c.n
@@ -1406,7 +1381,7 @@ def fam_kv_gather(quick):
 def fam_attn_decode_lse(quick):
     """DistAttention micro-attention: decode attention over one block of a request's KV returning (out, LSE),
     flash2 (aten._scaled_dot_product_flash_attention), MHA layouts of LLaMA2-13B and LLaMA2-7B."""
-    c = Csv("attn_decode_lse.csv", "dtype,batch,ctx,n_heads,n_kv_heads,head_dim,time_us,method")
+    c = Csv("attn_decode_lse.csv", DECODE_HEADER)
     pool = attn_pool()
     heads = [(40, 40, 128), (32, 32, 128)]
     batches = [1, 2, 4, 8, 16, 32, 64]
@@ -1414,28 +1389,7 @@ def fam_attn_decode_lse(quick):
     pts = [(b, cx) + h for h in heads for b in batches for cx in ctxs]
     if quick:
         pts = [(1, 4096, 40, 40, 128), (16, 65536, 40, 40, 128)]
-    for (b, cx, hq, hkv, d) in pts:
-        kvb = 2 * b * cx * hkv * d * 2
-        if kvb > 24 * GiB:
-            continue
-        if over_deadline():
-            skip_deadline("attn_decode_lse")
-            continue
-        try:
-            nb = n_bufs(kvb)
-            pool.reset()
-            fns = []
-            for i in range(nb):
-                q = rnd(b, hq, 1, d)
-                kk = pool.take((b, hkv, cx, d))
-                vv = pool.take((b, hkv, cx, d))
-                fns.append(lambda q=q, kk=kk, vv=vv: flash_lse(q, kk, vv))
-            t, meth = bench(fns)
-            c.row("bf16", b, cx, hq, hkv, d, t, meth)
-            del fns
-        except Exception as exc:
-            fail("attn_decode_lse", "b=%d ctx=%d h=%d" % (b, cx, hq), exc)
-    return c.n
+    return pooled_attn_grid(c, "attn_decode_lse", "bf16", pts, decode_lse_geometry, pool, flash_lse)
 
 
 def fam_merge_fast(quick):
@@ -1448,10 +1402,7 @@ def fam_merge_fast(quick):
     if quick:
         pts = [(1, 2, 32), (2048, 64, 32), (16, 256, 40)]
     d = 128
-    for (b, p, h) in pts:
-        if over_deadline():
-            skip_deadline("merge_fast")
-            continue
+    for (b, p, h) in live("merge_fast", pts):
         try:
             nb = n_bufs(p * b * h * (d * 2 + 4))
             fns = []
@@ -1477,74 +1428,15 @@ def fam_merge_fast(quick):
 def fam_fp8_attn(quick):
     """FP8 (e4m3) KV attention with the Triton kernel: decode (fp8/attn_decode.csv) and MoSKA shared chunks
     (fp8/attn_shared.csv), same grids and layouts as the flash2 tables."""
-    cd = Csv(os.path.join("fp8", "attn_decode.csv"), "dtype,batch,ctx,n_heads,n_kv_heads,head_dim,time_us,method")
-    cs = Csv(os.path.join("fp8", "attn_shared.csv"),
-             "dtype,n_chunks,chunk,queries,n_heads,n_kv_heads,head_dim,time_us,method")
+    cd = Csv(os.path.join("fp8", "attn_decode.csv"), DECODE_HEADER)
+    cs = Csv(os.path.join("fp8", "attn_shared.csv"), SHARED_HEADER)
     free_attn_pool()
     pool = Pool8(24 * GiB + (1 << 26))
-    heads = [(32, 8, 128), (64, 8, 128), (32, 32, 128), (40, 40, 128)]
-    batches = [1, 2, 4, 8, 16, 32, 64, 128, 256]
-    ctxs = [128, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072]
-    pts = [(b, cx) + h for h in heads for b in batches for cx in ctxs]
-    pts += [(b, cx, 32, 8, 128) for b in batches for cx in (3000, 24576)]
+    pts = decode_points([(32, 8, 128), (64, 8, 128), (32, 32, 128), (40, 40, 128)])
     if quick:
         pts = [(1, 1024, 32, 8, 128), (64, 32768, 32, 8, 128), (8, 3000, 32, 8, 128)]
-    for (b, cx, hq, hkv, d) in pts:
-        kvb = 2 * b * cx * hkv * d
-        if kvb > 24 * GiB:
-            continue
-        if over_deadline():
-            skip_deadline("fp8/attn_decode")
-            continue
-        try:
-            g = hq // hkv
-            nb = n_bufs(kvb)
-            pool.reset()
-            fns = []
-            for i in range(nb):
-                q = rnd(b, hkv, g, d)
-                kk = pool.take((b, hkv, cx, d))
-                vv = pool.take((b, hkv, cx, d))
-                fns.append(lambda q=q, kk=kk, vv=vv: attn_fp8(q, kk, vv))
-            t, meth = bench(fns)
-            cd.row("fp8", b, cx, hq, hkv, d, t, meth)
-            del fns
-        except Exception as exc:
-            fail("fp8/attn_decode", "b=%d ctx=%d h=%d/%d" % (b, cx, hq, hkv), exc)
-    pts = []
-    for ch in (512, 1024, 2048, 4096, 8192):
-        for qn in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024):
-            for nc in (1, 8, 32, 128):
-                pts.append((nc, ch, qn, 32, 8, 128))
-                if ch == 4096:
-                    pts.append((nc, ch, qn, 64, 8, 128))
-    for qn in (3, 48, 384):
-        for nc in (8, 32):
-            pts.append((nc, 4096, qn, 32, 8, 128))
-    if quick:
-        pts = [(8, 4096, 1, 32, 8, 128), (128, 4096, 64, 32, 8, 128), (32, 4096, 48, 64, 8, 128)]
-    for (nc, ch, qn, hq, hkv, d) in pts:
-        kvb = 2 * nc * hkv * ch * d
-        if kvb > 24 * GiB:
-            continue
-        if over_deadline():
-            skip_deadline("fp8/attn_shared")
-            continue
-        try:
-            g = hq // hkv
-            nb = n_bufs(kvb + nc * hkv * qn * g * d * 4)
-            pool.reset()
-            fns = []
-            for i in range(nb):
-                q = rnd(nc, hkv, qn * g, d)
-                kk = pool.take((nc, hkv, ch, d))
-                vv = pool.take((nc, hkv, ch, d))
-                fns.append(lambda q=q, kk=kk, vv=vv: attn_fp8(q, kk, vv))
-            t, meth = bench(fns)
-            cs.row("fp8", nc, ch, qn, hq, hkv, d, t, meth)
-            del fns
-        except Exception as exc:
-            fail("fp8/attn_shared", "nc=%d chunk=%d q=%d h=%d/%d" % (nc, ch, qn, hq, hkv), exc)
+    pooled_attn_grid(cd, "fp8/attn_decode", "fp8", pts, decode_geometry, pool, attn_fp8)
+    pooled_attn_grid(cs, "fp8/attn_shared", "fp8", shared_points(quick), shared_geometry, pool, attn_fp8)
     del pool
     torch.cuda.empty_cache()
     note("fp8", "impl", "Triton attn_fp8_kernel over e4m3 K,V with per-tensor scales (queries bf16), variant %s; "
@@ -1566,18 +1458,14 @@ def fam_fp8_quant(quick):
         toks = [1, 4096]
         hiddens = [4096]
     inv = torch.full((), 0.5, dtype=torch.float32, device=DEV)
-    for h in hiddens:
-        for t_ in toks:
-            if over_deadline():
-                skip_deadline("fp8_quant")
-                continue
-            try:
-                nb = n_bufs(t_ * h * 3)
-                xs = [rnd(t_, h) for _ in range(nb)]
-                tm, meth = bench([(lambda x=x: fp8_quant(x, inv)) for x in xs])
-                c.row("fp8_quant", "bf16", t_, h, tm, meth)
-            except Exception as exc:
-                fail("fp8_quant", "t=%d h=%d" % (t_, h), exc)
+    for h, t_ in live("fp8_quant", [(h, t_) for h in hiddens for t_ in toks]):
+        try:
+            nb = n_bufs(t_ * h * 3)
+            xs = [rnd(t_, h) for _ in range(nb)]
+            tm, meth = bench([(lambda x=x: fp8_quant(x, inv)) for x in xs])
+            c.row("fp8_quant", "bf16", t_, h, tm, meth)
+        except Exception as exc:
+            fail("fp8_quant", "t=%d h=%d" % (t_, h), exc)
     note("fp8_quant", "impl", "(x * inv_scale).to(float8_e4m3fn): static per-tensor scale, eager (2 kernels); hidden = "
          "the GEMM's input width")
     return c.n
@@ -1649,26 +1537,22 @@ def fam_moe(quick):
     toks = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 3, 24, 96, 384, 3000]
     if quick:
         toks = [1, 64, 4096]
-    for T in toks:
-        for op in ("topk", "permute", "combine"):
-            if over_deadline():
-                skip_deadline("moe")
-                continue
-            try:
-                logits, w, idx = moe_inputs(T, K_, E, H)
-                x = rnd(T, H)
-                if op == "topk":
-                    fn = lambda: moe_topk(logits, K_)
-                elif op == "permute":
-                    fn = lambda: moe_permute(x, idx, E)
-                else:
-                    xs, order, offs = moe_permute(x, idx, E)
-                    y = rnd(T * K_, H)
-                    fn = lambda: moe_combine(y, order, w)
-                t, meth = bench([fn])
-                c.row(op, "bf16", T, H, E, K_, t, meth)
-            except Exception as exc:
-                fail("moe", "%s T=%d" % (op, T), exc)
+    for T, op in live("moe", [(T, op) for T in toks for op in ("topk", "permute", "combine")]):
+        try:
+            logits, w, idx = moe_inputs(T, K_, E, H)
+            x = rnd(T, H)
+            if op == "topk":
+                fn = lambda: moe_topk(logits, K_)
+            elif op == "permute":
+                fn = lambda: moe_permute(x, idx, E)
+            else:
+                xs, order, offs = moe_permute(x, idx, E)
+                y = rnd(T * K_, H)
+                fn = lambda: moe_combine(y, order, w)
+            t, meth = bench([fn])
+            c.row(op, "bf16", T, H, E, K_, t, meth)
+        except Exception as exc:
+            fail("moe", "%s T=%d" % (op, T), exc)
     # grouped expert GEMMs: gate_up (n = 2*ffn, k = hidden) and down (n = hidden, k = ffn); TP1 and TP2 shards
     shapes = [(2 * 14336, 4096), (4096, 14336), (14336, 4096), (4096, 7168)]
     if quick:
@@ -1680,10 +1564,7 @@ def fam_moe(quick):
         except Exception as exc:
             fail("moe_gemm", "alloc n=%d k=%d" % (n, kk), exc)
             continue
-        for T in toks:
-            if over_deadline():
-                skip_deadline("moe_gemm")
-                continue
+        for T in live("moe_gemm", toks):
             if 2.0 * T * K_ * n * kk / 600e12 > 0.05:
                 continue
             try:
@@ -1708,8 +1589,8 @@ def fam_moe(quick):
 def fam_flex(quick):
     """FlexAttention (torch.compile'd flex_attention, dynamic shapes), decode and causal prefill, non-paged."""
     from torch.nn.attention.flex_attention import flex_attention, create_block_mask
-    c = Csv(os.path.join("flex", "attn_decode.csv"), "dtype,batch,ctx,n_heads,n_kv_heads,head_dim,time_us,method")
-    cp = Csv(os.path.join("flex", "attn_prefill.csv"), "dtype,seq,n_heads,n_kv_heads,head_dim,time_us,method")
+    c = Csv(os.path.join("flex", "attn_decode.csv"), DECODE_HEADER)
+    cp = Csv(os.path.join("flex", "attn_prefill.csv"), PREFILL_HEADER)
     fx = torch.compile(flex_attention, dynamic=True)
     pool = attn_pool()
     dec = [(b, cx) for b in (1, 8, 64) for cx in (1024, 8192, 32768, 131072)]
@@ -1719,10 +1600,7 @@ def fam_flex(quick):
         pre = [1024]
     hq, hkv, d = 32, 8, 128
     t0 = time.time()
-    for (b, cx) in dec:
-        if over_deadline():
-            skip_deadline("flex")
-            continue
+    for (b, cx) in live("flex", dec):
         if 2 * b * cx * hkv * d * 2 > 24 * GiB:
             continue
         try:
@@ -1735,10 +1613,7 @@ def fam_flex(quick):
             log("flex decode b=%d ctx=%d %.1f us (%.0f s since family start)" % (b, cx, t, time.time() - t0))
         except Exception as exc:
             fail("flex", "decode b=%d ctx=%d" % (b, cx), exc)
-    for s_ in pre:
-        if over_deadline():
-            skip_deadline("flex")
-            continue
+    for s_ in live("flex", pre):
         try:
             bm = create_block_mask(lambda b_, h_, qi, ki: qi >= ki, None, None, s_, s_, device=DEV)
             q = rnd(1, hq, s_, d)
@@ -1821,32 +1696,7 @@ class ModelX(Model):
     def attend_decode(self, qf, kc, vc):
         if kc.dtype == FP8:
             return attn_fp8(qf, kc, vc, want_lse=False)[0]
-        return sdpa(qf, kc, vc, False, "decode")
-
-    def decode(self, tok, kv, ctx, cos, sin):
-        B = tok.shape[0]
-        x = F.embedding(tok, self.emb)
-        for l, Lw in enumerate(self.layers):
-            qk, v = self.pre(x, Lw, cos, sin)
-            kc, vc = kv[l % len(kv)]
-            kc[:, :, ctx - 1].copy_(qk[:, self.HQ:])
-            vc[:, :, ctx - 1].copy_(v)
-            qf = qk[:, :self.HQ].reshape(B, self.HKV, self.HQ // self.HKV, self.D)
-            o = self.attend_decode(qf, kc, vc)
-            x = self.post(x, o.reshape(B, self.HQ * self.D), Lw)
-        return self.head(x)
-
-    def prefill_eager(self, tok, cos, sin, mask):
-        P = tok.shape[0]
-        x = F.embedding(tok, self.emb)
-        for Lw in self.layers:
-            qk, v = self.pre(x, Lw, cos, sin)
-            q = qk[:, :self.HQ].transpose(0, 1).unsqueeze(0)
-            k = qk[:, self.HQ:].transpose(0, 1).unsqueeze(0)
-            vv = v.transpose(0, 1).unsqueeze(0)
-            o = eager_attn(q, k, vv, mask)
-            x = self.post(x, o[0].transpose(0, 1).reshape(P, self.HQ * self.D), Lw)
-        return self.head(x[-1:])
+        return Model.attend_decode(self, qf, kc, vc)
 
     def partial_prefill(self, tok, cos, sin, sel, cos_s, sin_s, gidx, kvref, eager, mask0, maskp):
         """Partial-recompute prefill: layer 0 in full (causal), then per layer the reference KV gathered into
@@ -1856,13 +1706,7 @@ class ModelX(Model):
         m = sel.shape[0]
         HQ, HKV, D = self.HQ, self.HKV, self.D
         x = F.embedding(tok, self.emb)
-        Lw = self.layers[0]
-        qk, v = self.pre(x, Lw, cos, sin)
-        q = qk[:, :HQ].transpose(0, 1).unsqueeze(0)
-        k = qk[:, HQ:].transpose(0, 1).unsqueeze(0)
-        vv = v.transpose(0, 1).unsqueeze(0)
-        o = eager_attn(q, k, vv, mask0) if eager else sdpa(q, k, vv, True, "prefill")
-        x = self.post(x, o[0].transpose(0, 1).reshape(P, HQ * D), Lw)
+        x = self.prefill_layer(x, self.layers[0], cos, sin, mask0 if eager else None)
         xs = x.index_select(0, sel)
         for l in range(1, self.L):
             Lw = self.layers[l]
@@ -1883,44 +1727,22 @@ class ModelX(Model):
         """MoSKA decode with the fast merge: the unique partial and the k shared partials of each request
         merged by merge_kernel straight from where the attention launches wrote them."""
         B = tok.shape[0]
-        HQ, HKV, D = self.HQ, self.HKV, self.D
-        g = HQ // HKV
-        x = F.embedding(tok, self.emb)
-        for l, Lw in enumerate(self.layers):
-            qk, v = self.pre(x, Lw, cos, sin)
-            kc, vc = kv[l % len(kv)]
-            kc[:, :, ctx - 1].copy_(qk[:, HQ:])
-            vc[:, :, ctx - 1].copy_(v)
-            qf = qk[:, :HQ].reshape(B, HKV, g, D)
-            if kc.dtype == FP8:
-                o_u, lse_u = attn_fp8(qf, kc, vc)
-            else:
-                o_u, lse_u = flash_lse(qf, kc, vc)
-            router_fn(qf.reshape(B, HQ * D), kmeans[l % len(kmeans)], HKV, topk)
-            qg = qf.index_select(0, gidx).view(N, Qc, HKV, g, D).permute(0, 2, 1, 3, 4).reshape(N, HKV, Qc * g, D)
-            ks, vs = shared[l % len(shared)]
-            if ks.dtype == FP8:
-                o_s, lse_s = attn_fp8(qg, ks, vs)
-            else:
-                o_s, lse_s = flash_lse(qg, ks, vs)
-            so, sl = o_s.stride(), lse_s.stride()
+        HQ, D = self.HQ, self.D
+        g = HQ // self.HKV
 
-            def offs(st, key):
-                def build():
-                    s_ = torch.arange(B * topk, device=DEV, dtype=torch.int64)
-                    c_, t_ = s_ % N, s_ // N
-                    return (c_ * st[0] + t_ * g * st[2]).view(B, topk).contiguous()
-                return _offsets(("moska", key, B, N, topk, g) + tuple(st), build)
+        def offs(st, key):
+            return _offsets(("moska", key, B, N, topk, g) + tuple(st), lambda: moska_offsets(st, B, N, topk, g))
+
+        def merge(o_u, lse_u, o_s, lse_s):
             o = torch.empty((B, HQ, D), dtype=BF16, device=DEV)
-            su, slu = o_u.stride(), lse_u.stride()
-            merge_kernel(o, o_s, lse_s, offs(so, "o"), offs(sl, "l"), g, so[1], so[2], sl[1], sl[2], HQ,
-                         o1=o_u, l1=lse_u, o1_strides=(su[0], su[1], su[2]), l1_strides=(slu[0], slu[1], slu[2]))
-            x = self.post(x, o.view(B, HQ * D), Lw)
-        return self.head(x)
+            moska_merge(o, o_u, lse_u, o_s, lse_s, offs(o_s.stride(), "o"), offs(lse_s.stride(), "l"), g)
+            return o.view(B, HQ * D)
+        return self.moska_decode(tok, kv, ctx, cos, sin, shared, kmeans, N, topk, Qc, gidx, merge)
 
 
-def kv_views_x(model, pool, B, ctx, budget_bytes, elem=2):
-    """kv_views for any model and KV dtype (pool: Pool for bf16, Pool8 for e4m3)."""
+def kv_views(model, pool, B, ctx, budget_bytes, elem=2):
+    """Decode KV of model for B requests of ctx tokens from pool (Pool: bf16, elem 2; Pool8: e4m3, elem 1): per
+    layer when it fits in the budget, else 2-4 rotating buffers. Returns (list of (K, V), mode) or (None, why)."""
     per = 2 * B * ctx * model.HKV * model.D * elem
     cap = min(budget_bytes, pool.buf.numel() * pool.buf.element_size())
     pool.reset()
@@ -1955,6 +1777,46 @@ def cext_row(kind, model, backend, dtype, kv_dtype, tp, b, ctx, prefill, shared,
     torch.cuda.empty_cache()
 
 
+def cext_decode(model, pool, b, cx, budget, mode_key, label, row, elem=2, report_skip=True):
+    """One composite_ext decode row: KV of b requests of cx tokens from pool (kv_views, its mode noted under
+    mode_key), random tokens and rope tables; row = (kind, model, backend, dtype, kv_dtype, tp). A KV that does not
+    fit is a skipped point in failures.txt when report_skip, else passed over."""
+    kv, mode = kv_views(model, pool, b, cx, budget, elem=elem)
+    if kv is None:
+        if report_skip:
+            fail("composite_ext", label, Exception("skipped: " + mode))
+        return
+    CEXT_MODES[mode_key] = mode
+    tok = torch.randint(0, model.V, (b,), device=DEV)
+    cos, sin = rope_tables(b)
+    cext_row(*row, b, cx, 0, 0, 0, 0, 0, "-", lambda: model.decode(tok, kv, cx, cos, sin), label)
+
+
+def cext_prefill(model, p, row, label):
+    """One composite_ext prefill row: one prompt of p random tokens; row as for cext_decode."""
+    tok = torch.randint(0, model.V, (p,), device=DEV)
+    cos, sin = rope_tables(p)
+    cext_row(*row, 1, 0, p, 0, 0, 0, 0, "-", lambda: model.prefill(tok, cos, sin), label)
+
+
+def cext_moska(model, pool, backend, dtype, b, sh, sp, label):
+    """One composite_ext MoSKA row with the fast merge: Llama-3.1-8B, b requests of 2048 private tokens, sh shared
+    tokens in 4096-token chunks, sparsity sp; KV and shared chunks bf16 (pool: Pool) or e4m3 (dtype fp8, Pool8)."""
+    fp8 = dtype == "fp8"
+    try:
+        kv, _ = kv_views(model, pool, b, 2048, 46 * GiB, elem=1 if fp8 else 2)
+        shared, kmeans, N, topk, Qc, gidx = moska_inputs(model, b, sh, 4096, sp, fp8, 2 if sh <= (1 << 22) else 1)
+    except Exception as exc:
+        fail("composite_ext", label, exc)
+        return
+    tok = torch.randint(0, model.V, (b,), device=DEV)
+    cos, sin = rope_tables(b)
+    cext_row("moska", "llama-3.1-8b", backend, dtype, dtype, 1, b, 2048, 0, sh, 4096, sp, 0, "fast",
+             lambda: model.moska_fast(tok, kv, 2048, cos, sin, shared, kmeans, N, topk, Qc, gidx), label)
+    del kv, shared, kmeans
+    torch.cuda.empty_cache()
+
+
 def moska_inputs(model, b, sh, ch, sp, kv_fp8, nbuf):
     N = sh // ch
     topk = int(round((1 - sp) * N))
@@ -1965,10 +1827,7 @@ def moska_inputs(model, b, sh, ch, sp, kv_fp8, nbuf):
     mk = rnd8 if kv_fp8 else rnd
     shared = [(mk(N, HKV, ch, D), mk(N, HKV, ch, D)) for _ in range(nbuf)]
     kmeans = [rnd(N, HKV * D) for _ in range(2)]
-    cc = torch.arange(N, device=DEV).view(N, 1)
-    tt = torch.arange(Qc, device=DEV).view(1, Qc)
-    sidx = (cc + N * tt).reshape(-1)
-    gidx = torch.div(sidx, topk, rounding_mode="floor")
+    _, gidx = moska_assignment(N, Qc, topk)
     return shared, kmeans, N, topk, Qc, gidx
 
 
@@ -1981,10 +1840,6 @@ def fam_composite_ext(quick):
                                     "recompute,merge,time_us,time_us_eager")
     free_attn_pool()
     L8 = dict(L=32, H=4096, HQ=32, HKV=8, D=128, FF=14336, V=128256)
-
-    def cs(T, D=128):
-        return rnd(T, 1, D // 2), rnd(T, 1, D // 2)
-
     # ---- Llama-3.1-8B bf16: long-context and cuDNN decode, cuDNN prefill, fast-merge MoSKA, partial prefills
     model = ModelX(**L8)
     free, _ = torch.cuda.mem_get_info()
@@ -2004,48 +1859,25 @@ def fam_composite_ext(quick):
         semL, semR = [2048], [0.3]
     for (be, b, cx) in dec:
         set_backend(be)
-        kv, mode = kv_views_x(model, pool, b, cx, 46 * GiB)
-        if kv is None:
-            fail("composite_ext", "decode %s b=%d ctx=%d" % (be, b, cx), Exception("skipped: " + mode))
-            continue
-        CEXT_MODES["decode %s b=%d ctx=%d" % (be, b, cx)] = mode
-        tok = torch.randint(0, model.V, (b,), device=DEV)
-        cos, sin = cs(b)
-        cext_row("decode", "llama-3.1-8b", be, "bf16", "bf16", 1, b, cx, 0, 0, 0, 0, 0, "-",
-                 lambda: model.decode(tok, kv, cx, cos, sin), "decode %s b=%d ctx=%d" % (be, b, cx))
-        del kv
+        label = "decode %s b=%d ctx=%d" % (be, b, cx)
+        cext_decode(model, pool, b, cx, 46 * GiB, label, label, ("decode", "llama-3.1-8b", be, "bf16", "bf16", 1))
     for (be, p) in pre:
         set_backend(be)
-        tok = torch.randint(0, model.V, (p,), device=DEV)
-        cos, sin = cs(p)
-        cext_row("prefill", "llama-3.1-8b", be, "bf16", "bf16", 1, 1, 0, p, 0, 0, 0, 0, "-",
-                 lambda: model.prefill(tok, cos, sin), "prefill %s %d" % (be, p))
+        cext_prefill(model, p, ("prefill", "llama-3.1-8b", be, "bf16", "bf16", 1), "prefill %s %d" % (be, p))
     set_backend("flash2")
     for (be, b, sh, sp) in mos:
         set_backend(be)
-        label = "moska %s b=%d shared=%d sp=%g" % (be, b, sh, sp)
-        try:
-            kv, mode = kv_views_x(model, pool, b, 2048, 46 * GiB)
-            shared, kmeans, N, topk, Qc, gidx = moska_inputs(model, b, sh, 4096, sp, False, 2 if sh <= (1 << 22) else 1)
-        except Exception as exc:
-            fail("composite_ext", label, exc)
-            continue
-        tok = torch.randint(0, model.V, (b,), device=DEV)
-        cos, sin = cs(b)
-        cext_row("moska", "llama-3.1-8b", be, "bf16", "bf16", 1, b, 2048, 0, sh, 4096, sp, 0, "fast",
-                 lambda: model.moska_fast(tok, kv, 2048, cos, sin, shared, kmeans, N, topk, Qc, gidx), label)
-        del kv, shared, kmeans
-        torch.cuda.empty_cache()
+        cext_moska(model, pool, be, "bf16", b, sh, sp, "moska %s b=%d shared=%d sp=%g" % (be, b, sh, sp))
     set_backend("flash2")
     # partial-recompute prefills (Llama-3.1-8B, bf16): eager and flash2; and eager full prefills
     for P in semL:
         tok = torch.randint(0, model.V, (P,), device=DEV)
-        cos, sin = cs(P)
+        cos, sin = rope_tables(P)
         mask0 = causal_mask(P)
         kvref = [(rnd(P, model.HKV * model.D), rnd(P, model.HKV * model.D)) for _ in range(model.L)]
         gidx = torch.randperm(P, device=DEV)
         cext_row("prefill", "llama-3.1-8b", "eager", "bf16", "bf16", 1, 1, 0, P, 0, 0, 0, 0, "-",
-                 lambda: model.prefill_eager(tok, cos, sin, mask0), "prefill eager %d" % P)
+                 lambda: model.prefill(tok, cos, sin, mask0), "prefill eager %d" % P)
         for r in semR:
             m = max(1, int(round(r * P)))
             sel = partial_positions(P, m)
@@ -2071,30 +1903,11 @@ def fam_composite_ext(quick):
         dec = [(16, 4096)]
         mos = [(64, 1 << 20, 0.75)]
     for (b, cx) in dec:
-        kv, mode = kv_views_x(model, pool8, b, cx, 46 * GiB, elem=1)
-        if kv is None:
-            fail("composite_ext", "decode fp8 b=%d ctx=%d" % (b, cx), Exception("skipped: " + mode))
-            continue
-        CEXT_MODES["decode fp8 b=%d ctx=%d" % (b, cx)] = mode
-        tok = torch.randint(0, model.V, (b,), device=DEV)
-        cos, sin = cs(b)
-        cext_row("decode", "llama-3.1-8b", "flash2", "fp8", "fp8", 1, b, cx, 0, 0, 0, 0, 0, "-",
-                 lambda: model.decode(tok, kv, cx, cos, sin), "decode fp8 b=%d ctx=%d" % (b, cx))
-        del kv
+        label = "decode fp8 b=%d ctx=%d" % (b, cx)
+        cext_decode(model, pool8, b, cx, 46 * GiB, label, label, ("decode", "llama-3.1-8b", "flash2", "fp8", "fp8", 1),
+                    elem=1)
     for (b, sh, sp) in mos:
-        label = "moska fp8 b=%d shared=%d sp=%g" % (b, sh, sp)
-        try:
-            kv, mode = kv_views_x(model, pool8, b, 2048, 46 * GiB, elem=1)
-            shared, kmeans, N, topk, Qc, gidx = moska_inputs(model, b, sh, 4096, sp, True, 2 if sh <= (1 << 22) else 1)
-        except Exception as exc:
-            fail("composite_ext", label, exc)
-            continue
-        tok = torch.randint(0, model.V, (b,), device=DEV)
-        cos, sin = cs(b)
-        cext_row("moska", "llama-3.1-8b", "flash2", "fp8", "fp8", 1, b, 2048, 0, sh, 4096, sp, 0, "fast",
-                 lambda: model.moska_fast(tok, kv, 2048, cos, sin, shared, kmeans, N, topk, Qc, gidx), label)
-        del kv, shared, kmeans
-        torch.cuda.empty_cache()
+        cext_moska(model, pool8, "flash2", "fp8", b, sh, sp, "moska fp8 b=%d shared=%d sp=%g" % (b, sh, sp))
     del model, pool8
     torch.cuda.empty_cache()
 
@@ -2106,20 +1919,12 @@ def fam_composite_ext(quick):
             pool = Pool(int(min(24 * GiB, free - 8 * GiB)))
             dec = [(1, 4096), (8, 4096), (32, 4096), (128, 4096)] if not quick else [(8, 4096)]
             for (b, cx) in dec:
-                kv, mode = kv_views_x(model, pool, b, cx, 24 * GiB)
-                if kv is None:
-                    continue
-                CEXT_MODES["mixtral decode b=%d ctx=%d" % (b, cx)] = mode
-                tok = torch.randint(0, model.V, (b,), device=DEV)
-                cos, sin = cs(b)
-                cext_row("decode", "mixtral-8x7b", "flash2", "bf16", "bf16", 1, b, cx, 0, 0, 0, 0, 0, "-",
-                         lambda: model.decode(tok, kv, cx, cos, sin), "mixtral decode b=%d ctx=%d" % (b, cx))
-                del kv
+                label = "mixtral decode b=%d ctx=%d" % (b, cx)
+                cext_decode(model, pool, b, cx, 24 * GiB, label, label,
+                            ("decode", "mixtral-8x7b", "flash2", "bf16", "bf16", 1), report_skip=False)
             for p in ((512, 2048) if not quick else (512,)):
-                tok = torch.randint(0, model.V, (p,), device=DEV)
-                cos, sin = cs(p)
-                cext_row("prefill", "mixtral-8x7b", "flash2", "bf16", "bf16", 1, 1, 0, p, 0, 0, 0, 0, "-",
-                         lambda: model.prefill(tok, cos, sin), "mixtral prefill %d" % p)
+                cext_prefill(model, p, ("prefill", "mixtral-8x7b", "flash2", "bf16", "bf16", 1),
+                             "mixtral prefill %d" % p)
             del model, pool
         except Exception as exc:
             fail("composite_ext", "mixtral", exc)
@@ -2133,20 +1938,12 @@ def fam_composite_ext(quick):
             pool = Pool(int(min(40 * GiB, free - 8 * GiB)))
             dec = [(1, 4096), (16, 4096), (64, 4096)] if not quick else [(16, 4096)]
             for (b, cx) in dec:
-                kv, mode = kv_views_x(model, pool, b, cx, 40 * GiB)
-                if kv is None:
-                    continue
-                CEXT_MODES["70b-tp2 decode b=%d ctx=%d" % (b, cx)] = mode
-                tok = torch.randint(0, model.V, (b,), device=DEV)
-                cos, sin = cs(b)
-                cext_row("decode-shard", "llama-3.1-70b", "flash2", "bf16", "bf16", 2, b, cx, 0, 0, 0, 0, 0, "-",
-                         lambda: model.decode(tok, kv, cx, cos, sin), "70b tp2-rank decode b=%d ctx=%d" % (b, cx))
-                del kv
+                cext_decode(model, pool, b, cx, 40 * GiB, "70b-tp2 decode b=%d ctx=%d" % (b, cx),
+                            "70b tp2-rank decode b=%d ctx=%d" % (b, cx),
+                            ("decode-shard", "llama-3.1-70b", "flash2", "bf16", "bf16", 2), report_skip=False)
             if not quick:
-                tok = torch.randint(0, model.V, (2048,), device=DEV)
-                cos, sin = cs(2048)
-                cext_row("prefill-shard", "llama-3.1-70b", "flash2", "bf16", "bf16", 2, 1, 0, 2048, 0, 0, 0, 0, "-",
-                         lambda: model.prefill(tok, cos, sin), "70b tp2-rank prefill 2048")
+                cext_prefill(model, 2048, ("prefill-shard", "llama-3.1-70b", "flash2", "bf16", "bf16", 2),
+                             "70b tp2-rank prefill 2048")
             del model, pool
         except Exception as exc:
             fail("composite_ext", "70b", exc)
@@ -2287,7 +2084,7 @@ def _coll_worker(rank, world, out_dir, quick, deadline_left, port):
                 if time.time() - t_start > deadline_left:
                     break
                 if b > 0:
-                    kv, mode = kv_views_x(model, pool, b, cx, 40 * GiB)
+                    kv, mode = kv_views(model, pool, b, cx, 40 * GiB)
                     tok = torch.randint(0, model.V, (b,), device=dev)
                     cos, sin = rnd(b, 1, 64), rnd(b, 1, 64)
                     fn = lambda: model.decode(tok, kv, cx, cos, sin)
@@ -2475,21 +2272,12 @@ def checks_new():
         ks = rnd(N, Hk, 256, d)
         vs = rnd(N, Hk, 256, d)
         o_u, l_u = flash_lse(qf, ku, vu)
-        cc = torch.arange(N, device=DEV).view(N, 1)
-        tt = torch.arange(Qc, device=DEV).view(1, Qc)
-        sidx = (cc + N * tt).reshape(-1)
-        gidx = torch.div(sidx, topk, rounding_mode="floor")
+        _, gidx = moska_assignment(N, Qc, topk)
         qg = qf.index_select(0, gidx).view(N, Qc, Hk, g, d).permute(0, 2, 1, 3, 4).reshape(N, Hk, Qc * g, d)
         o_s, l_s = flash_lse(qg, ks, vs)
-        so, sl = o_s.stride(), l_s.stride()
-        s_ = torch.arange(Bq * topk, device=DEV, dtype=torch.int64)
-        c_, t_ = s_ % N, s_ // N
-        off = (c_ * so[0] + t_ * g * so[2]).view(Bq, topk).contiguous()
-        loff = (c_ * sl[0] + t_ * g * sl[2]).view(Bq, topk).contiguous()
         out = torch.empty((Bq, Hk * g, d), dtype=BF16, device=DEV)
-        su, slu = o_u.stride(), l_u.stride()
-        merge_kernel(out, o_s, l_s, off, loff, g, so[1], so[2], sl[1], sl[2], Hk * g, o1=o_u, l1=l_u,
-                     o1_strides=(su[0], su[1], su[2]), l1_strides=(slu[0], slu[1], slu[2]))
+        moska_merge(out, o_u, l_u, o_s, l_s, moska_offsets(o_s.stride(), Bq, N, topk, g),
+                    moska_offsets(l_s.stride(), Bq, N, topk, g), g)
         # reference: request r attends its unique KV and chunks (r*topk+j) % N
         refs = []
         for r_ in range(Bq):
