@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <functional>
 #include <vector>
 
 #include "sim/engine/rng.hpp"
@@ -62,6 +63,27 @@ TEST_CASE("engine: run_until stops at the horizon and advances the clock") {
   REQUIRE_THROWS(sim.schedule_at(40, [] {}));
   sim.run();
   REQUIRE(ran == 2);
+}
+
+TEST_CASE("engine: a zero-time loop fails at the instant limit instead of hanging") {
+  Simulator sim;
+  sim.set_instant_limit(1000);
+  int runs = 0;
+  std::function<void()> again = [&] {
+    ++runs;
+    sim.schedule_in(0, again);  // wakes itself at the same instant, forever
+  };
+  sim.schedule_at(5'000'000'000, again);
+  CHECK_THROWS_WITH(sim.run(), Catch::Contains("no progress: more than 1000 events at t = 5.000000000 s"));
+  CHECK(runs == 1000);  // the 1000 events allowed ran, the 1001st threw
+  // Events at one instant up to the limit, then time moves on: no error.
+  Simulator ok;
+  ok.set_instant_limit(3);
+  int n = 0;
+  for (int i = 0; i < 3; ++i) ok.schedule_at(7, [&] { ++n; });
+  for (int i = 0; i < 3; ++i) ok.schedule_at(8, [&] { ++n; });
+  CHECK(ok.run() == 6);
+  CHECK(n == 6);
 }
 
 TEST_CASE("engine: a large random schedule pops in nondecreasing (time, seq) order") {

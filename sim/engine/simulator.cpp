@@ -106,6 +106,14 @@ bool Simulator::pop_live(TimeNs limit, Entry& out) {
 }
 
 void Simulator::fire(const Entry& e) {
+  if (e.at != now_ || events_run_ == 0) {
+    at_instant_ = 0;
+  } else if (instant_limit_ > 0 && at_instant_ >= instant_limit_) {
+    throw std::runtime_error(fmt::format("no progress: more than {} events at t = {:.9f} s without the clock moving "
+                                         "(a zero-time loop between the simulator's components)",
+                                         instant_limit_, ns_to_seconds(now_)));
+  }
+  ++at_instant_;
   now_ = e.at;
   Slot& s = slots_[e.slot];
   Callback cb = std::move(s.cb);

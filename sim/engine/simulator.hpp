@@ -46,6 +46,10 @@ class Simulator {
   // Runs exactly one event if there is one. Returns false on an empty queue.
   bool step();
   void stop() { stopped_ = true; }
+  // A run that executes more than `n` events at one instant without the clock moving is stuck in a
+  // zero-time loop between components (a bug, not an input): the next event past the limit throws
+  // std::runtime_error naming the instant. 0 = no limit (the default).
+  void set_instant_limit(std::uint64_t n) { instant_limit_ = n; }
 
   std::size_t pending() const { return live_; }
   std::uint64_t events_run() const { return events_run_; }
@@ -76,6 +80,8 @@ class Simulator {
   std::uint64_t next_seq_ = 0;
   std::uint64_t events_run_ = 0;
   std::size_t live_ = 0;
+  std::uint64_t instant_limit_ = 0;
+  std::uint64_t at_instant_ = 0;  // events run at now_ so far
   bool stopped_ = false;
 };
 

@@ -126,6 +126,9 @@ RunResult ServingLoop::run(Deployment& d, const RunOptions& opt) {
   for (std::size_t i = 1; i < reqs_.size(); ++i) {
     if (reqs_[i].arrival_ns < reqs_[i - 1].arrival_ns) throw std::logic_error("simulate: requests must be sorted by arrival");
   }
+  // A healthy run does a few events per request at any one instant (a burst's arrivals are one
+  // event); far more means components keep waking each other without time passing: fail, not hang.
+  sim_.set_instant_limit(64 * (static_cast<std::uint64_t>(reqs_.size()) + 1) + (std::uint64_t{1} << 22));
   d.start(*this);
   if (!reqs_.empty()) {
     if (sc_.max_concurrency > 0) {
