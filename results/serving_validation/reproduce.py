@@ -338,10 +338,27 @@ def run_row(binary, row, tmp, hw_override=None):
     path = os.path.join(tmp, f"row{row['id']}{'-whatif' if hw_override else ''}.json")
     with open(path, "w") as f:
         json.dump(sc, f, indent=1)
-    p = subprocess.run([binary, "run", path, "--json"], capture_output=True, text=True, cwd=ROOT)
+    cmd = [binary, "run", path, "--json"]
+    conc = sc["workload"].get("max_concurrency", 0)
+    if conc and not hw_override:  # closed loop: keep the per-request records for closed_loop_rounds
+        cmd += ["--out", path[:-len(".json")] + "-run"]
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if p.returncode != 0:
         return row, None, (p.stderr.strip().splitlines() or ["moska-sim failed"])[-1]
-    return row, json.loads(p.stdout), None
+    out = json.loads(p.stdout)
+    if conc and not hw_override:
+        out["closed_loop"] = closed_loop_rounds(os.path.join(path[:-len(".json")] + "-run", "requests.csv"), conc)
+    return row, out, None
+
+
+def closed_loop_rounds(requests_csv, conc):
+    """Mean TTFT (s) of a closed loop's requests, all of them and those after its first round (the
+    first C, sent together at t = 0): how much of the mean the start's queue of C prompts carries."""
+    with open(requests_csv) as f:
+        ttft = [float(r["ttft_s"]) for r in csv.DictReader(f) if r["status"] == "finished"]
+    later = ttft[conc:]
+    return {"ttft_mean_s": statistics.mean(ttft) if ttft else None,
+            "ttft_mean_after_first_round_s": statistics.mean(later) if later else None}
 
 
 def fitted_pairs():
@@ -465,6 +482,24 @@ def main():
         for r, pub, sim in steps:
             lines.append(f"| {r['id']} | {r['source_id']} | {r['engine']} | {hw_of(r['gpu'])} | {r['model'].split('/')[-1]} | "
                          f"{r['load_type']} {r['concurrency'] or r['rate_req_s']} | {pub:.2f} | {sim:.2f} | {sim / pub:.2f} |")
+        lines.append("")
+    rounds = [(r, res["closed_loop"]) for r, res, _ in results
+              if res and res.get("closed_loop") and fnum(r.get("ttft_mean_ms", "")) and int(fnum(r["concurrency"])) > 1]
+    if rounds:
+        lines.append("## Closed loops: the first round's share of the mean TTFT")
+        lines.append("")
+        lines.append("A diagnostic, not a goal metric. The clients send their first C requests together (GenAI-Perf's "
+                     "perf_analyzer and AIPerf both drain the warm-up and start the measured phase that way), so the "
+                     "goal column keeps the first round; the last column leaves it out to show what it carries. "
+                     "Requests as in the goal run (as printed; NIM's, not printed, 10 x C and at least 100).")
+        lines.append("")
+        lines.append("| row | engine | C | published TTFT (ms) | simulated mean (ms) | error | after the first round (ms) | error |")
+        lines.append("|---:|---|---:|---:|---:|---:|---:|---:|")
+        for r, cl in rounds:
+            pub = fnum(r["ttft_mean_ms"])
+            every, later = 1e3 * cl["ttft_mean_s"], 1e3 * cl["ttft_mean_after_first_round_s"]
+            lines.append(f"| {r['id']} | {r['engine']} | {r['concurrency']} | {pub:.1f} | {every:.1f} | {100 * (every - pub) / pub:+.1f}% | "
+                         f"{later:.1f} | {100 * (later - pub) / pub:+.1f}% |")
         lines.append("")
     table("By source", lambda p: p["source_id"])
     table("By engine and GPU", lambda p: f"{p['engine']} {p['engine_version']} / {p['hw']}")
