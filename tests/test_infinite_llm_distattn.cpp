@@ -10,6 +10,8 @@
 #include <sstream>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "cli_run.hpp"
 #include "sim/cost/step_cost.hpp"
 #include "sim/hw/gpu.hpp"
@@ -92,4 +94,39 @@ TEST_CASE("distattention: bad implementation parameters name the flag", "[infini
   r = test::run("distattention --gpus 2 --host-floor-us -1");
   CHECK(r.rc == 2);
   CHECK(r.out.find("--host-floor-us") != std::string::npos);
+}
+
+TEST_CASE("distattention: the measured implementation is the default where the GPU has one", "[infinite_llm]") {
+  // hw_profiles/h200/distattn_impl.json holds the four numbers run.sh derived; read them here by hand.
+  std::ifstream in(std::string(MOSKA_SOURCE_DIR) + "/hw_profiles/h200/distattn_impl.json");
+  const auto j = nlohmann::json::parse(in);
+  std::string source;
+  const auto impl = infinite_llm::measured_bench_impl(load_hardware("h200"), source);
+  REQUIRE(impl.has_value());
+  CHECK(source.find("distattn_impl.json") != std::string::npos);
+  CHECK(impl->eager_call_s == Approx(j["eager_call_us"]["value"].get<double>() * 1e-6));
+  CHECK(impl->overlap == Approx(j["overlap"]["value"].get<double>()));
+  CHECK(impl->micro_scale == Approx(j["micro_scale"]["value"].get<double>()));
+  CHECK(impl->host_floor_s == Approx(j["host_floor_us"]["value"].get<double>() * 1e-6));
+  // No such file for the H100: the ideal, and asking for `measured` there is an input error.
+  CHECK_FALSE(infinite_llm::measured_bench_impl(load_hardware("h100-sxm"), source).has_value());
+  auto r = test::run("distattention --hw h100-sxm --impl measured --gpus 2");
+  CHECK(r.rc == 2);
+  CHECK(r.out.find("--impl measured") != std::string::npos);
+  r = test::run("distattention --impl graph");
+  CHECK(r.rc == 2);
+  CHECK(r.out.find("expected measured or ideal") != std::string::npos);
+  // The CLI's default on the H200 is the measured implementation; --impl ideal the paper's; a flag
+  // overrides one number of either.
+  const auto dflt = test::run("distattention --gpus 2 --batch 4 --ctx 64K");
+  const auto meas = test::run("distattention --gpus 2 --batch 4 --ctx 64K --impl measured");
+  const auto ideal = test::run("distattention --gpus 2 --batch 4 --ctx 64K --impl ideal");
+  const auto over = test::run("distattention --gpus 2 --batch 4 --ctx 64K --impl ideal --overlap 0.5");
+  REQUIRE(dflt.rc == 0);
+  CHECK(dflt.out == meas.out);
+  CHECK(dflt.out.find("measured (") != std::string::npos);
+  CHECK(ideal.out.find("ideal (the paper's): overlap 1, micro-scale 1, host floor 0 us, eager NCCL call 0 us") !=
+        std::string::npos);
+  CHECK(over.out.find("ideal (the paper's): overlap 0.5, micro-scale 1,") != std::string::npos);
+  CHECK(dflt.out != ideal.out);
 }

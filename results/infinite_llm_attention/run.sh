@@ -9,14 +9,14 @@
 # behind the home's (overlap), at the speed measured in the layer (micro scale), the layer no shorter
 # than the host's time to issue it (host floor); the three come from a separate timeline run
 # (impl_params.py, hw_profiles/h200/distattn_timeline.csv). Also predicted: the ideal (full overlap).
-# Writes attention.csv (every point: measured, predicted), ratios4.csv (4 GPUs: Ring/DistAttention and
+# Writes hw_profiles/h200/distattn_impl.json (the measured implementation's four numbers), attention.csv (every point: measured, predicted), ratios4.csv (4 GPUs: Ring/DistAttention and
 # TP/DistAttention, ideal in-graph and as measured) and attention.png.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 sim="${MOSKA_SIM:-./build/moska-sim}"
 out=results/infinite_llm_attention
 source tools/python_for_plots.sh
-"$sim" distattention --gpus 2 > "$out/pred2_graph.csv"
+"$sim" distattention --gpus 2 --impl ideal > "$out/pred2_graph.csv"
 # The measurement's NCCL calls are eager: each costs a launch the in-graph NCCL model lacks. Its size
 # comes from a separate measurement (hw_profiles/h200/collectives_measured.csv: eager send_recv of
 # <= 1 MiB) minus the model's in-graph time of the same message.
@@ -31,12 +31,19 @@ print(f"{meas - float(q['query_msg_us']):.1f}")
 PY
 )
 read -r overlap scale floor < <("$PY" "$out/impl_params.py" "$out/pred2_graph.csv")
-impl=(--overlap "$overlap" --micro-scale "$scale" --host-floor-us "$floor")
-"$sim" distattention --gpus 2 --eager-call-us "$eager" > "$out/pred2_ideal.csv"
-"$sim" distattention --gpus 2 --eager-call-us "$eager" "${impl[@]}" > "$out/pred2_eager.csv"
-"$sim" distattention --gpus 2 --eager-call-us "$eager" --micro-scale "$scale" --host-floor-us "$floor" \
-  > "$out/pred2_qfirst.csv"
-"$sim" distattention --gpus 4 --batch 1,4,16,32 --ctx 4K,16K,64K,256K > "$out/pred4_graph.csv"
-"$sim" distattention --gpus 4 --batch 1,4,16,32 --ctx 4K,16K,64K,256K --eager-call-us "$eager" "${impl[@]}" \
-  > "$out/pred4_eager.csv"
+# The measured implementation, where `distattention` reads it by default on this GPU (--impl measured).
+cat > hw_profiles/h200/distattn_impl.json <<JSON
+{
+  "description": "DistAttention as the eager PyTorch/NCCL implementation of tools/profile_distattention.py runs it on 2x H200 (written by results/infinite_llm_attention/run.sh)",
+  "eager_call_us": {"value": $eager, "source": "hw_profiles/h200/collectives_measured.csv: median eager send_recv of <= 1 MiB minus the in-graph model's time of the query message"},
+  "overlap": {"value": $overlap, "source": "hw_profiles/h200/distattn_timeline.csv (impl base): median over batch x ctx >= 256K of 1 - holder lag / home micro-attention (impl_params.py)"},
+  "micro_scale": {"value": $scale, "source": "hw_profiles/h200/distattn_timeline.csv: median home micro-attention in the layer / the kernel table's (impl_params.py)"},
+  "host_floor_us": {"value": $floor, "source": "hw_profiles/h200/distattn_timeline.csv: median home host time to issue one layer (impl_params.py)"}
+}
+JSON
+"$sim" distattention --gpus 2 --impl ideal --eager-call-us "$eager" > "$out/pred2_ideal.csv"
+"$sim" distattention --gpus 2 --impl measured > "$out/pred2_eager.csv"
+"$sim" distattention --gpus 2 --impl measured --overlap 1 > "$out/pred2_qfirst.csv"
+"$sim" distattention --gpus 4 --impl ideal --batch 1,4,16,32 --ctx 4K,16K,64K,256K > "$out/pred4_graph.csv"
+"$sim" distattention --gpus 4 --impl measured --batch 1,4,16,32 --ctx 4K,16K,64K,256K > "$out/pred4_eager.csv"
 "$PY" "$out/compare.py" "$eager" "$overlap" "$scale" "$floor"

@@ -1,8 +1,10 @@
 #include "sim/systems/infinite_llm/dist_attention.hpp"
 
 #include <algorithm>
+#include <filesystem>
 
 #include "sim/model/operators.hpp"
+#include "sim/util/json_reader.hpp"
 
 namespace moska::infinite_llm {
 
@@ -104,6 +106,23 @@ AttentionBench attention_bench(const StepCostModel& step, std::int64_t batch, st
   a.tp_s = a.tp_attention_s + a.all_gather_s;
   a.single_s = da.micro_s(batch, batch * ctx);
   return a;
+}
+
+std::optional<BenchImpl> measured_bench_impl(const HardwareProfile& hw, std::string& source) {
+  if (hw.calibration_dir.empty()) return std::nullopt;
+  const auto path = std::filesystem::path(hw.calibration_dir) / "distattn_impl.json";
+  if (!std::filesystem::exists(path)) return std::nullopt;
+  const auto j = load_json_file(path);
+  const JsonReader r(j, path.string());
+  BenchImpl impl;
+  impl.eager_call_s = r.sourced_in("eager_call_us", 0, 1e6) * 1e-6;
+  impl.overlap = r.sourced_in("overlap", 0, 1);
+  impl.micro_scale = r.sourced_in("micro_scale", 1e-3, 10);
+  impl.host_floor_s = r.sourced_in("host_floor_us", 0, 1e6) * 1e-6;
+  (void)r.string("description");
+  r.finish();
+  source = path.string();
+  return impl;
 }
 
 }  // namespace moska::infinite_llm

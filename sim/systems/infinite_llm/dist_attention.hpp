@@ -15,8 +15,11 @@
 // block passed around the ring, overlapped with the attention on the block at hand) and head-wise
 // TP attention (H/P heads over all tokens, outputs all-gathered).
 #include <cstdint>
+#include <optional>
+#include <string>
 
 #include "sim/cost/step_cost.hpp"
+#include "sim/hw/gpu.hpp"
 #include "sim/model/model_spec.hpp"
 
 namespace moska::infinite_llm {
@@ -75,6 +78,11 @@ struct BenchImpl {
   // The host's time to issue one layer (eager launches); the layer takes at least this. 0: in a graph.
   double host_floor_s = 0;
 };
+
+// The implementation measured on this GPU, if its folder of measured tables has one
+// (<calibration_dir>/distattn_impl.json: eager_call_us, overlap, micro_scale, host_floor_us, each
+// {"value", "source"}); `source` gets the file's path. None when the profile has no such file.
+std::optional<BenchImpl> measured_bench_impl(const HardwareProfile& hw, std::string& source);
 
 struct AttentionBench {
   // home: local micro || (query out after (1 - overlap) of the local micro, remote micro, partials back);
