@@ -104,21 +104,27 @@ def pending(rank, device):
             print(batch, ctx, {key: round(value, 1) for key, value in results.items()}, flush=True)
 
 
+def layer_tensors(batch, ctx, device):
+    """One point's tensors, each rank holding ctx/2 tokens: the query, its K and V (random), the two
+    ranks' partial outputs and LSEs, the holder's query buffer and the merged output."""
+    bf16 = torch.bfloat16
+    q = torch.randn(batch, N_HEADS, 1, HEAD_DIM, device=device, dtype=bf16)
+    k = torch.randn(batch, N_HEADS, ctx // 2, HEAD_DIM, device=device, dtype=bf16)
+    v = torch.randn_like(k)
+    o_parts = torch.empty(2, batch, N_HEADS, HEAD_DIM, device=device, dtype=bf16)
+    lse_parts = torch.empty(2, batch, N_HEADS, device=device)
+    q_buf = torch.empty_like(q)
+    out = torch.empty(batch, N_HEADS, HEAD_DIM, device=device, dtype=bf16)
+    return q, k, v, o_parts, lse_parts, q_buf, out
+
+
 def layer(rank, device):
     """Mode layer: the whole DistAttention layer (home rank 0, holder rank 1), us per call over 4 calls
     back to back, with both micro-attentions (both), only the holder's (remote_only), only the home's
     (home_only), none (the messages and the merge); and the micro-attention alone (micro, 8 calls).
     Prints one line per point on rank 0."""
     for batch, ctx in [(4, 65536), (32, 16384), (32, 65536), (4, 262144)]:
-        ctx_per_rank = ctx // 2
-        bf16 = torch.bfloat16
-        q = torch.randn(batch, N_HEADS, 1, HEAD_DIM, device=device, dtype=bf16)
-        k = torch.randn(batch, N_HEADS, ctx_per_rank, HEAD_DIM, device=device, dtype=bf16)
-        v = torch.randn_like(k)
-        o_parts = torch.empty(2, batch, N_HEADS, HEAD_DIM, device=device, dtype=bf16)
-        lse_parts = torch.empty(2, batch, N_HEADS, device=device)
-        q_buf = torch.empty_like(q)
-        out = torch.empty(batch, N_HEADS, HEAD_DIM, device=device, dtype=bf16)
+        q, k, v, o_parts, lse_parts, q_buf, out = layer_tensors(batch, ctx, device)
 
         def layer_call(home_micro, holder_micro):
             """One layer call: the home sends the query and posts the partials' receives, runs its
@@ -184,18 +190,10 @@ def timeline(rank, device):
         csv_file = open(os.path.join(out_dir, "distattn_timeline.csv"), "w")
         csv_file.write(",".join(TL_FIELDS) + "\n")
         csv_file.flush()
-    bf16 = torch.bfloat16
     n_calls = 6  # calls per repetition
     reps = 3
     for batch, ctx in TL_POINTS:
-        ctx_per_rank = ctx // 2
-        q = torch.randn(batch, N_HEADS, 1, HEAD_DIM, device=device, dtype=bf16)
-        k = torch.randn(batch, N_HEADS, ctx_per_rank, HEAD_DIM, device=device, dtype=bf16)
-        v = torch.randn_like(k)
-        o_parts = torch.empty(2, batch, N_HEADS, HEAD_DIM, device=device, dtype=bf16)
-        lse_parts = torch.empty(2, batch, N_HEADS, device=device)
-        q_buf = torch.empty_like(q)
-        out = torch.empty(batch, N_HEADS, HEAD_DIM, device=device, dtype=bf16)
+        q, k, v, o_parts, lse_parts, q_buf, out = layer_tensors(batch, ctx, device)
 
         def timeline_call(impl, events):
             """One layer call of implementation `impl`, recording its 5 events: 0 the call's start,
