@@ -104,6 +104,17 @@ def pending(rank, device):
             print(batch, ctx, {key: round(value, 1) for key, value in results.items()}, flush=True)
 
 
+def time_calls_us(fn, n):
+    """`fn` called n times back to back between two CUDA events: microseconds per call."""
+    start, end = new_event(), new_event()
+    start.record()
+    for _ in range(n):
+        fn()
+    end.record()
+    torch.cuda.synchronize()
+    return start.elapsed_time(end) * (1000 / n)  # ms for n calls -> us per call (1000 / n exact for 4, 8)
+
+
 def layer_tensors(batch, ctx, device):
     """One point's tensors, each rank holding ctx/2 tokens: the query, its K and V (random), the two
     ranks' partial outputs and LSEs, the holder's query buffer and the merged output."""
@@ -157,21 +168,9 @@ def layer(rank, device):
             dist.barrier()
             samples = []
             for _ in range(5):
-                start, end = new_event(), new_event()
-                start.record()
-                for _ in range(4):
-                    layer_call(home_micro, holder_micro)
-                end.record()
-                torch.cuda.synchronize()
-                samples.append(start.elapsed_time(end) * 250)  # ms for 4 calls -> us per call
+                samples.append(time_calls_us(lambda: layer_call(home_micro, holder_micro), 4))
             results[name] = round(statistics.median(samples), 1)
-        start, end = new_event(), new_event()
-        start.record()
-        for _ in range(8):
-            pk.flash_lse(q, k, v)
-        end.record()
-        torch.cuda.synchronize()
-        results["micro"] = round(start.elapsed_time(end) * 125, 1)  # ms for 8 calls -> us per call
+        results["micro"] = round(time_calls_us(lambda: pk.flash_lse(q, k, v), 8), 1)
         if rank == 0:
             print(batch, ctx, results, flush=True)
 
@@ -238,13 +237,7 @@ def timeline(rank, device):
             pk.flash_lse(q, k, v)
         torch.cuda.synchronize()
         dist.barrier()
-        start, end = new_event(), new_event()
-        start.record()
-        for _ in range(8):
-            pk.flash_lse(q, k, v)
-        end.record()
-        torch.cuda.synchronize()
-        micro_alone_us = start.elapsed_time(end) * 125  # ms for 8 calls -> us per call
+        micro_alone_us = time_calls_us(lambda: pk.flash_lse(q, k, v), 8)
         for impl in ("base", "hiprio", "qfirst"):
             for _ in range(3):  # warm-up
                 timeline_call(impl, [new_event() for _ in range(5)])
