@@ -194,6 +194,12 @@ def timeline(rank, device):
     for batch, ctx in TL_POINTS:
         q, k, v, o_parts, lse_parts, q_buf, out = layer_tensors(batch, ctx, device)
 
+        def micro_into(slot, query):
+            """This rank's micro-attention of `query` over its K, V into partial slot `slot`."""
+            o, lse = pk.flash_lse(query, k, v)
+            o_parts[slot].copy_(o.reshape(batch, N_HEADS, HEAD_DIM))
+            lse_parts[slot].copy_(lse.reshape(batch, N_HEADS, -1)[..., 0])
+
         def timeline_call(impl, events):
             """One layer call of implementation `impl`, recording its 5 events: 0 the call's start,
             1 the micro-attention's start (on the holder: the query arrived), 2 its end, 3 the partials
@@ -208,9 +214,7 @@ def timeline(rank, device):
                     for req in q_reqs:
                         req.wait()
                 events[1].record()
-                o, lse = pk.flash_lse(q, k, v)
-                o_parts[0].copy_(o.reshape(batch, N_HEADS, HEAD_DIM))
-                lse_parts[0].copy_(lse.reshape(batch, N_HEADS, -1)[..., 0])
+                micro_into(0, q)
                 events[2].record()
                 for req in q_reqs + partial_reqs:
                     req.wait()
@@ -221,9 +225,7 @@ def timeline(rank, device):
                 for req in dist.batch_isend_irecv([dist.P2POp(dist.irecv, q_buf, 0, group=group)]):
                     req.wait()
                 events[1].record()
-                o, lse = pk.flash_lse(q_buf, k, v)
-                o_parts[1].copy_(o.reshape(batch, N_HEADS, HEAD_DIM))
-                lse_parts[1].copy_(lse.reshape(batch, N_HEADS, -1)[..., 0])
+                micro_into(1, q_buf)
                 events[2].record()
                 for req in dist.batch_isend_irecv([dist.P2POp(dist.isend, o_parts[1], 0, group=group),
                                                    dist.P2POp(dist.isend, lse_parts[1], 0, group=group)]):
