@@ -316,6 +316,13 @@ TEST_CASE("table reader: one schema per family; new CSVs strict; backends are fo
   std::ofstream(dir + "/moe.csv") << "op,dtype,tokens,hidden,n_experts,top_k,time_us,method\ngather,bf16,1,4096,8,2,5.0,graph\n";
   REQUIRE_THROWS_WITH(CalibrationTables::load(dir, gpu), Catch::Contains("moe.csv:2") && Catch::Contains("topk"));
   std::filesystem::remove(dir + "/moe.csv");
+  // Shape numbers at most 2^31 - 1 (the fuzzer's tokens 777777777777777772 x top_k 3000 overflowed the
+  // routed-row count when the point was looked up again).
+  std::ofstream(dir + "/moe_gemm.csv") << "dtype,tokens,n,k,n_experts,top_k,time_us,method\n"
+                                       << "bf16,777777777777777772,28672,4096,8,3000,212.0,graph\n";
+  REQUIRE_THROWS_WITH(CalibrationTables::load(dir, gpu),
+                      Catch::Contains("moe_gemm.csv:2") && Catch::Contains("an integer in 1..2147483647"));
+  std::filesystem::remove(dir + "/moe_gemm.csv");
   std::ofstream(dir + "/fp8_quant.csv") << "op,dtype,tokens,hidden,time_us,method\nfp8_quant,bf16,64,4096,5.0,graph\n";
   std::ofstream(dir + "/attn_decode.csv") << "dtype,batch,ctx,n_heads,n_kv_heads,head_dim,time_us,method\n"
                                           << "bf16,1,1024,32,8,128,10.0,graph\n";

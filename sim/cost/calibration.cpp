@@ -152,12 +152,14 @@ std::vector<CsvRow> read_csv_strict(const std::string& path, const std::vector<s
 }
 
 std::int64_t csv_int(const CsvRow& r, std::size_t i, const std::string& file, const std::string& col,
-                     std::int64_t min_value) {
+                     std::int64_t min_value, std::int64_t max_value) {
   const std::string& s = r.fields[i];
   std::int64_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc() || p != s.data() + s.size() || v < min_value) {
-    bad_field(file, r.line, col, s, fmt::format("an integer >= {}", min_value));
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size() || v < min_value || v > max_value) {
+    bad_field(file, r.line, col, s,
+              max_value == INT64_MAX ? fmt::format("an integer >= {}", min_value)
+                                     : fmt::format("an integer in {}..{}", min_value, max_value));
   }
   return v;
 }
@@ -236,6 +238,10 @@ const std::vector<Schema>& schemas() {
   return s;
 }
 
+// A measured kernel's shape numbers (tokens, heads, experts, top-k, ...) are below 2^31: larger is a
+// typo, and products of two such numbers (routed rows = tokens x top_k) must fit 64 bits.
+constexpr std::int64_t kMaxShapeInt = (std::int64_t{1} << 31) - 1;
+
 Dtype csv_dtype(const CsvRow& r, std::size_t i, const std::string& file) {
   const std::string& s = r.fields[i];
   if (s == "bf16") return Dtype::bf16;
@@ -261,7 +267,7 @@ std::vector<KernelPoint> read_table(const std::string& path, const std::string& 
       switch (c.role) {
         case Role::dtype: p.dtype = csv_dtype(r, i, path); break;
         case Role::key0: case Role::key1: case Role::key2: case Role::key3:
-          p.key[static_cast<std::size_t>(c.role) - static_cast<std::size_t>(Role::key0)] = csv_int(r, i, path, c.name, 1);
+          p.key[static_cast<std::size_t>(c.role) - static_cast<std::size_t>(Role::key0)] = csv_int(r, i, path, c.name, 1, kMaxShapeInt);
           break;
         case Role::op: {
           auto it = std::find_if(sc.op_names, sc.op_names + sc.n_op_names, [&](const char* s) { return r.fields[i] == s; });
@@ -274,13 +280,13 @@ std::vector<KernelPoint> read_table(const std::string& path, const std::string& 
         }
         case Role::x0: case Role::x1: case Role::x2:
           p.x[static_cast<std::size_t>(c.role) - static_cast<std::size_t>(Role::x0)] =
-              static_cast<double>(csv_int(r, i, path, c.name, 1));
+              static_cast<double>(csv_int(r, i, path, c.name, 1, kMaxShapeInt));
           break;
         case Role::time_us: p.seconds = csv_number(r, i, path, c.name, true) * 1e-6; break;
         case Role::method:
           if (r.fields[i] != "graph" && r.fields[i] != "events") bad_field(path, r.line, c.name, r.fields[i], "graph or events");
           break;
-        case Role::unused: csv_int(r, i, path, c.name, 0); break;
+        case Role::unused: csv_int(r, i, path, c.name, 0, kMaxShapeInt); break;
       }
     }
     if (sc.heads && p.key[0] % p.key[1] != 0) {

@@ -184,7 +184,7 @@ std::vector<CsvRow> read_csv_strict(const std::string& path, const std::vector<s
                                     const std::vector<std::string>& optional = {});
 // Field parsers for read_csv_strict rows; errors name file:line and the column.
 std::int64_t csv_int(const CsvRow& r, std::size_t i, const std::string& file, const std::string& col,
-                     std::int64_t min_value);
+                     std::int64_t min_value, std::int64_t max_value = INT64_MAX);
 double csv_number(const CsvRow& r, std::size_t i, const std::string& file, const std::string& col, bool positive);
 
 }  // namespace moska
